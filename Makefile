@@ -1,0 +1,43 @@
+# convae_tf: every target sets itself up from nothing (a .venv in the repo).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+MODEL ?= ae
+DATASET ?= sprites
+EPOCHS ?= 5
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-slow lint format train clean
+
+install: $(STAMP)
+
+# Reinstall only when the dependency pins change.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS) --workdir=runs/demo
+
+train: install
+	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS)
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,69 @@
+"""Building blocks of the encoder and decoder (functional-API helpers)."""
+
+from __future__ import annotations
+
+
+from keras import layers
+
+POOLINGS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
+UPSAMPLINGS = ("nearest", "bilinear")
+DECODER_BLOCKS = ("upsample", "transpose")
+
+
+def conv_pool_block(x, filters: int, kernel_size: int, activation: str, pooling: str, name: str):
+    """Conv2D then 2×2 pooling: halves the spatial size."""
+    x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv")(x)
+    return POOLINGS[pooling](2, name=f"{name}_pool")(x)
+
+
+def upsample_conv_block(
+    x, filters: int, kernel_size: int, activation: str, upsampling: str, block: str, name: str
+):
+    """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose."""
+    if block == "transpose":
+        return layers.Conv2DTranspose(
+            filters, kernel_size, strides=2, padding="same", activation=activation, name=f"{name}_deconv"
+        )(x)
+    x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
+    return layers.Conv2D(filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv")(x)
+
+
+def padded_size(size: int, depth: int) -> int:
+    """The smallest multiple of 2**depth that holds `size`: the encoder pads odd sizes up to it
+    so that `depth` poolings and upsamplings land back exactly, and the decoder crops back."""
+    step = 2**depth
+    return -(-size // step) * step
+
+
+def pad_to_multiple(x, depth: int, name: str):
+    height, width = x.shape[1], x.shape[2]
+    pad_h, pad_w = padded_size(height, depth) - height, padded_size(width, depth) - width
+    if not (pad_h or pad_w):
+        return x
+    # Zero padding at the bottom/right keeps the image content at the same pixel positions.
+    return layers.ZeroPadding2D(((0, pad_h), (0, pad_w)), name=name)(x)
+
+
+def crop_to(x, height: int, width: int, name: str):
+    crop_h, crop_w = x.shape[1] - height, x.shape[2] - width
+    if not (crop_h or crop_w):
+        return x
+    return layers.Cropping2D(((0, crop_h), (0, crop_w)), name=name)(x)
+
+
+def check_choice(name: str, value: str, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; choose one of {', '.join(choices)}")
+
+
+__all__ = [
+    "DECODER_BLOCKS",
+    "POOLINGS",
+    "UPSAMPLINGS",
+    "check_choice",
+    "conv_pool_block",
+    "crop_to",
+    "pad_to_multiple",
+    "padded_size",
+    "upsample_conv_block",
+]

@@ -1,0 +1,207 @@
+"""ConvAutoencoder: the base model that owns the training objective.
+
+    loss = reconstruction(x, decode(sample_code(encode(corrupt(x))))) + regularizer(...)
+
+A variant overrides one hook and never copies `call`:
+
+- `corrupt(images, training)`: what the encoder sees in training (denoising: noise, masks).
+- `code_size()` / `sample_code(encoded, training)`: what the encoder emits and how a decoder
+  input is drawn from it (VAE: mean and log-variance, a reparameterised sample in training).
+- `regularizer(encoded, images)`: a penalty added to the loss, plus metrics to log
+  (sparse: activity penalty; VAE: β·KL).
+- `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
+
+Inference (`call(training=False)`, `encode`, `decode`, `score`) is deterministic.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from convae_tf import layers as blocks
+from convae_tf import losses, nets
+
+
+class ConvAutoencoder(keras.Model):
+    """Convolutional autoencoder for images of any H×W×C, built on first call.
+
+    Args:
+        latent_dim: size of the code (the dense bottleneck).
+        filters: Conv2D widths of the encoder blocks, each followed by 2× pooling; the
+            decoder mirrors them.
+        kernel_size: Conv2D kernel size.
+        activation: activation of the hidden layers.
+        pooling: "max" or "avg".
+        upsampling: "nearest" or "bilinear" (decoder_block="upsample").
+        decoder_block: "upsample" (upsampling then Conv2D) or "transpose" (Conv2DTranspose).
+        reconstruction_loss: "bce" (binary cross-entropy on logits) or "mse".
+    """
+
+    # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.
+    metric_names: tuple[str, ...] = ("loss", "reconstruction")
+    reconstruction_reduction = "mean"
+
+    def __init__(
+        self,
+        latent_dim: int = 16,
+        filters: tuple[int, ...] = (32, 64),
+        kernel_size: int = 3,
+        activation: str = "relu",
+        pooling: str = "max",
+        upsampling: str = "nearest",
+        decoder_block: str = "upsample",
+        reconstruction_loss: str = "bce",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        blocks.check_choice("pooling", pooling, tuple(blocks.POOLINGS))
+        blocks.check_choice("upsampling", upsampling, blocks.UPSAMPLINGS)
+        blocks.check_choice("decoder_block", decoder_block, blocks.DECODER_BLOCKS)
+        blocks.check_choice("reconstruction_loss", reconstruction_loss, losses.RECONSTRUCTION_LOSSES)
+        filters = (filters,) if isinstance(filters, int) else tuple(int(f) for f in filters)
+        if int(latent_dim) < 1 or not filters or min(filters) < 1:
+            raise ValueError(
+                f"latent_dim={latent_dim} and filters={filters} must be positive, with at least "
+                "one filter count"
+            )
+        self.latent_dim = int(latent_dim)
+        self.filters = filters
+        self.kernel_size = int(kernel_size)
+        self.activation = activation
+        self.pooling = pooling
+        self.upsampling = upsampling
+        self.decoder_block = decoder_block
+        self.reconstruction_loss = reconstruction_loss
+        self.image_shape = None
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
+
+    def get_config(self):
+        # Every constructor argument is kept as an attribute of the same name, so the config is
+        # read off the signature and each variant gets a complete one for free. (Keras's own
+        # auto-config does not see the arguments of a subclassed Model: Model.__new__ drops them.)
+        config = super().get_config()
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
+                config[name] = getattr(self, name)
+        return config
+
+    # ----------------------------------------------------------------------------- building
+    def code_size(self) -> int:
+        """Width of the encoder's output (the VAE doubles it: mean and log-variance)."""
+        return self.latent_dim
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
+            raise ValueError(
+                f"{type(self).__name__} needs images of a known shape (batch, H, W, C); "
+                f"got {tuple(input_shape)}"
+            )
+        self.image_shape = tuple(int(d) for d in input_shape[1:])
+        self.encoder = nets.encoder(
+            self.image_shape, self.filters, self.code_size(), self.kernel_size, self.activation,
+            self.pooling,
+        )
+        self.decoder = nets.decoder(
+            self.image_shape, self.filters, self.latent_dim, self.kernel_size, self.activation,
+            self.upsampling, self.decoder_block,
+        )
+
+    def _ensure_built(self, images):
+        if not self.built:
+            self.build(tuple(images.shape))
+
+    # --------------------------------------------------------------------------------- hooks
+    def corrupt(self, images, training=False):
+        """What the encoder sees: the clean images, unless a variant corrupts training inputs."""
+        return images
+
+    def sample_code(self, encoded, training=False):
+        """Decoder input drawn from the encoder output (deterministic here)."""
+        return encoded
+
+    def regularizer(self, encoded, images):
+        """(penalty added to the loss, {metric name: value}); none for the plain autoencoder."""
+        return 0.0, {}
+
+    # ------------------------------------------------------------------------------ inference
+    def encode(self, images, training=False):
+        """Images → code (for the VAE, its posterior's (mean, log-variance))."""
+        self._ensure_built(images)
+        return self.encoder(images, training=training)
+
+    def decode_logits(self, code, training=False):
+        if not self.built:
+            raise ValueError(
+                "decode() needs a built model: call the model on a batch of images first, or "
+                "model.build((None, H, W, C))"
+            )
+        return ops.cast(self.decoder(code, training=training), "float32")
+
+    def decode(self, code, training=False):
+        """Code → images in [0, 1]."""
+        return ops.sigmoid(self.decode_logits(code, training=training))
+
+    def reconstruct_logits(self, images, training=False):
+        encoded = self.encode(self.corrupt(images, training=training), training=training)
+        return self.decode_logits(self.sample_code(encoded, training=training), training=training)
+
+    def call(self, images, training=False):
+        """The reconstruction of `images`, same shape, values in [0, 1]."""
+        return ops.sigmoid(self.reconstruct_logits(images, training=training))
+
+    def reconstruction_error(self, images, logits):
+        return losses.reconstruction_error(
+            ops.cast(images, "float32"), logits, self.reconstruction_loss,
+            self.reconstruction_reduction,
+        )
+
+    def score(self, images):
+        """Per-example anomaly score: the reconstruction error of the clean input, shape (batch,)."""
+        return self.reconstruction_error(images, self.reconstruct_logits(images, training=False))
+
+    # ------------------------------------------------------------------------------ training
+    def loss_terms(self, images, training=False) -> dict:
+        """The objective and the values to log, each a scalar averaged over the batch."""
+        encoded = self.encode(self.corrupt(images, training=training), training=training)
+        logits = self.decode_logits(self.sample_code(encoded, training=training), training=training)
+        reconstruction = ops.mean(self.reconstruction_error(images, logits))
+        penalty, logs = self.regularizer(encoded, images)
+        loss = reconstruction + penalty
+        if self.losses:  # activity or weight regularizers declared on layers
+            loss = loss + ops.sum(self.losses)
+        return {"loss": loss, "reconstruction": reconstruction, **logs}
+
+    @property
+    def metrics(self):
+        # Only our trackers: they reset each epoch and their names are the logged keys.
+        return list(self._trackers.values())
+
+    def _record(self, terms, images):
+        batch = ops.shape(images)[0]
+        for name, tracker in self._trackers.items():
+            tracker.update_state(terms[name], sample_weight=batch)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def train_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(images, training=True)
+            # Gradients are summed across replicas, so each replica's mean is divided by their
+            # number (the built-in compute_loss path does the same).
+            loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        return self._record(terms, images)
+
+    def test_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._record(self.loss_terms(images, training=False), images)
+
+    def predict_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self(images, training=False)

@@ -1,0 +1,62 @@
+"""Encoder and decoder builders: architecture only, no loss.
+
+Both are functional `keras.Model`s built for a fixed image shape, so `summary()` shows them and
+they export on their own. The encoder pads odd sizes up to a multiple of 2**depth; the decoder
+crops back, so the reconstruction always has the input's exact shape.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from convae_tf import layers as blocks
+
+
+def encoder(
+    image_shape: tuple[int, int, int],
+    filters: tuple[int, ...],
+    code_size: int,
+    kernel_size: int = 3,
+    activation: str = "relu",
+    pooling: str = "max",
+    name: str = "encoder",
+) -> keras.Model:
+    """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → Dense(code_size)."""
+    images = keras.Input(image_shape, name="images")
+    x = blocks.pad_to_multiple(images, len(filters), name="pad")
+    for i, width in enumerate(filters):
+        x = blocks.conv_pool_block(x, width, kernel_size, activation, pooling, name=f"down{i}")
+    x = layers.Flatten(name="flatten")(x)
+    code = layers.Dense(code_size, name="code")(x)
+    return keras.Model(images, code, name=name)
+
+
+def decoder(
+    image_shape: tuple[int, int, int],
+    filters: tuple[int, ...],
+    latent_dim: int,
+    kernel_size: int = 3,
+    activation: str = "relu",
+    upsampling: str = "nearest",
+    block: str = "upsample",
+    name: str = "decoder",
+) -> keras.Model:
+    """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
+
+    The decoder returns logits; the model applies the sigmoid, so that binary cross-entropy can
+    be computed from logits (numerically stable) while outputs stay in [0, 1].
+    """
+    height, width, channels = image_shape
+    depth = len(filters)
+    low_h, low_w = (blocks.padded_size(s, depth) // 2**depth for s in (height, width))
+    code = keras.Input((latent_dim,), name="code")
+    x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
+    x = layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
+    for i, width_i in enumerate(reversed(filters)):
+        x = blocks.upsample_conv_block(
+            x, width_i, kernel_size, activation, upsampling, block, name=f"up{i}"
+        )
+    logits = layers.Conv2D(channels, kernel_size, padding="same", name="logits")(x)
+    logits = blocks.crop_to(logits, height, width, name="crop")
+    return keras.Model(code, logits, name=name)

@@ -1,0 +1,180 @@
+"""Every registered model, tiny shapes: shapes, a fit step, gradients, `.keras` round trips."""
+
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import convae_tf
+from convae_tf import registry
+
+TINY = {"filters": (4, 8), "latent_dim": 2}
+SHAPE = (16, 16, 1)
+
+
+def tiny_model(name, **overrides):
+    model = convae_tf.get_model(name, **{**TINY, **overrides})
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def images(shape=SHAPE, batch=2, seed=0):
+    return np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)
+
+
+@pytest.fixture(params=convae_tf.list_models())
+def name(request):
+    return request.param
+
+
+def test_output_shape_and_range(name):
+    model = tiny_model(name)
+    x = images()
+    y = np.asarray(model(x))
+    assert y.shape == x.shape
+    assert y.min() >= 0.0 and y.max() <= 1.0
+    assert tuple(model.encode(x).shape if not isinstance(model.encode(x), tuple)
+                 else model.encode(x)[0].shape) == (2, TINY["latent_dim"])
+    assert np.asarray(model.score(x)).shape == (2,)
+
+
+def test_fit_step_gives_finite_loss(name):
+    model = tiny_model(name)
+    history = model.fit(images(batch=4), batch_size=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert set(model.metric_names) <= set(history.history)
+
+
+def test_every_trainable_variable_gets_a_gradient(name):
+    model = tiny_model(name)
+    x = images()
+    model(x)
+    with tf.GradientTape() as tape:
+        loss = model.loss_terms(x, training=True)["loss"]
+    grads = tape.gradient(loss, model.trainable_variables)
+    missing = [v.path for v, g in zip(model.trainable_variables, grads, strict=True) if g is None]
+    assert not missing, f"no gradient for {missing}"
+    assert all(np.isfinite(np.asarray(g)).all() for g in grads)
+
+
+def test_inference_is_deterministic(name):
+    model = tiny_model(name)
+    x = images()
+    np.testing.assert_array_equal(model(x, training=False), model(x, training=False))
+    np.testing.assert_array_equal(model.score(x), model.score(x))
+
+
+def test_keras_round_trip_identical_outputs(name, tmp_path):
+    model = tiny_model(name)
+    x = images()
+    model.fit(x, epochs=1, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert type(reloaded) is type(model)
+    np.testing.assert_array_equal(reloaded(x), model(x))
+    np.testing.assert_array_equal(reloaded.score(x), model.score(x))
+
+
+def test_keras_file_reloads_in_a_fresh_process(name, tmp_path):
+    model = tiny_model(name)
+    x = images()
+    model.fit(x, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "expected.npy", np.asarray(model(x)))
+    script = textwrap.dedent(f"""
+        import numpy as np, keras, convae_tf
+        model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
+        x = np.load({str(tmp_path / "x.npy")!r})
+        np.testing.assert_array_equal(model(x), np.load({str(tmp_path / "expected.npy")!r}))
+        print("identical")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "identical" in result.stdout
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (30, 30, 1), (17, 23, 2), (64, 64, 3)])
+def test_any_image_shape_round_trips_exactly(shape):
+    model = tiny_model("ae")
+    x = images(shape)
+    assert tuple(model(x).shape) == x.shape
+    code = model.encode(x)
+    assert tuple(model.decode(code).shape) == x.shape
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pooling": "avg"},
+        {"upsampling": "bilinear"},
+        {"decoder_block": "transpose"},
+        {"reconstruction_loss": "mse"},
+        {"filters": (4, 8, 16)},
+    ],
+)
+def test_architecture_options_train(options):
+    model = tiny_model("ae", **options)
+    x = images((20, 20, 3), batch=4)
+    before = float(model.evaluate(x, verbose=0, return_dict=True)["loss"])
+    model.fit(x, epochs=30, verbose=0)
+    assert tuple(model(x).shape) == x.shape
+    assert float(model.evaluate(x, verbose=0, return_dict=True)["loss"]) < before
+
+
+def test_options_change_the_architecture():
+    x = images()
+    layer_types = {
+        opts: {type(layer).__name__ for m in (tiny_model("ae", **dict([opts])),) for _ in [m(x)]
+               for sub in (m.encoder, m.decoder) for layer in sub.layers}
+        for opts in [("pooling", "avg"), ("decoder_block", "transpose")]
+    }
+    assert "AveragePooling2D" in layer_types[("pooling", "avg")]
+    assert "MaxPooling2D" not in layer_types[("pooling", "avg")]
+    assert "Conv2DTranspose" in layer_types[("decoder_block", "transpose")]
+    assert "UpSampling2D" not in layer_types[("decoder_block", "transpose")]
+
+
+@pytest.mark.parametrize(
+    "bad, word",
+    [
+        ({"pooling": "median"}, "pooling"),
+        ({"upsampling": "cubic"}, "upsampling"),
+        ({"reconstruction_loss": "l1"}, "reconstruction_loss"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"filters": ()}, "filters"),
+    ],
+)
+def test_bad_constructor_arguments_are_named(bad, word):
+    with pytest.raises(ValueError, match=word):
+        convae_tf.get_model("ae", **bad)
+
+
+def test_decode_before_build_says_how_to_fix():
+    with pytest.raises(ValueError, match="build"):
+        convae_tf.get_model("ae").decode(np.zeros((1, 16), np.float32))
+
+
+def test_registry_refuses_duplicates_and_lists_names():
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("ae")(type("Other", (keras.Model,), {}))
+    with pytest.raises(registry.UnknownModelError) as error:
+        convae_tf.get_model("aee")
+    assert "'ae'" in str(error.value) and "available models" in str(error.value)
+
+
+def test_registered_models_are_keras_serializable(name):
+    cls = registry.get(name)
+    assert keras.saving.get_registered_object(f"convae_tf>{cls.__name__}") is cls
+
+
+def test_score_is_the_per_example_reconstruction_error():
+    model = tiny_model("ae", reconstruction_loss="mse")
+    x = images(batch=3)
+    expected = np.mean((np.asarray(model(x)) - x) ** 2, axis=(1, 2, 3))
+    np.testing.assert_allclose(model.score(x), expected, rtol=1e-5)
