@@ -1,8 +1,8 @@
 """convae_tf: convolutional autoencoders for Keras 3 / TensorFlow.
 
-    import convae_tf
-    model = convae_tf.get_model("ae", latent_dim=16)
-    convae_tf.list_models()
+import convae_tf
+model = convae_tf.get_model("ae", latent_dim=16)
+convae_tf.list_models()
 """
 
 from convae_tf import models as _models  # noqa: F401  (registers every variant)

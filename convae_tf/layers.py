@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from keras import layers
 
 POOLINGS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
@@ -12,7 +11,9 @@ DECODER_BLOCKS = ("upsample", "transpose")
 
 def conv_pool_block(x, filters: int, kernel_size: int, activation: str, pooling: str, name: str):
     """Conv2D then 2×2 pooling: halves the spatial size."""
-    x = layers.Conv2D(filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv")(x)
+    x = layers.Conv2D(
+        filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv"
+    )(x)
     return POOLINGS[pooling](2, name=f"{name}_pool")(x)
 
 
@@ -22,10 +23,17 @@ def upsample_conv_block(
     """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose."""
     if block == "transpose":
         return layers.Conv2DTranspose(
-            filters, kernel_size, strides=2, padding="same", activation=activation, name=f"{name}_deconv"
+            filters,
+            kernel_size,
+            strides=2,
+            padding="same",
+            activation=activation,
+            name=f"{name}_deconv",
         )(x)
     x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
-    return layers.Conv2D(filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv")(x)
+    return layers.Conv2D(
+        filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv"
+    )(x)
 
 
 def padded_size(size: int, depth: int) -> int:

@@ -1,0 +1,58 @@
+"""Training callbacks specific to autoencoders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from convae_tf import plots
+
+
+class ReconstructionGrid(keras.callbacks.Callback):
+    """Writes `figures/reconstructions_epoch_NNN.png` (inputs above reconstructions) each epoch,
+    on a fixed batch of held-out images, so progress can be seen at a glance."""
+
+    def __init__(self, images: np.ndarray, directory: Path, every: int = 1):
+        super().__init__()
+        self.images = np.asarray(images, dtype="float32")
+        self.directory = Path(directory)
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        outputs = np.asarray(self.model(self.images, training=False))
+        plots.image_rows(
+            {"input": self.images, "output": outputs},
+            self.directory / f"reconstructions_epoch_{epoch + 1:03d}.png",
+            title=f"epoch {epoch + 1}",
+        )
+
+
+class KLWarmUp(keras.callbacks.Callback):
+    """Ramps the model's non-trainable `kl_weight` linearly from 0 to 1 over `epochs` epochs.
+
+    At the start of epoch e (counted from 0, so `initial_epoch` and BackupAndRestore resume the
+    ramp where it was) the weight is min(1, e / epochs): 0 in the first epoch, 1 from epoch
+    `epochs` on. Starting with the reconstruction alone lets the decoder learn to use the code
+    before the KL term pulls the posterior towards the prior (posterior collapse; Bowman et al.
+    2016, Sønderby et al. 2016). The weight is also logged as `kl_weight`.
+    """
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        if int(epochs) < 0:
+            raise ValueError(f"epochs={epochs} must be >= 0")
+        self.epochs = int(epochs)
+
+    def weight(self, epoch: int) -> float:
+        return 1.0 if self.epochs == 0 else min(1.0, epoch / self.epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(self.weight(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))

@@ -1,0 +1,43 @@
+"""Shared command-line plumbing: one-line errors with exit code 2 instead of tracebacks."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags
+
+from convae_tf.config import ConfigError
+from convae_tf.data import DataError
+from convae_tf.registry import UnknownModelError
+
+# Errors caused by what the user gave us. Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ConfigError, DataError, UnknownModelError, FileNotFoundError, PermissionError)
+USAGE_EXIT_CODE = 2
+
+
+def fail(message) -> None:
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "convae_tf"
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT_CODE)
+
+
+def _parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        fail(f"{error} (see --helpshort)")
+
+
+def run(main) -> None:
+    """`absl.app.run(main)`, with bad flags and user errors reported in one line (exit 2)."""
+
+    def guarded_main(argv):
+        if len(argv) > 1:
+            fail(f"unexpected arguments {argv[1:]}; every option is a --flag=value")
+        try:
+            return main(argv)
+        except USER_ERRORS as error:
+            fail(error)
+
+    app.run(guarded_main, flags_parser=_parse_flags)

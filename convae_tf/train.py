@@ -1,0 +1,317 @@
+"""Train an autoencoder with `model.fit` on a tf.data pipeline.
+
+    python -m convae_tf.train --model=ae --dataset=sprites --epochs=5
+    python -m convae_tf.train --config=experiments/ae_sprites.py --epochs=2   # flags override
+
+Rerunning the same command after an interruption resumes from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from absl import flags
+
+from convae_tf import callbacks as ae_callbacks
+from convae_tf import cli, config, data, registry
+from convae_tf import models as _models  # noqa: F401  (registers the variants)
+
+D = config.TrainConfig()
+flags.DEFINE_string(
+    "config", None, "Experiment file (experiments/*.py); flags given here override it."
+)
+flags.DEFINE_string(
+    "model",
+    D.model,
+    "Model name; `python -c 'import convae_tf; print(convae_tf.list_models())'` lists them.",
+)
+flags.DEFINE_string(
+    "dataset", D.dataset, "sprites, a TFDS name (mnist, cifar10, ...), npz:PATH or folder:PATH."
+)
+flags.DEFINE_string("data_dir", D.data_dir, "TFDS data directory (default: TFDS's own).")
+flags.DEFINE_list(
+    "image_size", None, "Resize every image to H,W (default: keep the dataset's size)."
+)
+flags.DEFINE_integer("epochs", D.epochs, "Training epochs.", lower_bound=1)
+flags.DEFINE_integer(
+    "batch_size", D.batch_size, "Global batch size (split across replicas).", lower_bound=1
+)
+flags.DEFINE_float("learning_rate", D.learning_rate, "Adam learning rate.", lower_bound=0.0)
+flags.DEFINE_integer(
+    "latent_dim", D.latent_dim, "Code size (default: the model's own).", lower_bound=1
+)
+flags.DEFINE_multi_string(
+    "model_args",
+    [],
+    "Model constructor argument as key=value, repeatable: "
+    "--model_args=pooling=avg --model_args=filters=32,64.",
+)
+flags.DEFINE_integer("seed", D.seed, "Seed of weights, shuffling and noise.")
+flags.DEFINE_float(
+    "validation_fraction",
+    D.validation_fraction,
+    "Share of the train split held out for validation.",
+)
+flags.DEFINE_list(
+    "normal_classes",
+    None,
+    "Train on these labels only (one-class anomaly detection), e.g. 0 or 1,7.",
+)
+flags.DEFINE_enum(
+    "strategy",
+    D.strategy,
+    config.STRATEGIES,
+    "default: one device; mirrored: tf.distribute.MirroredStrategy over the visible devices.",
+)
+flags.DEFINE_integer(
+    "logical_cpus",
+    D.logical_cpus,
+    "Split the CPU into N logical devices (to try --strategy=mirrored without GPUs).",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "early_stopping_patience",
+    D.early_stopping_patience,
+    "Stop after N epochs without a better val_loss (0: never).",
+    lower_bound=0,
+)
+flags.DEFINE_integer(
+    "steps_per_epoch",
+    D.steps_per_epoch,
+    "Train steps per epoch (default: one pass over the data).",
+    lower_bound=1,
+)
+flags.DEFINE_bool(
+    "deterministic", D.deterministic, "Enable TensorFlow op determinism (same seed, same weights)."
+)
+flags.DEFINE_string("workdir", None, "Output folder (default: runs/<model>-<dataset>).")
+flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir instead of refusing.")
+FLAGS = flags.FLAGS
+
+CONFIG_FLAGS = sorted(config.FIELDS - {"model_args"})
+
+
+def stage(message: str) -> None:
+    print(f"[convae_tf] {message}", flush=True)
+
+
+def _split_cpu(logical_cpus: int) -> None:
+    if logical_cpus < 2:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    # Raises RuntimeError once the runtime is initialised (a second run in one process): the
+    # split made by the first run stays in force then.
+    with contextlib.suppress(RuntimeError):
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus
+        )
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=cpus)
+    return tf.distribute.get_strategy()
+
+
+def prepare_workdir(workdir: Path, resolved: dict, overwrite: bool) -> bool:
+    """Returns True when resuming an interrupted run. Refuses to clobber a finished run or to
+    resume one whose configuration differs."""
+    backup = workdir / "backup"
+    finished = (workdir / "model.keras").exists() and not backup.exists()
+    if finished and not overwrite:
+        raise config.ConfigError(
+            f"{workdir} already holds a finished run; pass --overwrite to replace it or choose "
+            "another --workdir"
+        )
+    if overwrite:
+        for name in ("model.keras", "history.csv", "config.json"):
+            (workdir / name).unlink(missing_ok=True)
+        for name in ("checkpoints", "backup", "tensorboard", "figures"):
+            shutil.rmtree(workdir / name, ignore_errors=True)
+    resuming = backup.exists()
+    if resuming and (workdir / "config.json").exists():
+        import json
+
+        previous = json.loads((workdir / "config.json").read_text())
+        if previous.get("train") != resolved["train"]:
+            raise config.ConfigError(
+                f"{workdir} holds an interrupted run with another configuration; rerun it with "
+                "the same flags to resume, or pass --overwrite"
+            )
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("checkpoints", "figures", "tensorboard"):
+        (workdir / name).mkdir(exist_ok=True)
+    return resuming
+
+
+def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
+    model_class = registry.get(cfg.model)
+    kwargs = cfg.model_kwargs()
+    config.check_model_kwargs(model_class, kwargs)
+    try:
+        model = model_class(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise config.ConfigError(f"model {cfg.model!r}: {error}") from None
+    model.build((None, *image_shape))
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    return model
+
+
+def make_callbacks(cfg, model, workdir: Path, preview_images) -> list[keras.callbacks.Callback]:
+    callbacks = [
+        *model.training_callbacks(),
+        keras.callbacks.TerminateOnNaN(),
+        # Backup first: a run resumed after a kill restarts at the last epoch it backed up.
+        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(workdir / "checkpoints" / "best.keras"), monitor="val_loss", save_best_only=True
+        ),
+        keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(workdir / "tensorboard")),
+        ae_callbacks.ReconstructionGrid(preview_images, workdir / "figures"),
+    ]
+    if cfg.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    return callbacks
+
+
+def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict:
+    """Train `cfg.model` on `cfg.dataset` into the workdir; returns the test metrics."""
+    started = time.time()
+    workdir = cfg.resolved_workdir()
+    registry.get(cfg.model)  # fail on an unknown name before any work
+    _split_cpu(cfg.logical_cpus)
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(cfg.strategy)
+
+    stage(f"data: loading {cfg.dataset!r}")
+    source = data.load_source(
+        cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, seed=cfg.seed
+    )
+    pipes = data.make_pipelines(
+        source,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        validation_fraction=cfg.validation_fraction,
+        normal_classes=cfg.normal_classes,
+        drop_remainder=strategy.num_replicas_in_sync > 1,
+    )
+    if pipes.num_validation < cfg.batch_size and strategy.num_replicas_in_sync > 1:
+        raise config.ConfigError(
+            f"--batch_size={cfg.batch_size} is larger than the {pipes.num_validation} validation "
+            "images; with several replicas partial batches are dropped, so lower --batch_size"
+        )
+    stage(
+        f"data: {pipes.num_train} train / {pipes.num_validation} validation images of shape "
+        f"{pipes.image_shape}"
+    )
+
+    # Seed again right before the weights are drawn: preparing a dataset on first use consumes
+    # Python random numbers, and Keras initializers take their seeds from Python's generator.
+    keras.utils.set_random_seed(cfg.seed)
+    with strategy.scope():
+        model = build_model(cfg, pipes.image_shape)
+    resolved = {
+        "train": cfg.to_dict() | {"workdir": str(workdir)},
+        "model_config": {
+            k: v for k, v in model.get_config().items() if k not in ("name", "dtype", "trainable")
+        },
+        "image_shape": list(pipes.image_shape),
+        "num_classes": source.num_classes,
+    }
+    resuming = prepare_workdir(workdir, resolved, overwrite)
+    config.save_json(resolved, workdir / "config.json")
+    stage(
+        f"model: {cfg.model} ({type(model).__name__}), {model.count_params():,} parameters, "
+        f"{strategy.num_replicas_in_sync} replica(s); workdir {workdir}"
+        + (" (resuming)" if resuming else "")
+    )
+
+    # From the uncached test split: a partial read of a cached dataset makes TF warn.
+    preview = next(iter(source.test.batch(8)))["image"].numpy()
+    train = pipes.train.repeat() if cfg.steps_per_epoch else pipes.train
+    history = model.fit(
+        train,
+        validation_data=pipes.validation,
+        epochs=cfg.epochs,
+        steps_per_epoch=cfg.steps_per_epoch,
+        callbacks=make_callbacks(cfg, model, workdir, preview),
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    losses = history.history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        raise config.ConfigError(
+            f"training diverged (loss became NaN/inf after {len(losses)} epochs); lower "
+            f"--learning_rate (now {cfg.learning_rate}). The best checkpoint so far is in "
+            f"{workdir / 'checkpoints'}"
+        )
+
+    _save_atomically(model, workdir / "model.keras")
+    stage("test: evaluating on the test split")
+    test_metrics = model.evaluate(pipes.test, return_dict=True, verbose=0)
+    stage(
+        f"done in {time.time() - started:.0f} s; test "
+        + " ".join(f"{k}={v:.4f}" for k, v in test_metrics.items())
+    )
+    print(
+        f"Results in {workdir}/:\n"
+        f"  model.keras   the trained model (import convae_tf; keras.saving.load_model(...))\n"
+        f"  config.json   the resolved configuration\n"
+        f"  history.csv   per-epoch loss and val_loss\n"
+        f"  figures/      reconstruction grids, one per epoch\n"
+        f"  checkpoints/  best.keras (lowest val_loss)\n"
+        f"  tensorboard/  tensorboard --logdir {workdir / 'tensorboard'}",
+        flush=True,
+    )
+    return {k: float(v) for k, v in test_metrics.items()}
+
+
+def _save_atomically(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
+def config_from_flags() -> config.TrainConfig:
+    experiment = config.load_experiment(FLAGS.config) if FLAGS.config else {}
+    given = {name: FLAGS[name].value for name in CONFIG_FLAGS if FLAGS[name].present}
+    if FLAGS["model_args"].present:
+        given["model_args"] = {
+            **experiment.get("model_args", {}),
+            **config.parse_model_args(FLAGS.model_args),
+        }
+    try:
+        return config.resolve(experiment, given)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, config.ConfigError):
+            raise
+        raise config.ConfigError(f"bad configuration value: {error}") from None
+
+
+def main(argv) -> None:
+    del argv
+    train_and_evaluate(config_from_flags(), overwrite=FLAGS.overwrite)
+
+
+def run() -> None:
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    run()
