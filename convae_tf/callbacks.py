@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import keras
@@ -56,3 +57,32 @@ class KLWarmUp(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """CSVLogger whose file stays one row per epoch across a kill and a resume.
+
+    Put it before BackupAndRestore, so an epoch's row is written before its backup: a kill
+    in between leaves a row for an epoch that will run again, and on resume the rows from the
+    backed-up epoch on are dropped. (The other order would lose that row for good.) The epoch
+    to resume from is read from BackupAndRestore's metadata file in `backup_dir`.
+    """
+
+    def __init__(self, filename, backup_dir):
+        super().__init__(str(filename), append=True)
+        self.backup_metadata = Path(backup_dir) / "training_metadata.json"
+
+    def on_train_begin(self, logs=None):
+        resume_epoch = 0
+        if self.backup_metadata.exists():
+            resume_epoch = int(json.loads(self.backup_metadata.read_text())["epoch"])
+        path = Path(self.filename)
+        if path.exists():
+            lines = path.read_text().splitlines(keepends=True)
+            kept = lines[:1] + [
+                line for line in lines[1:] if int(line.split(self.sep, 1)[0]) < resume_epoch
+            ]
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text("".join(kept) if resume_epoch else "")
+            tmp.replace(path)
+        super().on_train_begin(logs)

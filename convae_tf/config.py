@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import inspect
 import json
 import os
 import re
@@ -156,11 +155,7 @@ def parse_model_args(items: list[str]) -> dict[str, Any]:
 
 
 def check_model_kwargs(model_class, kwargs: dict[str, Any]) -> None:
-    accepted = [
-        name
-        for name, p in inspect.signature(model_class.__init__).parameters.items()
-        if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    ]
+    accepted = model_class.constructor_arguments()
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ConfigError(

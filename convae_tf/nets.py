@@ -60,3 +60,36 @@ def decoder(
     logits = layers.Conv2D(channels, kernel_size, padding="same", name="logits")(x)
     logits = blocks.crop_to(logits, height, width, name="crop")
     return keras.Model(code, logits, name=name)
+
+
+def mirrored_decoder(
+    image_shape: tuple[int, int, int],
+    filters: tuple[int, ...],
+    latent_dim: int,
+    kernel_size: int = 3,
+    activation: str = "relu",
+    upsampling: str = "nearest",
+    block: str = "upsample",
+    name: str = "decoder",
+) -> keras.Model:
+    """Code → Dense → reshape → one block per encoder block, in reverse → logits.
+
+    Unlike `decoder` (whose last Conv2D(C) comes after all the upsampling blocks), block
+    `mirror{k}` is the exact inverse in shape of encoder block `down{k}`: it doubles the spatial
+    size and restores that block's input channels (`filters[k - 1]`, or C for k = 0, with no
+    activation: the logits). So encoder block k and mirror block k form a shallow autoencoder
+    of their own, which is what greedy layer-wise pretraining trains (the `stacked` model).
+    """
+    height, width, channels = image_shape
+    depth = len(filters)
+    low_h, low_w = (blocks.padded_size(s, depth) // 2**depth for s in (height, width))
+    code = keras.Input((latent_dim,), name="code")
+    x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
+    x = layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
+    for k in reversed(range(depth)):
+        width_k, activation_k = (filters[k - 1], activation) if k else (channels, None)
+        x = blocks.upsample_conv_block(
+            x, width_k, kernel_size, activation_k, upsampling, block, name=f"mirror{k}"
+        )
+    logits = blocks.crop_to(x, height, width, name="crop")
+    return keras.Model(code, logits, name=name)

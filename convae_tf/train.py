@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from absl import flags
 from convae_tf import callbacks as ae_callbacks
 from convae_tf import cli, config, data, registry
 from convae_tf import models as _models  # noqa: F401  (registers the variants)
+from convae_tf import workdir as run_folder
 
 D = config.TrainConfig()
 flags.DEFINE_string(
@@ -123,37 +123,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def prepare_workdir(workdir: Path, resolved: dict, overwrite: bool) -> bool:
-    """Returns True when resuming an interrupted run. Refuses to clobber a finished run or to
-    resume one whose configuration differs."""
-    backup = workdir / "backup"
-    finished = (workdir / "model.keras").exists() and not backup.exists()
-    if finished and not overwrite:
-        raise config.ConfigError(
-            f"{workdir} already holds a finished run; pass --overwrite to replace it or choose "
-            "another --workdir"
-        )
-    if overwrite:
-        for name in ("model.keras", "history.csv", "config.json"):
-            (workdir / name).unlink(missing_ok=True)
-        for name in ("checkpoints", "backup", "tensorboard", "figures"):
-            shutil.rmtree(workdir / name, ignore_errors=True)
-    resuming = backup.exists()
-    if resuming and (workdir / "config.json").exists():
-        import json
-
-        previous = json.loads((workdir / "config.json").read_text())
-        if previous.get("train") != resolved["train"]:
-            raise config.ConfigError(
-                f"{workdir} holds an interrupted run with another configuration; rerun it with "
-                "the same flags to resume, or pass --overwrite"
-            )
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name in ("checkpoints", "figures", "tensorboard"):
-        (workdir / name).mkdir(exist_ok=True)
-    return resuming
-
-
 def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
     model_class = registry.get(cfg.model)
     kwargs = cfg.model_kwargs()
@@ -162,6 +131,12 @@ def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
         model = model_class(**kwargs)
     except (TypeError, ValueError) as error:
         raise config.ConfigError(f"model {cfg.model!r}: {error}") from None
+    if cfg.epochs <= model.pretraining_epochs:
+        raise config.ConfigError(
+            f"--epochs={cfg.epochs} leaves no epoch for end-to-end training after "
+            f"{model.pretraining_epochs} pretraining epochs; pass --epochs="
+            f"{model.pretraining_epochs + 1} or more, or lower --model_args=pretrain_epochs=..."
+        )
     model.build((None, *image_shape))
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     return model
@@ -171,19 +146,23 @@ def make_callbacks(cfg, model, workdir: Path, preview_images) -> list[keras.call
     callbacks = [
         *model.training_callbacks(),
         keras.callbacks.TerminateOnNaN(),
-        # Backup first: a run resumed after a kill restarts at the last epoch it backed up.
-        keras.callbacks.BackupAndRestore(str(workdir / "backup")),
+        ae_callbacks.ResumableCSVLogger(workdir / "history.csv", workdir / "backup"),
+        # double_checkpoint: a kill during a backup write falls back to the previous backup.
+        keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
             str(workdir / "checkpoints" / "best.keras"), monitor="val_loss", save_best_only=True
         ),
-        keras.callbacks.CSVLogger(str(workdir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(workdir / "tensorboard")),
         ae_callbacks.ReconstructionGrid(preview_images, workdir / "figures"),
     ]
     if cfg.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=cfg.early_stopping_patience, restore_best_weights=True
+                monitor="val_loss",
+                patience=cfg.early_stopping_patience,
+                restore_best_weights=True,
+                # A pretraining schedule does not optimise val_loss yet: don't judge it.
+                start_from_epoch=model.pretraining_epochs,
             )
         )
     return callbacks
@@ -235,8 +214,13 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
         "image_shape": list(pipes.image_shape),
         "num_classes": source.num_classes,
     }
-    resuming = prepare_workdir(workdir, resolved, overwrite)
-    config.save_json(resolved, workdir / "config.json")
+    with run_folder.exclusive(workdir):
+        resuming = run_folder.prepare(workdir, resolved, overwrite)
+        config.save_json(resolved, workdir / "config.json")
+        return _fit_and_test(cfg, model, strategy, source, pipes, workdir, resuming, started)
+
+
+def _fit_and_test(cfg, model, strategy, source, pipes, workdir: Path, resuming, started) -> dict:
     stage(
         f"model: {cfg.model} ({type(model).__name__}), {model.count_params():,} parameters, "
         f"{strategy.num_replicas_in_sync} replica(s); workdir {workdir}"
@@ -262,7 +246,7 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
             f"{workdir / 'checkpoints'}"
         )
 
-    _save_atomically(model, workdir / "model.keras")
+    run_folder.save_model(model, workdir / "model.keras")
     stage("test: evaluating on the test split")
     test_metrics = model.evaluate(pipes.test, return_dict=True, verbose=0)
     stage(
@@ -280,12 +264,6 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
         flush=True,
     )
     return {k: float(v) for k, v in test_metrics.items()}
-
-
-def _save_atomically(model: keras.Model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
 
 
 def config_from_flags() -> config.TrainConfig:

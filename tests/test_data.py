@@ -533,3 +533,12 @@ def test_pipeline_errors(coded_source, tmp_path):
         lambda: make_pipelines(coded_source, batch_size=2, validation_fraction=1.0),
         "validation_fraction",
     )
+
+
+def test_drop_remainder_keeps_only_full_batches(coded_source):
+    # Multi-replica training drops partial batches: a replica must never get an empty slice.
+    pipes = make_pipelines(coded_source, batch_size=4, validation_fraction=0.2, drop_remainder=True)
+    for split in (pipes.train, pipes.validation, pipes.test):
+        assert {batch.shape[0] for batch in split.as_numpy_iterator()} == {4}
+    assert values_of(pipes.validation) == list(range(8))
+    assert values_of(pipes.test) == [100, 101, 102, 103]

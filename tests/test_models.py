@@ -37,8 +37,11 @@ def test_output_shape_and_range(name):
     y = np.asarray(model(x))
     assert y.shape == x.shape
     assert y.min() >= 0.0 and y.max() <= 1.0
-    assert tuple(model.encode(x).shape if not isinstance(model.encode(x), tuple)
-                 else model.encode(x)[0].shape) == (2, TINY["latent_dim"])
+    assert tuple(
+        model.encode(x).shape
+        if not isinstance(model.encode(x), tuple)
+        else model.encode(x)[0].shape
+    ) == (2, TINY["latent_dim"])
     assert np.asarray(model.score(x)).shape == (2,)
 
 
@@ -130,8 +133,13 @@ def test_architecture_options_train(options):
 def test_options_change_the_architecture():
     x = images()
     layer_types = {
-        opts: {type(layer).__name__ for m in (tiny_model("ae", **dict([opts])),) for _ in [m(x)]
-               for sub in (m.encoder, m.decoder) for layer in sub.layers}
+        opts: {
+            type(layer).__name__
+            for m in (tiny_model("ae", **dict([opts])),)
+            for _ in [m(x)]
+            for sub in (m.encoder, m.decoder)
+            for layer in sub.layers
+        }
         for opts in [("pooling", "avg"), ("decoder_block", "transpose")]
     }
     assert "AveragePooling2D" in layer_types[("pooling", "avg")]

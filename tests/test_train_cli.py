@@ -140,6 +140,7 @@ def test_experiment_config_with_flag_override(tmp_path, data_dir):
         (["--model_args=colour=red"], "no argument colour"),
         (["--normal_classes=a"], "normal_classes"),
         (["positional"], "unexpected arguments"),
+        (["--model=stacked"], "leaves no epoch"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(flags, message, tmp_path, data_dir):
@@ -150,3 +151,78 @@ def test_bad_input_gives_one_line_and_exit_2(flags, message, tmp_path, data_dir)
     assert any(message in line for line in error_lines), result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert not (workdir / "model.keras").exists()
+
+
+def test_a_workdir_in_use_is_refused(tmp_path, data_dir):
+    import fcntl
+
+    workdir = tmp_path / "busy"
+    workdir.mkdir()
+    with open(workdir / ".lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running training would
+        result = run_train("--model=ae", *QUICK, f"--workdir={workdir}", data_dir=data_dir)
+    assert result.returncode == 2
+    assert "in use by another training run" in result.stderr
+    assert not (workdir / "config.json").exists()
+
+
+def test_the_lock_dies_with_its_process(tmp_path):
+    from convae_tf import workdir as run_folder
+
+    workdir = tmp_path / "run"
+    holder = (
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, os, sys\n"
+                f"h = open({str(workdir / '.lock')!r}, 'a')\n"
+                "fcntl.flock(h, fcntl.LOCK_EX)\nos.kill(os.getpid(), 9)",
+            ],
+            check=False,
+        )
+        if workdir.mkdir() is None
+        else None
+    )
+    assert holder.returncode == -9  # killed while holding the lock
+    with run_folder.exclusive(workdir):  # free again: no stale lock
+        pass
+
+
+def test_killed_run_resumes_with_a_continuous_history(tmp_path, data_dir):
+    import signal
+    import time
+
+    workdir = tmp_path / "killed"
+    # Tuple-valued flags on purpose: the resume check must compare them as saved in JSON.
+    flags = [
+        "--model=ae",
+        "--epochs=4",
+        "--steps_per_epoch=20",
+        "--batch_size=16",
+        "--model_args=filters=8,16",
+        f"--workdir={workdir}",
+        f"--data_dir={data_dir}",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "convae_tf.train", *flags],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    metadata = workdir / "backup" / "training_metadata.json"
+    deadline = time.time() + 120
+    while not metadata.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert metadata.exists(), "the run never backed up an epoch"
+    assert not (workdir / "model.keras").exists()
+
+    result = run_train(*flags[:-1], data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(resuming)" in result.stdout
+    with open(workdir / "history.csv") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
+    keras.saving.load_model(workdir / "model.keras")

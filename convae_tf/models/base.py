@@ -10,6 +10,7 @@ A variant overrides one hook and never copies `call`:
 - `regularizer(encoded, images)`: a penalty added to the loss, plus metrics to log
   (sparse: activity penalty; VAE: β·KL).
 - `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
+- `training_callbacks()`: a schedule over epochs (stacked: greedy stages; VAE: KL warm-up).
 
 Inference (`call(training=False)`, `encode`, `decode`, `score`) is deterministic.
 """
@@ -61,7 +62,9 @@ class ConvAutoencoder(keras.Model):
         blocks.check_choice("pooling", pooling, tuple(blocks.POOLINGS))
         blocks.check_choice("upsampling", upsampling, blocks.UPSAMPLINGS)
         blocks.check_choice("decoder_block", decoder_block, blocks.DECODER_BLOCKS)
-        blocks.check_choice("reconstruction_loss", reconstruction_loss, losses.RECONSTRUCTION_LOSSES)
+        blocks.check_choice(
+            "reconstruction_loss", reconstruction_loss, losses.RECONSTRUCTION_LOSSES
+        )
         filters = (filters,) if isinstance(filters, int) else tuple(int(f) for f in filters)
         if int(latent_dim) < 1 or not filters or min(filters) < 1:
             raise ValueError(
@@ -84,10 +87,21 @@ class ConvAutoencoder(keras.Model):
         # read off the signature and each variant gets a complete one for free. (Keras's own
         # auto-config does not see the arguments of a subclassed Model: Model.__new__ drops them.)
         config = super().get_config()
-        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
-            if name != "self" and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
-                config[name] = getattr(self, name)
+        config.update({name: getattr(self, name) for name in self.constructor_arguments()})
         return config
+
+    @classmethod
+    def constructor_arguments(cls) -> list[str]:
+        """Names of the constructor arguments, read along the MRO, so a variant that adds its
+        own arguments and forwards the base ones through **kwargs still lists them all."""
+        names = []
+        for klass in cls.__mro__:
+            if not (issubclass(klass, ConvAutoencoder) and "__init__" in vars(klass)):
+                continue
+            for name, parameter in inspect.signature(klass.__init__).parameters.items():
+                if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and name not in names:
+                    names.append(name)
+        return [name for name in names if name != "self"]
 
     # ----------------------------------------------------------------------------- building
     def code_size(self) -> int:
@@ -102,12 +116,21 @@ class ConvAutoencoder(keras.Model):
             )
         self.image_shape = tuple(int(d) for d in input_shape[1:])
         self.encoder = nets.encoder(
-            self.image_shape, self.filters, self.code_size(), self.kernel_size, self.activation,
+            self.image_shape,
+            self.filters,
+            self.code_size(),
+            self.kernel_size,
+            self.activation,
             self.pooling,
         )
         self.decoder = nets.decoder(
-            self.image_shape, self.filters, self.latent_dim, self.kernel_size, self.activation,
-            self.upsampling, self.decoder_block,
+            self.image_shape,
+            self.filters,
+            self.latent_dim,
+            self.kernel_size,
+            self.activation,
+            self.upsampling,
+            self.decoder_block,
         )
 
     def _ensure_built(self, images):
@@ -126,6 +149,16 @@ class ConvAutoencoder(keras.Model):
     def regularizer(self, encoded, images):
         """(penalty added to the loss, {metric name: value}); none for the plain autoencoder."""
         return 0.0, {}
+
+    @property
+    def pretraining_epochs(self) -> int:
+        """Epochs that the training schedule spends before end-to-end training (stacked)."""
+        return 0
+
+    def training_callbacks(self) -> list:
+        """Callbacks that the variant's training schedule needs (KL warm-up, stage switching);
+        `train.py` adds them to `fit`."""
+        return []
 
     # ------------------------------------------------------------------------------ inference
     def encode(self, images, training=False):
@@ -155,12 +188,14 @@ class ConvAutoencoder(keras.Model):
 
     def reconstruction_error(self, images, logits):
         return losses.reconstruction_error(
-            ops.cast(images, "float32"), logits, self.reconstruction_loss,
+            ops.cast(images, "float32"),
+            logits,
+            self.reconstruction_loss,
             self.reconstruction_reduction,
         )
 
     def score(self, images):
-        """Per-example anomaly score: the reconstruction error of the clean input, shape (batch,)."""
+        """Per-example anomaly score (batch,): the reconstruction error of the clean input."""
         return self.reconstruction_error(images, self.reconstruct_logits(images, training=False))
 
     # ------------------------------------------------------------------------------ training

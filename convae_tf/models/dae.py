@@ -1,0 +1,78 @@
+"""`dae`: the denoising autoencoder (Vincent et al., 2008): corrupt the input, rebuild the clean
+image. Only `corrupt` is overridden: training inputs get fresh noise every step, the loss
+compares the reconstruction with the clean images (the base `loss_terms` does that), and
+inference (`call(training=False)`, `encode`, `score`) sees the clean input.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from convae_tf import corruptions
+from convae_tf.models.base import ConvAutoencoder
+from convae_tf.registry import register
+
+
+@register("dae")
+class DenoisingAE(ConvAutoencoder):
+    """Convolutional denoising autoencoder; the corruptions combine, each off at 0.
+
+    Args:
+        gaussian_std: σ of additive Gaussian noise, clipped to [0, 1]. The default 0.25 is a
+            quarter of the [0, 1] range: strong enough that copying the input is a poor
+            solution, so the model must learn the image structure, yet weak enough that the
+            content stays recognisable at any resolution (Vincent et al. 2010 found σ in
+            0.1–0.5 useful on natural and digit images).
+        salt_pepper: fraction of pixels set to 0 or 1 (salt-and-pepper noise).
+        masking: fraction of pixels dropped to 0 (masking noise).
+        rectangles: number of random rectangular holes (set to 0) per image, for inpainting.
+        rectangle_size: (min, max) side of a hole, as fractions of the image height and width.
+        **kwargs: the architecture, see `ConvAutoencoder`.
+    """
+
+    def __init__(
+        self,
+        gaussian_std: float = 0.25,
+        salt_pepper: float = 0.0,
+        masking: float = 0.0,
+        rectangles: int = 0,
+        rectangle_size: tuple[float, float] = (0.1, 0.3),
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.gaussian_std = float(gaussian_std)
+        self.salt_pepper = float(salt_pepper)
+        self.masking = float(masking)
+        self.rectangles = int(rectangles)
+        self.rectangle_size = tuple(float(s) for s in rectangle_size)
+        if len(self.rectangle_size) != 2:
+            raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
+        # Fail at construction, naming the argument, not at the first training step.
+        if self.gaussian_std < 0:
+            raise ValueError(f"gaussian_std={gaussian_std} must be >= 0")
+        for name, p in (("salt_pepper", self.salt_pepper), ("masking", self.masking)):
+            if not 0 <= p <= 1:
+                raise ValueError(f"{name}={p} must be a fraction in [0, 1]")
+        low, high = self.rectangle_size
+        if self.rectangles < 0 or not 0 <= low <= high <= 1:
+            raise ValueError(
+                f"rectangles={rectangles} must be >= 0 and rectangle_size={rectangle_size} "
+                "must be (min, max) fractions of the side with 0 <= min <= max <= 1"
+            )
+        # Owned by the model: its state advances every step (fresh noise) and is seeded by
+        # keras.utils.set_random_seed (reproducible runs).
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def _corruption_args(self) -> dict:
+        return {
+            "gaussian_std": self.gaussian_std,
+            "salt_pepper": self.salt_pepper,
+            "masking": self.masking,
+            "rectangles": self.rectangles,
+            "rectangle_size": self.rectangle_size,
+        }
+
+    def corrupt(self, images, training=False):
+        if not training:
+            return images
+        return corruptions.corrupt(images, self.seed_generator.next(), **self._corruption_args())

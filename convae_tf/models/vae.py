@@ -1,0 +1,160 @@
+"""`vae`: the convolutional variational autoencoder (Kingma & Welling, 2014), with β-VAE's
+weight on the KL term (Higgins et al., 2017) and an optional KL warm-up.
+
+The encoder emits a diagonal Gaussian posterior q(z|x) = N(mean, exp(log_var)) (`code_size`
+doubles, `encode` returns the tuple), the decoder input is a reparameterised sample in
+training and the mean otherwise (`sample_code`), and `regularizer` adds β·KL(q(z|x) ‖ N(0, I)).
+The loss is the negative ELBO in nats per image: reconstruction summed over pixels
+(`reconstruction_reduction = "sum"`) plus the KL summed over latent dimensions, averaged over
+the batch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from convae_tf import losses
+from convae_tf.models.base import ConvAutoencoder
+from convae_tf.registry import register
+
+# log_var = B·tanh(raw / B): ≈ raw near 0 (where it lives in practice) but bounded, so that
+# exp(log_var) can neither overflow nor reach 0 (σ in [e^-5, e^5]), while the gradient never
+# vanishes at a hard clip edge.
+LOG_VAR_BOUND = 10.0
+# A learned likelihood scale may not shrink below σ = 1e-3: on binary or quantised images the
+# NLL would otherwise fall without bound as σ → 0.
+MIN_LOG_SCALE = math.log(1e-3)
+
+
+@register("vae")
+class VAE(ConvAutoencoder):
+    """Convolutional VAE with a N(0, I) prior and a diagonal Gaussian posterior.
+
+    Args:
+        beta: weight of the KL term (1 is the ELBO; > 1 favours disentangled, blurrier codes).
+        kl_warmup_epochs: the KL weight ramps from 0 to 1 over this many epochs (0: no
+            warm-up). Done by the callback that `training_callbacks()` returns; without it the
+            weight stays 1 (a plain β-VAE), never silently 0.
+        gaussian_scale: σ of the Gaussian likelihood (reconstruction_loss="mse"): fixed, or
+            the initial value when `learn_scale`. 0.1 is about the noise level of 8-bit
+            natural images after compression, and keeps the reconstruction term dominant
+            enough to avoid posterior collapse.
+        learn_scale: learn σ as one trainable log-σ (reconstruction_loss="mse" only).
+        reconstruction_loss: the decoder likelihood: "bce", Bernoulli on the logits (binary
+            cross-entropy, the default for images in [0, 1]), or "mse", Gaussian with mean
+            sigmoid(logits) and scale σ.
+        **kwargs: the architecture, see `ConvAutoencoder` (defaults latent_dim 16,
+            filters (32, 64)).
+    """
+
+    metric_names = ("loss", "reconstruction", "kl")
+    reconstruction_reduction = "sum"
+
+    def __init__(
+        self,
+        beta: float = 1.0,
+        kl_warmup_epochs: int = 0,
+        gaussian_scale: float = 0.1,
+        learn_scale: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if float(beta) < 0:
+            raise ValueError(f"beta={beta} must be >= 0")
+        if int(kl_warmup_epochs) < 0:
+            raise ValueError(f"kl_warmup_epochs={kl_warmup_epochs} must be >= 0")
+        if float(gaussian_scale) <= 0:
+            raise ValueError(f"gaussian_scale={gaussian_scale} must be > 0")
+        if learn_scale and self.reconstruction_loss != "mse":
+            raise ValueError(
+                "learn_scale=True needs the Gaussian likelihood: reconstruction_loss='mse'"
+            )
+        self.beta = float(beta)
+        self.kl_warmup_epochs = int(kl_warmup_epochs)
+        self.gaussian_scale = float(gaussian_scale)
+        self.learn_scale = bool(learn_scale)
+        # Multiplies β·KL; set by the KLWarmUp callback at each epoch. A variable (not a Python
+        # float) so that the compiled train step reads its current value, and it is saved in
+        # `.keras` files: a model reloaded mid-warm-up resumes with the weight it had.
+        self.kl_weight = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="kl_weight"
+        )
+        self.seed_generator = keras.random.SeedGenerator()
+
+    def code_size(self) -> int:
+        return 2 * self.latent_dim
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.learn_scale:
+            self.log_scale = self.add_weight(
+                shape=(),
+                initializer=keras.initializers.Constant(math.log(self.gaussian_scale)),
+                name="log_scale",
+            )
+
+    def training_callbacks(self) -> list:
+        if not self.kl_warmup_epochs:
+            return []
+        # Imported here: callbacks pulls in matplotlib (figures), which models do not need.
+        from convae_tf.callbacks import KLWarmUp
+
+        return [KLWarmUp(self.kl_warmup_epochs)]
+
+    # ------------------------------------------------------------------------------ hooks
+    def encode(self, images, training=False):
+        """Images → (mean, log_var) of the posterior, each (batch, latent_dim)."""
+        moments = super().encode(images, training=training)
+        mean, raw_log_var = ops.split(moments, 2, axis=-1)
+        return mean, LOG_VAR_BOUND * ops.tanh(raw_log_var / LOG_VAR_BOUND)
+
+    def sample_code(self, encoded, training=False):
+        """z = mean + σ·ε, ε ~ N(0, I) in training (reparameterisation); the mean otherwise."""
+        mean, log_var = encoded
+        if not training:
+            return mean
+        epsilon = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * epsilon
+
+    def regularizer(self, encoded, images):
+        kl = ops.mean(self._kl(encoded))
+        return ops.cast(self.kl_weight, "float32") * self.beta * kl, {"kl": kl}
+
+    def reconstruction_error(self, images, logits):
+        """−log p(x | z) per image, in nats (summed over pixels)."""
+        if self.reconstruction_loss == "bce":
+            return super().reconstruction_error(images, logits)
+        log_scale = (
+            ops.maximum(self.log_scale, MIN_LOG_SCALE)
+            if self.learn_scale
+            else math.log(self.gaussian_scale)
+        )
+        return losses.gaussian_nll(ops.cast(images, "float32"), ops.sigmoid(logits), log_scale)
+
+    # --------------------------------------------------------------------------- inference
+    def score(self, images):
+        """Per-example negative ELBO in nats, evaluated at the posterior mean:
+        −log p(x | z = mean) + KL(q(z|x) ‖ N(0, I)).
+
+        Deterministic (no sampling), and with β = 1 and no warm-up weight: the model's
+        estimate of −log p(x) (a one-point estimate of the expected reconstruction term), so
+        that scores compare across β. Higher means less likely: an anomaly score.
+        """
+        encoded = self.encode(images)
+        logits = self.decode_logits(self.sample_code(encoded))
+        return self.reconstruction_error(images, logits) + self._kl(encoded)
+
+    def sample(self, n: int, seed: int | None = None):
+        """`n` images drawn from the prior: decode(z), z ~ N(0, I); shape (n, H, W, C), in
+        [0, 1] (the decoder's mean, not a sampled pixel value). The same int `seed` gives the
+        same images; None draws new ones each call. Needs a built model."""
+        code = keras.random.normal((int(n), self.latent_dim), seed=seed)
+        return self.decode(code)
+
+    @staticmethod
+    def _kl(encoded):
+        mean, log_var = encoded
+        return losses.gaussian_kl(ops.cast(mean, "float32"), ops.cast(log_var, "float32"))

@@ -1,0 +1,443 @@
+"""The dae, sparse and vae variants: their loss maths by hand, their corruptions, and the
+behaviour that makes each of them what it is. Tiny shapes, so the file runs in seconds."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import convae_tf
+from convae_tf import callbacks, corruptions, losses
+
+TINY = {"filters": (4, 8), "latent_dim": 2}
+SHAPE = (16, 16, 1)
+
+
+def tiny_model(name, **overrides):
+    model = convae_tf.get_model(name, **{**TINY, **overrides})
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def images(shape=SHAPE, batch=2, seed=0):
+    return np.random.default_rng(seed).random((batch, *shape), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------- loss maths
+def test_gaussian_kl_by_hand():
+    mean = np.array([[0.0, 0.0], [1.0, -2.0]], np.float32)
+    log_var = np.array([[0.0, 0.0], [math.log(2.0), -math.log(4.0)]], np.float32)
+    # KL = 0.5 Σ (σ² + μ² − 1 − log σ²): 0 at the prior; for the second row
+    # 0.5 · [(2 + 1 − 1 − ln 2) + (1/4 + 4 − 1 + ln 4)] = 2.971574
+    second = 0.5 * ((2 + 1 - 1 - math.log(2)) + (0.25 + 4 - 1 + math.log(4)))
+    assert second == pytest.approx(2.971574, abs=1e-6)
+    np.testing.assert_allclose(losses.gaussian_kl(mean, log_var), [0.0, second], rtol=1e-6)
+
+
+def test_kl_sparsity_by_hand():
+    rho_hat = np.array([0.5, 0.05, 0.2], np.float32)
+
+    def kl(r, q):
+        return r * math.log(r / q) + (1 - r) * math.log((1 - r) / (1 - q))
+
+    by_hand = kl(0.05, 0.5) + 0.0 + kl(0.05, 0.2)  # 0.494632 + 0 + 0.093943
+    assert by_hand == pytest.approx(0.588575, abs=1e-6)
+    np.testing.assert_allclose(losses.kl_sparsity(0.05, rho_hat), by_hand, rtol=1e-5)
+    # A saturated unit (ρ̂ = 0 or 1) gives a large but finite penalty, not inf/NaN.
+    saturated = np.asarray(losses.kl_sparsity(0.05, np.array([0.0, 1.0], np.float32)))
+    assert np.isfinite(saturated) and saturated > 10
+
+
+def test_l1_activity_by_hand():
+    code = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]], np.float32)
+    np.testing.assert_allclose(losses.l1_activity(code), [3.5, 0.0])
+
+
+def test_gaussian_nll_by_hand():
+    x = np.array([0.5, 1.0], np.float32).reshape(1, 1, 2, 1)
+    mean = np.array([0.3, 0.5], np.float32).reshape(1, 1, 2, 1)
+    # σ = 0.5: 0.5·(0.2/0.5)² + 0.5·(0.5/0.5)² + 2·(ln 0.5 + 0.5 ln 2π) = 0.08 + 0.5 + 0.451583
+    by_hand = 0.08 + 0.5 + 2 * (math.log(0.5) + 0.5 * math.log(2 * math.pi))
+    assert by_hand == pytest.approx(1.031583, abs=1e-6)
+    np.testing.assert_allclose(losses.gaussian_nll(x, mean, math.log(0.5)), [by_hand], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- corruptions
+def big_batch(value=0.5, shape=(4, 64, 64, 3)):
+    return np.full(shape, value, np.float32)
+
+
+def test_gaussian_noise_has_the_requested_std_and_stays_in_range():
+    x = big_batch()
+    noisy = np.asarray(corruptions.gaussian_noise(x, seed=1, std=0.1))
+    assert abs((noisy - x).std() - 0.1) < 0.005  # 0.5 ± 5σ: clipping is negligible here
+    assert abs((noisy - x).mean()) < 0.005
+    # Channels get independent noise.
+    assert not np.allclose(noisy[..., 0], noisy[..., 1])
+    extreme = np.asarray(corruptions.gaussian_noise(images(batch=8), seed=2, std=1.0))
+    assert extreme.min() == 0.0 and extreme.max() == 1.0  # clipped, and clipping happened
+
+
+def test_salt_and_pepper_changes_a_fraction_p_of_pixels_to_0_or_1():
+    x = big_batch()
+    noisy = np.asarray(corruptions.salt_and_pepper(x, seed=3, p=0.1))
+    changed = noisy != 0.5
+    assert abs(changed[..., 0].mean() - 0.1) < 0.01
+    assert set(np.unique(noisy[changed])) == {0.0, 1.0}
+    assert abs((noisy[changed] == 1.0).mean() - 0.5) < 0.05
+    # A pixel changes in all its channels at once, to one value.
+    assert (changed == changed[..., :1]).all()
+    assert (noisy == noisy[..., :1]).all()
+
+
+def test_masking_noise_drops_a_fraction_p_of_pixels_and_keeps_the_rest():
+    x = images((64, 64, 3), batch=4, seed=1) * 0.9 + 0.05  # no zeros to begin with
+    masked = np.asarray(corruptions.masking_noise(x, seed=4, p=0.3))
+    dropped = masked == 0.0
+    assert abs(dropped[..., 0].mean() - 0.3) < 0.01
+    assert (dropped == dropped[..., :1]).all()
+    np.testing.assert_array_equal(masked[~dropped], x[~dropped])
+
+
+def test_rectangles_are_filled_rectangles_within_the_size_bounds():
+    h, w = 32, 48  # not square: catches a swap of height and width
+    x = np.ones((64, h, w, 1), np.float32)
+    holes = np.asarray(corruptions.random_rectangles(x, 5, count=1, min_size=0.25, max_size=0.5))
+    heights, widths = [], []
+    for hole in holes[..., 0] == 0.0:
+        rows, cols = np.nonzero(hole)
+        height, width = rows.max() - rows.min() + 1, cols.max() - cols.min() + 1
+        assert hole.sum() == height * width  # a filled axis-aligned rectangle
+        heights.append(height)
+        widths.append(width)
+    assert min(heights) >= 8 and max(heights) <= 16  # 0.25·32 .. 0.5·32
+    assert min(widths) >= 12 and max(widths) <= 24  # 0.25·48 .. 0.5·48
+    assert len(set(heights)) > 3 and len(set(widths)) > 3  # sizes and positions vary
+    several = np.asarray(corruptions.random_rectangles(x, 6, count=3, min_size=0.1, max_size=0.2))
+    assert ((several == 0).mean(axis=(1, 2, 3)) <= 3 * 0.2 * 0.2 + 1e-6).all()
+    assert ((several == 0).mean(axis=(1, 2, 3)) > 0).all()
+
+
+def test_corruptions_are_seeded_and_work_on_one_image():
+    x = images((16, 16, 3), batch=3)
+    options = {"gaussian_std": 0.2, "salt_pepper": 0.1, "masking": 0.1, "rectangles": 1}
+    a = np.asarray(corruptions.corrupt(x, 7, **options))
+    np.testing.assert_array_equal(a, corruptions.corrupt(x, 7, **options))
+    assert not np.array_equal(a, corruptions.corrupt(x, 8, **options))
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    single = corruptions.corrupt(x[0], tf.constant([7, 1]), **options)
+    assert tuple(single.shape) == x.shape[1:]
+    np.testing.assert_array_equal(corruptions.corrupt(x, 9), x)  # every strength 0: clean
+
+
+def test_corruptions_work_inside_tf_data_map():
+    x = images((16, 16, 1), batch=4)
+    options = {"gaussian_std": 0.2, "masking": 0.2, "rectangles": 1}
+    ds = tf.data.Dataset.from_tensor_slices(x).enumerate()
+    ds = ds.map(
+        lambda i, image: corruptions.corrupt(
+            image, tf.stack([tf.constant(11, tf.int64), i]), **options
+        )
+    )
+    mapped = np.stack(list(ds.as_numpy_iterator()))
+    assert mapped.shape == x.shape and mapped.min() >= 0.0 and mapped.max() <= 1.0
+    assert not np.array_equal(mapped[0], mapped[1])
+    # Same seed, same result eagerly and in the graph.
+    np.testing.assert_array_equal(mapped[2], corruptions.corrupt(x[2], [11, 2], **options))
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: corruptions.salt_and_pepper(x, 0, p=1.5),
+        lambda x: corruptions.gaussian_noise(x, 0, std=-0.1),
+        lambda x: corruptions.random_rectangles(x, 0, count=1, min_size=0.5, max_size=0.2),
+        lambda x: corruptions.masking_noise(x[0, ..., 0], 0, p=0.1),  # a 2-D array
+    ],
+)
+def test_corruptions_reject_bad_arguments(call):
+    with pytest.raises(ValueError):
+        call(images())
+
+
+# ------------------------------------------------------------------------------------ dae
+def test_dae_trains_on_corrupted_inputs_against_clean_targets(monkeypatch):
+    model = tiny_model("dae", gaussian_std=0.25)
+    x = np.full((2, *SHAPE), 0.5, np.float32)
+    model(x)
+    seen = []
+    encode = model.encode
+
+    def spy(inputs, training=False):
+        seen.append(np.asarray(inputs))
+        return encode(inputs, training=training)
+
+    monkeypatch.setattr(model, "encode", spy)
+    terms = model.loss_terms(x, training=True)
+    corrupted = seen[-1]
+    assert 0.15 < (corrupted - x).std() < 0.3 and corrupted.min() >= 0 and corrupted.max() <= 1
+    # The reconstruction of the corrupted input is scored against the clean image.
+    logits = model.decode_logits(encode(corrupted))
+    expected = np.mean(model.reconstruction_error(x, logits))
+    np.testing.assert_allclose(terms["reconstruction"], expected, rtol=1e-5)
+    # Inference sees the clean input.
+    model.loss_terms(x, training=False)
+    np.testing.assert_array_equal(seen[-1], x)
+    model(x, training=False)
+    np.testing.assert_array_equal(seen[-1], x)
+
+
+def test_dae_draws_new_noise_each_step_but_inference_is_clean():
+    model = tiny_model("dae", salt_pepper=0.1, masking=0.1, rectangles=1)
+    x = images()
+    first = float(model.loss_terms(x, training=True)["loss"])
+    assert first != float(model.loss_terms(x, training=True)["loss"])
+    clean = float(model.loss_terms(x, training=False)["loss"])
+    assert clean == float(model.loss_terms(x, training=False)["loss"])
+    np.testing.assert_array_equal(model(x), model.decode(model.encode(x)))
+    # fit advances the model's own seed generator: every step draws new noise.
+    state = np.asarray(model.seed_generator.state).copy()
+    model.fit(images(batch=4), batch_size=2, epochs=1, verbose=0)
+    assert not np.array_equal(state, model.seed_generator.state)
+
+
+def test_dae_noise_is_reproducible_under_set_random_seed():
+    x = images()
+
+    def noise_of_a_new_model():
+        keras.utils.set_random_seed(123)
+        model = convae_tf.get_model("dae", **TINY)
+        return [np.asarray(model.corrupt(x, training=True)) for _ in range(2)]
+
+    a, b = noise_of_a_new_model(), noise_of_a_new_model()
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], a[1])
+
+
+@pytest.mark.parametrize(
+    "bad, word",
+    [
+        ({"gaussian_std": -1.0}, "gaussian_std"),
+        ({"salt_pepper": 1.5}, "salt_pepper"),
+        ({"masking": -0.1}, "masking"),
+        ({"rectangle_size": (0.5, 0.2)}, "rectangle_size"),
+        ({"rectangle_size": (0.5,)}, "rectangle_size"),
+    ],
+)
+def test_dae_bad_arguments_are_named(bad, word):
+    with pytest.raises(ValueError, match=word):
+        convae_tf.get_model("dae", **bad)
+
+
+# --------------------------------------------------------------------------------- sparse
+def mean_activation_after_training(penalty, weight):
+    keras.utils.set_random_seed(0)
+    model = convae_tf.get_model(
+        "sparse", penalty=penalty, sparsity_weight=weight, **{**TINY, "latent_dim": 8}
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    x = images(batch=16, seed=3)
+    history = model.fit(np.tile(x, (10, 1, 1, 1)), batch_size=8, epochs=1, verbose=0)
+    return float(np.mean(model.encode(x))), history.history
+
+
+@pytest.mark.parametrize("penalty", ["kl", "l1"])
+def test_sparsity_penalty_lowers_the_mean_activation(penalty):
+    free, _ = mean_activation_after_training(penalty, 0.0)
+    sparse, history = mean_activation_after_training(penalty, None)  # the default weight
+    assert sparse < 0.5 * free
+    assert {"sparsity", "mean_activation", "near_zero_fraction"} <= set(history)
+
+
+@pytest.mark.parametrize("penalty", ["kl", "l1"])
+def test_sparse_terms_match_their_definitions(penalty):
+    model = tiny_model("sparse", penalty=penalty, sparsity_weight=0.3, latent_dim=6)
+    x = images(batch=4)
+    code = np.asarray(model.encode(x))
+    if penalty == "kl":  # sigmoid code
+        assert code.min() > 0 and code.max() < 1
+        sparsity = np.asarray(losses.kl_sparsity(0.05, code.mean(axis=0)))
+    else:  # ReLU code
+        assert code.min() == 0.0
+        sparsity = np.abs(code).sum(axis=1).mean()
+    terms = model.loss_terms(x, training=False)
+    np.testing.assert_allclose(terms["sparsity"], sparsity, rtol=1e-5)
+    np.testing.assert_allclose(terms["loss"], terms["reconstruction"] + 0.3 * sparsity, rtol=1e-5)
+    np.testing.assert_allclose(terms["mean_activation"], code.mean(), rtol=1e-5)
+    np.testing.assert_allclose(terms["near_zero_fraction"], (code < 0.01).mean(), rtol=1e-6)
+
+
+def test_sparse_bad_arguments_are_named():
+    for bad, word in [
+        ({"penalty": "l2"}, "penalty"),
+        ({"target_activation": 1.0}, "target"),
+        ({"sparsity_weight": -1.0}, "sparsity_weight"),
+    ]:
+        with pytest.raises(ValueError, match=word):
+            convae_tf.get_model("sparse", **bad)
+    # None picks the penalty's own default, and the config records the value used.
+    assert convae_tf.get_model("sparse", penalty="kl").get_config()["sparsity_weight"] == 0.1
+    assert convae_tf.get_model("sparse", penalty="l1").get_config()["sparsity_weight"] == 1e-3
+
+
+# ------------------------------------------------------------------------------------ vae
+def constant_vae(mean, log_var, logit, **options):
+    """A tiny VAE whose posterior is N(mean, exp(log_var)) and whose decoder outputs `logit` at
+    every pixel, whatever the input: every weight 0 except two biases."""
+    model = tiny_model("vae", latent_dim=2, filters=(2,), **options)
+    x = images((4, 4, 1), batch=2, seed=5)
+    model(x)
+    for variable in model.encoder.weights + model.decoder.weights:
+        variable.assign(np.zeros(variable.shape, np.float32))
+    raw_log_var = [10 * math.atanh(v / 10) for v in log_var]  # undo the soft bound
+    model.encoder.get_layer("code").bias.assign(np.array([*mean, *raw_log_var], np.float32))
+    model.decoder.get_layer("logits").bias.assign(np.array([logit], np.float32))
+    return model, x
+
+
+def test_vae_negative_elbo_by_hand():
+    model, x = constant_vae([0.5, -1.0], [0.0, math.log(2.0)], 0.5, beta=2.0)
+    # Bernoulli: −log p(x|z) = Σ_pixels softplus(l) − l·x, with l = 0.5 for all 16 pixels.
+    recon = [16 * math.log1p(math.exp(0.5)) - 0.5 * float(image.sum()) for image in x]
+    kl = 0.5 * ((1 + 0.25 - 1 - 0) + (2 + 1 - 1 - math.log(2.0)))  # 0.778426
+    mean_recon = sum(recon) / 2
+    for training in (False, True):  # the sample does not matter: the decoder is constant
+        terms = model.loss_terms(x, training=training)
+        np.testing.assert_allclose(terms["reconstruction"], mean_recon, rtol=1e-5)
+        np.testing.assert_allclose(terms["kl"], kl, rtol=1e-5)
+        np.testing.assert_allclose(terms["loss"], mean_recon + 2.0 * kl, rtol=1e-5)
+    # score: the ELBO itself, β not included.
+    np.testing.assert_allclose(model.score(x), [r + kl for r in recon], rtol=1e-5)
+
+
+def test_vae_gaussian_likelihood_by_hand():
+    model, x = constant_vae(
+        [0.0, 0.0], [0.0, 0.0], 0.0, reconstruction_loss="mse", gaussian_scale=0.2
+    )
+    # mean = sigmoid(0) = 0.5, σ = 0.2; the posterior is the prior, so KL = 0.
+    recon = [
+        float(np.sum(0.5 * ((image - 0.5) / 0.2) ** 2))
+        + 16 * (math.log(0.2) + 0.5 * math.log(2 * math.pi))
+        for image in x
+    ]
+    np.testing.assert_allclose(model.score(x), recon, rtol=1e-5)
+    terms = model.loss_terms(x)
+    np.testing.assert_allclose(terms["kl"], 0.0, atol=1e-7)
+    np.testing.assert_allclose(terms["loss"], np.mean(recon), rtol=1e-5)
+
+
+def test_vae_samples_in_training_and_is_deterministic_at_inference():
+    model = tiny_model("vae")
+    x = images()
+    assert not np.array_equal(model(x, training=True), model(x, training=True))
+    a, b = model.loss_terms(x, training=True), model.loss_terms(x, training=True)
+    assert float(a["reconstruction"]) != float(b["reconstruction"])
+    mean, log_var = model.encode(x)
+    assert tuple(mean.shape) == tuple(log_var.shape) == (2, TINY["latent_dim"])
+    np.testing.assert_array_equal(model(x), model.decode(mean))
+
+
+def test_vae_log_variance_is_bounded():
+    model, x = constant_vae([0.0, 0.0], [0.0, 0.0], 0.0)
+    model.encoder.get_layer("code").bias.assign(np.array([0, 0, 1e4, -1e4], np.float32))
+    _, log_var = model.encode(x)
+    assert np.abs(np.asarray(log_var)).max() <= 10.0
+    assert np.isfinite(np.asarray(model.loss_terms(x, training=True)["loss"]))
+
+
+def test_vae_sample_from_the_prior():
+    model = tiny_model("vae")
+    model(images())
+    a = np.asarray(model.sample(5, seed=3))
+    assert a.shape == (5, *SHAPE) and a.min() >= 0.0 and a.max() <= 1.0
+    np.testing.assert_array_equal(a, model.sample(5, seed=3))
+    assert not np.array_equal(a, model.sample(5, seed=4))
+    assert not np.array_equal(model.sample(5), model.sample(5))
+
+
+def test_kl_warmup_ramps_the_kl_weight_from_0_to_1():
+    assert [callbacks.KLWarmUp(4).weight(e) for e in range(6)] == [0, 0.25, 0.5, 0.75, 1, 1]
+    assert tiny_model("vae").training_callbacks() == []
+    assert float(tiny_model("vae").kl_weight) == 1.0  # no warm-up: the ELBO from the start
+    model = tiny_model("vae", kl_warmup_epochs=2, beta=3.0)
+    (warmup,) = model.training_callbacks()
+    assert isinstance(warmup, callbacks.KLWarmUp) and warmup.epochs == 2
+    history = model.fit(images(batch=4), epochs=3, callbacks=[warmup], verbose=0)
+    assert history.history["kl_weight"] == [0.0, 0.5, 1.0]
+    # The weight multiplies β·KL in the loss.
+    model.kl_weight.assign(0.5)
+    terms = model.loss_terms(images(), training=False)
+    np.testing.assert_allclose(
+        terms["loss"], terms["reconstruction"] + 0.5 * 3.0 * terms["kl"], rtol=1e-5
+    )
+
+
+def test_kl_weight_survives_a_keras_round_trip(tmp_path):
+    model = tiny_model("vae", kl_warmup_epochs=4)
+    x = images()
+    model.fit(x, epochs=2, callbacks=model.training_callbacks(), verbose=0)
+    assert float(model.kl_weight) == 0.25  # at the start of the second epoch
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert float(reloaded.kl_weight) == 0.25
+    assert reloaded.training_callbacks()[0].epochs == 4
+    np.testing.assert_array_equal(reloaded.score(x), model.score(x))
+
+
+def test_vae_learned_scale_is_one_trainable_variable_that_round_trips(tmp_path):
+    model = tiny_model("vae", reconstruction_loss="mse", learn_scale=True, gaussian_scale=0.5)
+    x = images()
+    model(x)
+    assert float(model.log_scale) == pytest.approx(math.log(0.5))
+    with tf.GradientTape() as tape:
+        loss = model.loss_terms(x, training=True)["loss"]
+    assert tape.gradient(loss, model.log_scale.value) is not None
+    model.fit(x, epochs=3, verbose=0)
+    assert float(model.log_scale) != pytest.approx(math.log(0.5))
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert float(reloaded.log_scale) == float(model.log_scale)
+    np.testing.assert_array_equal(reloaded.score(x), model.score(x))
+    with pytest.raises(ValueError, match="learn_scale"):
+        convae_tf.get_model("vae", learn_scale=True)  # Bernoulli has no scale
+
+
+# --------------------------------------------------------------------------- configuration
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        (
+            "dae",
+            {
+                "gaussian_std": 0.1,
+                "salt_pepper": 0.05,
+                "masking": 0.2,
+                "rectangles": 2,
+                "rectangle_size": (0.2, 0.4),
+            },
+        ),
+        ("sparse", {"penalty": "l1", "sparsity_weight": 0.02, "target_activation": 0.1}),
+        (
+            "vae",
+            {
+                "beta": 4.0,
+                "kl_warmup_epochs": 3,
+                "gaussian_scale": 0.3,
+                "reconstruction_loss": "mse",
+            },
+        ),
+    ],
+)
+def test_variant_arguments_and_base_arguments_round_trip(name, options, tmp_path):
+    model = tiny_model(name, pooling="avg", **options)
+    x = images()
+    model.fit(x, epochs=1, verbose=0)
+    config = model.get_config()
+    assert {**TINY, "pooling": "avg", **options}.items() <= config.items()
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.get_config() == config
+    np.testing.assert_array_equal(reloaded(x), model(x))
