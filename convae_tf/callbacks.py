@@ -54,6 +54,15 @@ class KLWarmUp(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.model.kl_weight.assign(self.weight(epoch))
 
+    # Validation measures the full objective (weight 1): otherwise val_loss would favour the
+    # early warm-up epochs, and ModelCheckpoint / EarlyStopping would pick those.
+    def on_test_begin(self, logs=None):
+        self._training_weight = float(keras.ops.convert_to_numpy(self.model.kl_weight))
+        self.model.kl_weight.assign(1.0)
+
+    def on_test_end(self, logs=None):
+        self.model.kl_weight.assign(self._training_weight)
+
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))

@@ -22,7 +22,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass
 class TrainConfig:
-    model: str = "ae"
+    model: str = "vae"
     dataset: str = "sprites"
     data_dir: str | None = None
     image_size: tuple[int, int] | None = None

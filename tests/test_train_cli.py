@@ -226,3 +226,13 @@ def test_killed_run_resumes_with_a_continuous_history(tmp_path, data_dir):
     with open(workdir / "history.csv") as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
     keras.saving.load_model(workdir / "model.keras")
+
+
+def test_the_default_model_is_the_vae(tmp_path, data_dir):
+    workdir = tmp_path / "default"
+    result = run_train(*QUICK, f"--workdir={workdir}", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(workdir / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"kl", "val_kl", "reconstruction"} <= set(rows[0])
+    assert type(keras.saving.load_model(workdir / "model.keras")).__name__ == "VAE"

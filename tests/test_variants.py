@@ -375,6 +375,20 @@ def test_kl_warmup_ramps_the_kl_weight_from_0_to_1():
     )
 
 
+def test_validation_during_warmup_measures_the_full_objective():
+    model = tiny_model("vae", kl_warmup_epochs=4, beta=2.0)
+    x = images(batch=4)
+    history = model.fit(
+        x, validation_data=(x,), epochs=1, callbacks=model.training_callbacks(), verbose=0
+    )
+    assert history.history["kl_weight"] == [0.0]
+    val = history.history
+    np.testing.assert_allclose(
+        val["val_loss"][0], val["val_reconstruction"][0] + 2.0 * val["val_kl"][0], rtol=1e-5
+    )
+    assert float(model.kl_weight) == 0.0  # training's weight is back after validation
+
+
 def test_kl_weight_survives_a_keras_round_trip(tmp_path):
     model = tiny_model("vae", kl_warmup_epochs=4)
     x = images()
