@@ -36,6 +36,7 @@ class TrainConfig:
     normal_classes: tuple[int, ...] | None = None
     strategy: str = "default"
     logical_cpus: int = 0
+    tpu: str = ""  # TPU name or grpc:// address for --strategy=tpu ("" : the local TPU VM)
     early_stopping_patience: int = 0
     steps_per_epoch: int | None = None
     deterministic: bool = True
@@ -92,7 +93,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 

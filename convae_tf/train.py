@@ -8,7 +8,6 @@ Rerunning the same command after an interruption resumes from the last finished 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -19,7 +18,7 @@ import tensorflow as tf
 from absl import flags
 
 from convae_tf import callbacks as ae_callbacks
-from convae_tf import cli, config, data, registry
+from convae_tf import cli, config, data, distributed, registry
 from convae_tf import models as _models  # noqa: F401  (registers the variants)
 from convae_tf import workdir as run_folder
 
@@ -68,8 +67,10 @@ flags.DEFINE_enum(
     "strategy",
     D.strategy,
     config.STRATEGIES,
-    "default: one device; mirrored: tf.distribute.MirroredStrategy over the visible devices.",
+    "default: one device; mirrored: MirroredStrategy over the visible GPUs (or logical CPUs); "
+    "multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; tpu: TPUStrategy.",
 )
+flags.DEFINE_string("tpu", D.tpu, "TPU name or grpc:// address for --strategy=tpu.")
 flags.DEFINE_integer(
     "logical_cpus",
     D.logical_cpus,
@@ -100,27 +101,6 @@ CONFIG_FLAGS = sorted(config.FIELDS - {"model_args"})
 
 def stage(message: str) -> None:
     print(f"[convae_tf] {message}", flush=True)
-
-
-def _split_cpu(logical_cpus: int) -> None:
-    if logical_cpus < 2:
-        return
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    # Raises RuntimeError once the runtime is initialised (a second run in one process): the
-    # split made by the first run stays in force then.
-    with contextlib.suppress(RuntimeError):
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus
-        )
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    if name == "mirrored":
-        if tf.config.list_logical_devices("GPU"):
-            return tf.distribute.MirroredStrategy()
-        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices=cpus)
-    return tf.distribute.get_strategy()
 
 
 def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
@@ -171,35 +151,15 @@ def make_callbacks(cfg, model, workdir: Path, preview_images) -> list[keras.call
 def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict:
     """Train `cfg.model` on `cfg.dataset` into the workdir; returns the test metrics."""
     started = time.time()
-    workdir = cfg.resolved_workdir()
     registry.get(cfg.model)  # fail on an unknown name before any work
-    _split_cpu(cfg.logical_cpus)
+    distributed.split_cpu(cfg.logical_cpus)
     keras.utils.set_random_seed(cfg.seed)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(cfg.strategy)
-
-    stage(f"data: loading {cfg.dataset!r}")
-    source = data.load_source(
-        cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, seed=cfg.seed
-    )
-    pipes = data.make_pipelines(
-        source,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        validation_fraction=cfg.validation_fraction,
-        normal_classes=cfg.normal_classes,
-        drop_remainder=strategy.num_replicas_in_sync > 1,
-    )
-    if pipes.num_validation < cfg.batch_size and strategy.num_replicas_in_sync > 1:
-        raise config.ConfigError(
-            f"--batch_size={cfg.batch_size} is larger than the {pipes.num_validation} validation "
-            "images; with several replicas partial batches are dropped, so lower --batch_size"
-        )
-    stage(
-        f"data: {pipes.num_train} train / {pipes.num_validation} validation images of shape "
-        f"{pipes.image_shape}"
-    )
+    strategy = distributed.make_strategy(cfg.strategy, cfg.tpu)
+    chief = distributed.is_chief(strategy)
+    workdir = distributed.writable_workdir(cfg.resolved_workdir(), chief)
+    source, pipes = load_data(cfg, strategy)
 
     # Seed again right before the weights are drawn: preparing a dataset on first use consumes
     # Python random numbers, and Keras initializers take their seeds from Python's generator.
@@ -207,7 +167,7 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
     with strategy.scope():
         model = build_model(cfg, pipes.image_shape)
     resolved = {
-        "train": cfg.to_dict() | {"workdir": str(workdir)},
+        "train": cfg.to_dict() | {"workdir": str(cfg.resolved_workdir())},
         "model_config": {
             k: v for k, v in model.get_config().items() if k not in ("name", "dtype", "trainable")
         },
@@ -217,27 +177,102 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
     with run_folder.exclusive(workdir):
         resuming = run_folder.prepare(workdir, resolved, overwrite)
         config.save_json(resolved, workdir / "config.json")
-        return _fit_and_test(cfg, model, strategy, source, pipes, workdir, resuming, started)
-
-
-def _fit_and_test(cfg, model, strategy, source, pipes, workdir: Path, resuming, started) -> dict:
+        stage(
+            f"model: {cfg.model} ({type(model).__name__}), {model.count_params():,} parameters, "
+            f"{strategy.num_replicas_in_sync} replica(s); workdir {workdir}"
+            + (" (resuming)" if resuming else "")
+        )
+        # From the uncached test split: a partial read of a cached dataset makes TF warn.
+        preview = next(iter(source.test.batch(8)))["image"].numpy()
+        callbacks = make_callbacks(cfg, model, workdir, preview)
+        history = fit(cfg, model, strategy, pipes, callbacks)
+        check_finite(history, cfg, workdir)
+        run_folder.save_model(model, workdir / "model.keras")
+        stage("test: evaluating on the test split")
+        test_metrics = evaluate(cfg, model, strategy, pipes)
+    if cfg.strategy == "multi_worker":
+        # Identical on every worker when their replicas stayed in sync.
+        stage(f"weights fingerprint: {distributed.fingerprint(model)}")
+    distributed.remove_scratch(workdir, chief)
     stage(
-        f"model: {cfg.model} ({type(model).__name__}), {model.count_params():,} parameters, "
-        f"{strategy.num_replicas_in_sync} replica(s); workdir {workdir}"
-        + (" (resuming)" if resuming else "")
+        f"done in {time.time() - started:.0f} s; test "
+        + " ".join(f"{k}={v:.4f}" for k, v in test_metrics.items())
     )
+    if chief:
+        print(RESULTS.format(workdir=workdir), flush=True)
+    return test_metrics
 
-    # From the uncached test split: a partial read of a cached dataset makes TF warn.
-    preview = next(iter(source.test.batch(8)))["image"].numpy()
-    train = pipes.train.repeat() if cfg.steps_per_epoch else pipes.train
-    history = model.fit(
-        train,
+
+RESULTS = """Results in {workdir}/:
+  model.keras   the trained model (import convae_tf; keras.saving.load_model(...))
+  config.json   the resolved configuration
+  history.csv   per-epoch loss and val_loss
+  figures/      reconstruction grids, one per epoch
+  checkpoints/  best.keras (lowest val_loss)
+  tensorboard/  tensorboard --logdir {workdir}/tensorboard"""
+
+
+def load_data(cfg: config.TrainConfig, strategy: tf.distribute.Strategy):
+    stage(f"data: loading {cfg.dataset!r}")
+    source = data.load_source(
+        cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, seed=cfg.seed
+    )
+    several = strategy.num_replicas_in_sync > 1 or cfg.strategy == "multi_worker"
+    pipes = data.make_pipelines(
+        source,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        validation_fraction=cfg.validation_fraction,
+        normal_classes=cfg.normal_classes,
+        # Partial batches would hand some replica an empty slice (which TF's oneDNN
+        # convolutions reject) or, across workers, unequal step counts.
+        drop_remainder=several,
+    )
+    if several and pipes.num_validation < cfg.batch_size:
+        raise config.ConfigError(
+            f"--batch_size={cfg.batch_size} is larger than the {pipes.num_validation} validation "
+            "images; with several replicas partial batches are dropped, so lower --batch_size"
+        )
+    stage(
+        f"data: {pipes.num_train} train / {pipes.num_validation} validation images of shape "
+        f"{pipes.image_shape}"
+    )
+    return source, pipes
+
+
+def fit(cfg, model, strategy, pipes, callbacks) -> keras.callbacks.History:
+    verbose = sys.stdout.isatty()
+    if cfg.strategy == "multi_worker":
+        # Keras's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+        return distributed.fit(
+            model,
+            strategy,
+            pipes.train.repeat(),
+            pipes.validation,
+            epochs=cfg.epochs,
+            steps_per_epoch=cfg.steps_per_epoch or pipes.num_train // cfg.batch_size,
+            validation_steps=pipes.num_validation // cfg.batch_size,
+            callbacks=callbacks,
+            verbose=True,
+        )
+    return model.fit(
+        pipes.train.repeat() if cfg.steps_per_epoch else pipes.train,
         validation_data=pipes.validation,
         epochs=cfg.epochs,
         steps_per_epoch=cfg.steps_per_epoch,
-        callbacks=make_callbacks(cfg, model, workdir, preview),
-        verbose=1 if sys.stdout.isatty() else 2,
+        callbacks=callbacks,
+        verbose=1 if verbose else 2,
     )
+
+
+def evaluate(cfg, model, strategy, pipes) -> dict[str, float]:
+    if cfg.strategy == "multi_worker":
+        steps = sum(1 for _ in pipes.test)  # full batches only (drop_remainder)
+        return distributed.evaluate(model, strategy, pipes.test, steps)
+    return {k: float(v) for k, v in model.evaluate(pipes.test, return_dict=True, verbose=0).items()}
+
+
+def check_finite(history, cfg, workdir: Path) -> None:
     losses = history.history.get("loss", [])
     if any(not math.isfinite(v) for v in losses):
         raise config.ConfigError(
@@ -245,25 +280,6 @@ def _fit_and_test(cfg, model, strategy, source, pipes, workdir: Path, resuming, 
             f"--learning_rate (now {cfg.learning_rate}). The best checkpoint so far is in "
             f"{workdir / 'checkpoints'}"
         )
-
-    run_folder.save_model(model, workdir / "model.keras")
-    stage("test: evaluating on the test split")
-    test_metrics = model.evaluate(pipes.test, return_dict=True, verbose=0)
-    stage(
-        f"done in {time.time() - started:.0f} s; test "
-        + " ".join(f"{k}={v:.4f}" for k, v in test_metrics.items())
-    )
-    print(
-        f"Results in {workdir}/:\n"
-        f"  model.keras   the trained model (import convae_tf; keras.saving.load_model(...))\n"
-        f"  config.json   the resolved configuration\n"
-        f"  history.csv   per-epoch loss and val_loss\n"
-        f"  figures/      reconstruction grids, one per epoch\n"
-        f"  checkpoints/  best.keras (lowest val_loss)\n"
-        f"  tensorboard/  tensorboard --logdir {workdir / 'tensorboard'}",
-        flush=True,
-    )
-    return {k: float(v) for k, v in test_metrics.items()}
 
 
 def config_from_flags() -> config.TrainConfig:

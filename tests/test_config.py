@@ -38,7 +38,7 @@ def test_experiment_errors_are_named(tmp_path):
     [
         ({"epochs": 0}, "--epochs"),
         ({"validation_fraction": 1.5}, "--validation_fraction"),
-        ({"strategy": "tpu"}, "--strategy"),
+        ({"strategy": "gpu"}, "--strategy"),
         ({"image_size": (32,)}, "--image_size"),
     ],
 )

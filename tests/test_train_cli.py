@@ -132,7 +132,8 @@ def test_experiment_config_with_flag_override(tmp_path, data_dir):
     [
         (["--model=nope"], "unknown model 'nope'"),
         (["--epochs=0"], "--epochs"),
-        (["--strategy=tpu"], "strategy"),
+        (["--strategy=gpu"], "strategy"),
+        (["--strategy=tpu"], "no TPU found"),
         (["--dataset=no_such_dataset_xyz"], "no_such_dataset_xyz"),
         (["--dataset=npz:/nonexistent/file.npz"], "/nonexistent/file.npz"),
         (["--config=/nonexistent/exp.py"], "no such file"),

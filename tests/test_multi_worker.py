@@ -1,0 +1,93 @@
+"""Two worker processes on localhost train one model with MultiWorkerMirroredStrategy."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import convae_tf  # noqa: F401  (registers the models for load_model)
+
+TRAIN = [
+    "--strategy=multi_worker",
+    "--model=ae",
+    "--model_args=filters=4,8",
+    "--latent_dim=2",
+    "--epochs=2",
+    "--steps_per_epoch=3",
+    "--batch_size=16",
+]
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (320, 16, 16), np.uint8),
+        x_test=rng.integers(0, 256, (64, 16, 16), np.uint8),
+    )
+    return f"--dataset=npz:{path}"
+
+
+def start(workdir, dataset, tf_config=None):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    if tf_config is not None:
+        env["TF_CONFIG"] = json.dumps(tf_config)
+    return subprocess.Popen(
+        [sys.executable, "-m", "convae_tf.train", *TRAIN, dataset, f"--workdir={workdir}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish(process):
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    return re.search(r"weights fingerprint: (\w+)", out).group(1), out
+
+
+def test_two_workers_match_each_other_and_one_process(tmp_path, dataset):
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = [
+        start(
+            tmp_path / "cluster",
+            dataset,
+            {"cluster": cluster, "task": {"type": "worker", "index": i}},
+        )
+        for i in range(2)
+    ]
+    (chief_print, chief_out), (other_print, other_out) = [finish(p) for p in workers]
+    assert chief_print == other_print  # the replicas stayed in sync
+    assert "Results in" in chief_out and "Results in" not in other_out  # only the chief reports
+    # Only the chief wrote the workdir; the other worker's scratch folder is gone.
+    assert (tmp_path / "cluster" / "model.keras").exists()
+    assert "2 replica(s)" in chief_out
+
+    single_print, _ = finish(start(tmp_path / "single", dataset))
+    two = keras.saving.load_model(tmp_path / "cluster" / "model.keras").get_weights()
+    one = keras.saving.load_model(tmp_path / "single" / "model.keras").get_weights()
+    # Same global batches, so the same updates up to float summation order.
+    for a, b in zip(two, one, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+    with open(tmp_path / "cluster" / "history.csv") as f:
+        assert len(f.read().splitlines()) == 3  # header + 2 epochs
