@@ -185,7 +185,7 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
         # From the uncached test split: a partial read of a cached dataset makes TF warn.
         preview = next(iter(source.test.batch(8)))["image"].numpy()
         callbacks = make_callbacks(cfg, model, workdir, preview)
-        history = fit(cfg, model, strategy, pipes, callbacks)
+        history = fit(cfg, model, strategy, pipes, callbacks, run_folder.resume_epoch(workdir))
         check_finite(history, cfg, workdir)
         run_folder.save_model(model, workdir / "model.keras")
         stage("test: evaluating on the test split")
@@ -240,28 +240,32 @@ def load_data(cfg: config.TrainConfig, strategy: tf.distribute.Strategy):
     return source, pipes
 
 
-def fit(cfg, model, strategy, pipes, callbacks) -> keras.callbacks.History:
-    verbose = sys.stdout.isatty()
+def fit(cfg, model, strategy, pipes, callbacks, first_epoch: int) -> keras.callbacks.History:
+    steps = cfg.steps_per_epoch or pipes.steps_per_pass
+    # Each epoch's batch order depends on the seed and the epoch alone, so a resumed run
+    # (BackupAndRestore restarts at `first_epoch`) trains on the same batches as an
+    # uninterrupted one.
+    train = pipes.epochs(first_epoch, cfg.epochs, steps)
     if cfg.strategy == "multi_worker":
         # Keras's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
         return distributed.fit(
             model,
             strategy,
-            pipes.train.repeat(),
+            train,
             pipes.validation,
             epochs=cfg.epochs,
-            steps_per_epoch=cfg.steps_per_epoch or pipes.num_train // cfg.batch_size,
+            steps_per_epoch=steps,
             validation_steps=pipes.num_validation // cfg.batch_size,
             callbacks=callbacks,
             verbose=True,
         )
     return model.fit(
-        pipes.train.repeat() if cfg.steps_per_epoch else pipes.train,
+        train,
         validation_data=pipes.validation,
         epochs=cfg.epochs,
-        steps_per_epoch=cfg.steps_per_epoch,
+        steps_per_epoch=steps,
         callbacks=callbacks,
-        verbose=1 if verbose else 2,
+        verbose=1 if sys.stdout.isatty() else 2,
     )
 
 

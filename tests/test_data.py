@@ -542,3 +542,20 @@ def test_drop_remainder_keeps_only_full_batches(coded_source):
         assert {batch.shape[0] for batch in split.as_numpy_iterator()} == {4}
     assert values_of(pipes.validation) == list(range(8))
     assert values_of(pipes.test) == [100, 101, 102, 103]
+
+
+def test_epoch_stream_order_depends_on_the_epoch_alone(coded_source):
+    pipes = make_pipelines(coded_source, batch_size=8, validation_fraction=0.2, seed=3)
+    steps = pipes.steps_per_pass  # 40 train images / 8
+    assert steps == 5
+    full = values_of(pipes.epochs(0, 3))
+    per_epoch = [full[i * 40 : (i + 1) * 40] for i in range(4)]  # 3 epochs + 1 spare
+    assert all(sorted(epoch) == list(range(10, 50)) for epoch in per_epoch)
+    assert per_epoch[0] != per_epoch[1] != per_epoch[2]
+    # A run resumed at epoch 2 sees what an uninterrupted run sees from epoch 2 on.
+    assert values_of(pipes.epochs(2, 3)) == full[80:]
+    # Another seed, another order; an epoch longer than a pass runs into a second pass.
+    other = make_pipelines(coded_source, batch_size=8, validation_fraction=0.2, seed=4)
+    assert values_of(other.epochs(0, 1))[:40] != per_epoch[0]
+    long = values_of(pipes.epochs(0, 1, steps_per_epoch=7))
+    assert len(long) == 2 * 7 * 8 and long[:40] == per_epoch[0]

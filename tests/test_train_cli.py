@@ -190,43 +190,55 @@ def test_the_lock_dies_with_its_process(tmp_path):
         pass
 
 
-def test_killed_run_resumes_with_a_continuous_history(tmp_path, data_dir):
+def test_run_killed_three_times_ends_like_an_uninterrupted_one(tmp_path, data_dir):
+    import random
     import signal
     import time
 
-    workdir = tmp_path / "killed"
+    from convae_tf.workdir import resume_epoch
+
     # Tuple-valued flags on purpose: the resume check must compare them as saved in JSON.
     flags = [
         "--model=ae",
-        "--epochs=4",
-        "--steps_per_epoch=20",
+        "--epochs=6",
+        "--steps_per_epoch=15",
         "--batch_size=16",
         "--model_args=filters=8,16",
-        f"--workdir={workdir}",
         f"--data_dir={data_dir}",
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "convae_tf.train", *flags],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    metadata = workdir / "backup" / "training_metadata.json"
-    deadline = time.time() + 120
-    while not metadata.exists() and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert metadata.exists(), "the run never backed up an epoch"
-    assert not (workdir / "model.keras").exists()
+    workdir = tmp_path / "killed"
+    rng = random.Random(7)
+    for backed_up_epochs in (1, 2, 4):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "convae_tf.train", *flags, f"--workdir={workdir}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        deadline = time.time() + 180
+        while resume_epoch(workdir) < backed_up_epochs and time.time() < deadline:
+            assert process.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.02)
+        # A random moment after that backup: mid-epoch, or while files are being written.
+        time.sleep(rng.uniform(0.0, 0.6))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert not (workdir / "model.keras").exists()
 
-    result = run_train(*flags[:-1], data_dir=data_dir)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "(resuming)" in result.stdout
+    resumed = run_train(*flags[:-1], f"--workdir={workdir}", data_dir=data_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "(resuming)" in resumed.stdout
     with open(workdir / "history.csv") as f:
-        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [0, 1, 2, 3]
-    keras.saving.load_model(workdir / "model.keras")
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(range(6))
+
+    straight = run_train(*flags[:-1], f"--workdir={tmp_path / 'straight'}", data_dir=data_dir)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+    # Op determinism + per-epoch data order + restored optimizer: the same weights, exactly.
+    killed = keras.saving.load_model(workdir / "model.keras").get_weights()
+    uninterrupted = keras.saving.load_model(tmp_path / "straight" / "model.keras").get_weights()
+    for a, b in zip(killed, uninterrupted, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_the_default_model_is_the_vae(tmp_path, data_dir):

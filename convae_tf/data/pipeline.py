@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +21,46 @@ class Pipelines:
     image_shape: tuple[int, int, int]
     num_train: int
     num_validation: int
+    # What `epochs` needs to rebuild the train order of any epoch.
+    train_images: tf.data.Dataset | None = None  # cached, unshuffled, unbatched
+    batch_size: int = 0
+    seed: int = 0
+    drop_remainder: bool = False
+
+    @property
+    def steps_per_pass(self) -> int:
+        """Batches in one pass over the train split."""
+        if self.drop_remainder:
+            return self.num_train // self.batch_size
+        return -(-self.num_train // self.batch_size)
+
+    def epochs(self, first: int, last: int, steps_per_epoch: int | None = None) -> tf.data.Dataset:
+        """Train batches of epochs `first` .. `last - 1` as one stream, for `fit` with
+        `steps_per_epoch` (default: one pass per epoch).
+
+        Epoch e's order depends on (seed, e) alone, not on how many epochs this process has
+        run before: a run resumed at epoch e (BackupAndRestore) sees exactly the batches that
+        an uninterrupted run would, so with op determinism it ends with the same weights.
+        An epoch longer than a pass continues into further passes, each with its own order.
+        One spare epoch at the end means a run that resumes an epoch earlier than expected
+        (a backup that fell back to its previous copy) cannot run out of data.
+        """
+        steps = steps_per_epoch or self.steps_per_pass
+        passes_per_epoch = -(-steps // self.steps_per_pass)
+        epochs = []
+        for epoch in range(first, last + 1):
+            passes = [self._pass(epoch, index) for index in range(passes_per_epoch)]
+            epochs.append(functools.reduce(tf.data.Dataset.concatenate, passes).take(steps))
+        stream = functools.reduce(tf.data.Dataset.concatenate, epochs)
+        return stream.prefetch(tf.data.AUTOTUNE)
+
+    def _pass(self, epoch: int, index: int) -> tf.data.Dataset:
+        # Python-int seeds, fixed at build time (a tensor seed trips TF's seed logic when
+        # the global seed is 0). A large odd multiplier keeps (seed, epoch, pass) distinct;
+        # the buffer spans the split, so each pass is a uniform permutation.
+        pass_seed = ((self.seed * 1_000_003 + epoch) * 1_009 + index) % (1 << 31)
+        shuffled = self.train_images.shuffle(self.num_train, seed=pass_seed)
+        return shuffled.batch(self.batch_size, drop_remainder=self.drop_remainder)
 
 
 def make_pipelines(
@@ -70,10 +111,9 @@ def make_pipelines(
         )
     num_validation = min(total - 1, max(1, int(total * validation_fraction)))
     num_train = total - num_validation
+    train_images = _images(examples.skip(num_validation)).cache()
     train = (
-        _images(examples.skip(num_validation))
-        .cache()
-        .shuffle(num_train, seed=seed, reshuffle_each_iteration=True)
+        train_images.shuffle(num_train, seed=seed, reshuffle_each_iteration=True)
         .batch(batch_size, drop_remainder=drop_remainder)
         .prefetch(tf.data.AUTOTUNE)
     )
@@ -84,6 +124,10 @@ def make_pipelines(
         image_shape=source.image_shape,
         num_train=num_train,
         num_validation=num_validation,
+        train_images=train_images,
+        batch_size=batch_size,
+        seed=seed,
+        drop_remainder=drop_remainder,
     )
 
 
