@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import keras
@@ -95,3 +96,40 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
             tmp.write_text("".join(kept) if resume_epoch else "")
             tmp.replace(path)
         super().on_train_begin(logs)
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Keeps `directory/best.keras`: the model at its lowest finite `monitor` so far.
+
+    Unlike keras.callbacks.ModelCheckpoint it never saves a non-finite value (a diverged
+    epoch must not replace the last good model), writes atomically (a kill mid-save leaves the
+    previous file whole), and remembers the best value in `best.json`, so that a resumed run
+    does not replace a better checkpoint from before the interruption.
+    """
+
+    def __init__(self, directory, monitor: str = "val_loss"):
+        super().__init__()
+        self.directory = Path(directory)
+        self.monitor = monitor
+        self.best = math.inf
+
+    @property
+    def record(self) -> Path:
+        return self.directory / "best.json"
+
+    def on_train_begin(self, logs=None):
+        if self.record.exists():
+            self.best = float(json.loads(self.record.read_text())[self.monitor])
+
+    def on_epoch_end(self, epoch, logs=None):
+        current = (logs or {}).get(self.monitor)
+        if current is None or not math.isfinite(current) or current >= self.best:
+            return
+        self.best = float(current)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / ".best.tmp.keras"
+        self.model.save(tmp)
+        tmp.replace(self.directory / "best.keras")
+        record_tmp = self.directory / ".best.json.tmp"
+        record_tmp.write_text(json.dumps({"epoch": epoch, self.monitor: self.best}) + "\n")
+        record_tmp.replace(self.record)

@@ -129,9 +129,7 @@ def make_callbacks(cfg, model, workdir: Path, preview_images) -> list[keras.call
         ae_callbacks.ResumableCSVLogger(workdir / "history.csv", workdir / "backup"),
         # double_checkpoint: a kill during a backup write falls back to the previous backup.
         keras.callbacks.BackupAndRestore(str(workdir / "backup"), double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(
-            str(workdir / "checkpoints" / "best.keras"), monitor="val_loss", save_best_only=True
-        ),
+        ae_callbacks.BestCheckpoint(workdir / "checkpoints", monitor="val_loss"),
         keras.callbacks.TensorBoard(str(workdir / "tensorboard")),
         ae_callbacks.ReconstructionGrid(preview_images, workdir / "figures"),
     ]

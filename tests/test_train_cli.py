@@ -249,3 +249,23 @@ def test_the_default_model_is_the_vae(tmp_path, data_dir):
         rows = list(csv.DictReader(f))
     assert {"kl", "val_kl", "reconstruction"} <= set(rows[0])
     assert type(keras.saving.load_model(workdir / "model.keras")).__name__ == "VAE"
+
+
+def test_divergence_stops_at_once_with_one_line(tmp_path, data_dir):
+    workdir = tmp_path / "nan"
+    result = run_train(
+        "--model=ae",
+        "--epochs=3",
+        "--steps_per_epoch=20",
+        "--batch_size=16",
+        "--learning_rate=1e12",
+        f"--workdir={workdir}",
+        data_dir=data_dir,
+    )
+    assert result.returncode == 2
+    assert "training diverged" in result.stderr and "--learning_rate" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "model.keras").exists()
+    with open(workdir / "history.csv") as f:
+        assert len(list(csv.DictReader(f))) == 1  # stopped in the first epoch, not three
+    assert not (workdir / "checkpoints" / "best.keras").exists()  # no NaN model kept as best

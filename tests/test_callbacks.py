@@ -1,0 +1,52 @@
+"""Training callbacks: the best checkpoint survives divergence and resumes."""
+
+import json
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import convae_tf
+from convae_tf import callbacks
+
+
+def tiny_model():
+    model = convae_tf.get_model("ae", filters=(4, 8), latent_dim=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def test_a_diverged_epoch_never_replaces_the_best_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    clean = rng.random((8, 16, 16, 1), np.float32)
+    poisoned = np.full_like(clean, np.nan)
+    # Epoch 0 trains on clean batches; epoch 1 on NaN batches, which makes the weights NaN.
+    stream = tf.data.Dataset.from_tensor_slices(np.concatenate([clean, poisoned])).batch(4)
+    model = tiny_model()
+    best = callbacks.BestCheckpoint(tmp_path)
+    history = model.fit(
+        stream,
+        validation_data=(clean,),
+        epochs=3,
+        steps_per_epoch=2,
+        verbose=0,
+        callbacks=[keras.callbacks.TerminateOnNaN(), best],
+    )
+    assert len(history.history["loss"]) == 2 and np.isnan(history.history["loss"][1])
+    assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 0
+    reloaded = keras.saving.load_model(tmp_path / "best.keras")
+    assert np.isfinite(np.asarray(reloaded(clean))).all()
+    np.testing.assert_allclose(
+        reloaded.evaluate(clean, verbose=0), history.history["val_loss"][0], rtol=1e-5
+    )
+
+
+def test_a_resumed_run_keeps_a_better_earlier_checkpoint(tmp_path):
+    (tmp_path / "best.json").write_text(json.dumps({"epoch": 3, "val_loss": 1e-9}))
+    (tmp_path / "best.keras").write_bytes(b"earlier")
+    model = tiny_model()
+    x = np.random.default_rng(1).random((4, 16, 16, 1), np.float32)
+    model.fit(
+        x, validation_data=(x,), epochs=1, verbose=0, callbacks=[callbacks.BestCheckpoint(tmp_path)]
+    )
+    assert (tmp_path / "best.keras").read_bytes() == b"earlier"  # 1e-9 was not beaten
