@@ -41,3 +41,13 @@ format: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
+
+# Deployment (README "Deployment"): export a finished run, then measure every export format.
+WORKDIR ?= runs/demo
+QUANTIZE ?= float32,int8
+.PHONY: export export-sizes
+export: install
+	$(PY) -m convae_tf.export --workdir=$(WORKDIR) --quantize=$(QUANTIZE)
+
+export-sizes: install
+	$(PY) experiments/export_sizes.py

@@ -1,0 +1,83 @@
+"""The serving signatures of a trained model, written as a SavedModel.
+
+Four named, deterministic endpoints, each with a named input and named outputs (dicts), so
+that TF Serving's REST answers and LiteRT's signature runners use readable keys:
+
+    serving_default  images → {"reconstruction"}         (TF Serving's default)
+    encode           images → {"code"}  (VAE: {"mean", "log_var"})
+    decode           code   → {"images"}
+    score            images → {"score"}                  per-example anomaly score
+
+Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+RECONSTRUCT, ENCODE, DECODE, SCORE = "serving_default", "encode", "decode", "score"
+SIGNATURES = (RECONSTRUCT, ENCODE, DECODE, SCORE)
+IMAGES, CODE = "images", "code"
+
+
+def encode_outputs(model: keras.Model, images) -> dict:
+    """`model.encode` as named outputs: the VAE returns (mean, log_var), the others a code."""
+    encoded = model.encode(images, training=False)
+    if isinstance(encoded, (tuple, list)):
+        mean, log_var = encoded
+        return {"mean": mean, "log_var": log_var}
+    return {"code": encoded}
+
+
+def code_for_decoder(encoded: dict):
+    """The decoder input for an `encode_outputs` result: the code, or the VAE's mean."""
+    return encoded["code"] if "code" in encoded else encoded["mean"]
+
+
+def endpoints(model: keras.Model) -> dict:
+    """name → fn(tensor) → dict of named outputs, at inference (no corruption, no sampling)."""
+    return {
+        RECONSTRUCT: lambda images: {"reconstruction": model(images, training=False)},
+        ENCODE: lambda images: encode_outputs(model, images),
+        DECODE: lambda code: {"images": model.decode(code, training=False)},
+        SCORE: lambda images: {"score": model.score(images)},
+    }
+
+
+def input_specs(model: keras.Model, batch_size: int | None) -> dict:
+    height, width, channels = model.image_shape
+    images = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name=IMAGES)
+    code = tf.TensorSpec((batch_size, model.latent_dim), tf.float32, name=CODE)
+    return {RECONSTRUCT: images, ENCODE: images, DECODE: code, SCORE: images}
+
+
+def write_saved_model(
+    model: keras.Model, path: Path, batch_size: int | None = None, names=SIGNATURES
+) -> None:
+    """Writes the `names` signatures of `model` as a SavedModel at `path`.
+
+    A model reloaded from `.keras` has never been called, so every endpoint gets an explicit
+    input signature (ARCHITECTURE: pitfalls). `batch_size=None` is what TF Serving needs;
+    the TFLite converter needs 1 (see `convae_tf.tflite`).
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    fns, specs = endpoints(model), input_specs(model, batch_size)
+    # serving_default first: ExportArchive would alias the first endpoint as the default.
+    for name in sorted(names, key=lambda n: n != RECONSTRUCT):
+        archive.add_endpoint(name, fns[name], input_signature=[specs[name]])
+    archive.write_out(str(path), verbose=False)
+
+
+def random_ops(concrete_function) -> set[str]:
+    """The op types that draw random numbers anywhere in a signature's graph (nested functions
+    included). An exported inference path must have none: a served model must be
+    deterministic, and TFLite cannot convert them (ARCHITECTURE: the VAE's sampling)."""
+    graph_def = concrete_function.graph.as_graph_def()
+    nodes = list(graph_def.node)
+    for function in graph_def.library.function:
+        nodes.extend(function.node_def)
+    return {node.op for node in nodes if "Random" in node.op}

@@ -1,0 +1,108 @@
+"""SavedModel → TFLite files, with LiteRT builtin ops only, in four quantizations.
+
+Why batch 1: converted with a dynamic batch, Keras 3.15's UpSampling2D (a tile + reshape whose
+shape is computed at run time) loses the static height, and the converter then leaves one
+`tf.Conv2D` as a Flex op, which no LiteRT runtime here can run. At a fixed batch of 1 every
+shape is static and the whole graph maps to builtins. On a device one frame per call is the
+usual pattern anyway; `convae_tf.predict` loops over a batch.
+
+Why `from_saved_model(dir, signature_keys=...)`: `from_concrete_functions(..., trackable_obj=)`
+gave NaN outputs on this stack (ARCHITECTURE: pitfalls).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import tensorflow as tf
+
+from convae_tf.config import ConfigError
+
+QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
+DESCRIPTIONS = {
+    "float32": "float32 weights and activations; the exact reference (parity ≤ 1e-5)",
+    "dynamic": "int8 weights, float32 activations (dynamic-range quantization)",
+    "float16": "float16 weights, float32 compute on CPU (GPU delegates run float16)",
+    "int8": (
+        "int8 weights and activations (full-integer, calibrated on training images); "
+        "float32 inputs and outputs, quantized inside the model"
+    ),
+}
+
+
+class ConversionError(ConfigError):
+    """A model that LiteRT builtins cannot express; one line, exit 2 from the CLI."""
+
+
+def parse_quantizations(text: str) -> tuple[str, ...]:
+    """'all' or a comma list of QUANTIZATIONS (order kept, duplicates dropped); '' or 'none'
+    exports the SavedModel only."""
+    text = text.strip().lower()
+    if text == "all":
+        return QUANTIZATIONS
+    if text in ("", "none"):
+        return ()
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in QUANTIZATIONS]
+    if unknown:
+        raise ConfigError(
+            f"--quantize: unknown {', '.join(unknown)}; use 'all', 'none' or a comma list of "
+            f"{', '.join(QUANTIZATIONS)}"
+        )
+    return tuple(dict.fromkeys(names))
+
+
+def convert(
+    saved_model_dir: Path,
+    signature_keys: Iterable[str],
+    quantization: str,
+    representative_data: Callable[[], Iterable] | None = None,
+) -> bytes:
+    """The TFLite flatbuffer of the given signatures. `representative_data` (int8 only) yields
+    `(signature_key, {input name: batch-1 array})` for the calibrator."""
+    keys = list(signature_keys)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=keys)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "int8":
+        if representative_data is None:
+            raise ValueError("int8 quantization needs representative data")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative_data
+        # Full-integer: an op without an int8 kernel fails here instead of silently staying
+        # float. Inputs and outputs stay float32 (the converter's default): callers feed
+        # images in [0, 1] exactly as for the float files.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # Per-tensor scales for Dense layers: per-channel ones cost a float32 scale and an int64
+        # zero point per output unit, per signature. The decoder's first Dense has thousands
+        # of units (e.g. 8·8·64 = 4096), so they made the int8 file 67% of the float32 one on
+        # the default model; convolutions keep their per-channel scales.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    elif quantization != "float32":
+        raise ValueError(f"unknown quantization {quantization!r}")
+    try:
+        with warnings.catch_warnings():
+            # The int8 calibrator runs TF's own deprecated tf.lite.Interpreter: not ours to fix.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return converter.convert()
+    except Exception as error:  # the converter raises ConverterError and plain exceptions
+        raise ConversionError(_one_line(error, quantization)) from error
+
+
+def _one_line(error: Exception, quantization: str) -> str:
+    text = str(error)
+    select = [line for line in text.splitlines() if "TF Select ops:" in line]
+    if select or "ERROR_NEEDS_FLEX_OPS" in text:
+        ops = select[0].split(":", 1)[1].strip() if select else "some TensorFlow ops"
+        return (
+            f"TFLite {quantization} conversion needs Flex ops ({ops}) that LiteRT builtins lack "
+            "and no runtime here can run; the SavedModel alone exports with --quantize=none"
+        )
+    first = next((line.strip() for line in text.splitlines() if line.strip()), repr(error))
+    return f"TFLite {quantization} conversion failed: {first[:300]}"

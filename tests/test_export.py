@@ -1,0 +1,266 @@
+"""Export of every registered model: SavedModel signatures, TFLite parity, atomic versions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import convae_tf
+from convae_tf import config, export, serving, tflite
+
+TINY = {"latent_dim": 2, "filters": (4, 8)}
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def blob_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """uint8 N×size×size×1 images of one bright disc each: structured, so training means
+    something, and cheap."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    images = np.zeros((n, size, size, 1), np.uint8)
+    for i in range(n):
+        cy, cx = rng.uniform(0.25 * size, 0.75 * size, 2)
+        radius = rng.uniform(0.1 * size, 0.3 * size)
+        images[i, ..., 0] = 255 * ((yy - cy) ** 2 + (xx - cx) ** 2 < radius**2)
+    return images
+
+
+def make_workdir(root: Path, name: str, size: int = 16, steps: int = 1, **model_args) -> Path:
+    """A finished training run in train.py's layout (config.json, model.keras) on a tiny npz
+    dataset, trained for `steps` batches. Built here rather than through train.py so that a
+    variant whose arguments the training CLI does not yet accept can still be exported."""
+    workdir = root / f"run-{name}"
+    workdir.mkdir(parents=True)
+    npz = root / f"blobs{size}.npz"
+    if not npz.exists():
+        np.savez(npz, x_train=blob_images(48, size), x_test=blob_images(8, size, seed=1))
+    keras.utils.set_random_seed(0)
+    model = convae_tf.get_model(name, **model_args)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images = blob_images(8 * steps, size).astype(np.float32) / 255.0
+    model.fit(images, batch_size=8, epochs=1, verbose=0)
+    model.save(workdir / "model.keras")
+    train = config.TrainConfig(
+        model=name, dataset=f"npz:{npz}", epochs=1, batch_size=8, workdir=str(workdir)
+    )
+    config.save_json(
+        {
+            "train": train.to_dict(),
+            "model_config": {
+                k: v for k, v in model.get_config().items() if k not in ("name", "dtype")
+            },
+            "image_shape": [size, size, 1],
+            "num_classes": None,
+        },
+        workdir / "config.json",
+    )
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name → the version folder of that model's export (made once, on first use)."""
+    cache = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            root = tmp_path_factory.mktemp(name)
+            workdir = make_workdir(root, name, **TINY)
+            cache[name] = export.export(workdir, root / "exported" / name, quantize="float32,int8")
+        return cache[name]
+
+    return get
+
+
+MODELS = convae_tf.list_models()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_export_writes_version_folder_with_every_file(exported, name):
+    version_dir = exported(name)
+    assert version_dir.name == "1"
+    files = {p.name for p in version_dir.iterdir()}
+    assert {"saved_model.pb", "variables", "model_card.json", "config.json"} <= files
+    assert {"model_float32.tflite", "model_int8.tflite"} <= files
+    assert not [p for p in version_dir.parent.iterdir() if p.name.startswith(".")]
+    card = json.loads((version_dir / "model_card.json").read_text())
+    assert card["model"]["name"] == name
+    assert card["input"]["shape"] == [None, 16, 16, 1] and card["latent_dim"] == 2
+    assert card["parameters"] > 0 and card["flops_per_image"]["reconstruct"] > 0
+    assert card["files"]["int8"]["bytes"] == (version_dir / "model_int8.tflite").stat().st_size
+    threshold = card["anomaly_threshold"]
+    assert np.isfinite(threshold["value"]) and threshold["percentile"] == 99
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_saved_model_cli_lists_the_signatures(exported, name):
+    result = subprocess.run(
+        [Path(sys.executable).with_name("saved_model_cli"), "show", "--all"]
+        + ["--dir", str(exported(name))],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for signature in serving.SIGNATURES:
+        assert f"signature_def['{signature}']" in result.stdout
+    assert "shape: (-1, 16, 16, 1)" in result.stdout  # batch dimension None
+    assert "inputs['images']" in result.stdout and "inputs['code']" in result.stdout
+    assert "outputs['reconstruction']" in result.stdout and "outputs['score']" in result.stdout
+
+
+def test_saved_models_reload_without_convae_tf(exported):
+    """Every export loads and runs in a process that never imports convae_tf."""
+    folders = {name: str(exported(name)) for name in MODELS}
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np, tensorflow as tf
+        results = {{}}
+        for name, folder in {folders!r}.items():
+            loaded = tf.saved_model.load(folder)
+            images = tf.constant(np.random.default_rng(0).random((3, 16, 16, 1)), tf.float32)
+            reconstruction = loaded.signatures["serving_default"](images=images)
+            encoded = loaded.signatures["encode"](images=images)
+            code = encoded.get("code", encoded.get("mean"))
+            decoded = loaded.signatures["decode"](code=code)["images"]
+            score = loaded.signatures["score"](images=images)["score"]
+            results[name] = [
+                list(reconstruction["reconstruction"].shape), sorted(encoded),
+                list(decoded.shape), list(score.shape),
+            ]
+        assert "convae_tf" not in sys.modules, "convae_tf was imported"
+        print(json.dumps(results))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, (reconstruction, encoded, decoded, score) in results.items():
+        assert reconstruction == decoded == [3, 16, 16, 1], name
+        assert score == [3], name
+        assert encoded == (["log_var", "mean"] if name == "vae" else ["code"]), name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_signatures_have_no_random_ops(exported, name):
+    loaded = tf.saved_model.load(str(exported(name)))
+    for signature in serving.SIGNATURES:
+        assert serving.random_ops(loaded.signatures[signature]) == set(), signature
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_parity_keras_saved_model_tflite(exported, name):
+    """Measured again here, independently of the export's own check."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    version_dir = exported(name)
+    model = keras.saving.load_model(version_dir.parent.parent.parent / f"run-{name}/model.keras")
+    images = np.random.default_rng(1).random((4, 16, 16, 1)).astype(np.float32)
+    expected = np.asarray(model(images))
+    served = tf.saved_model.load(str(version_dir)).signatures["serving_default"]
+    np.testing.assert_allclose(
+        served(images=tf.constant(images))["reconstruction"].numpy(), expected, atol=1e-5, rtol=0
+    )
+    runner = Interpreter(str(version_dir / "model_float32.tflite")).get_signature_runner(
+        "serving_default"
+    )
+    tflite_out = np.concatenate([runner(images=image[None])["reconstruction"] for image in images])
+    np.testing.assert_allclose(tflite_out, expected, atol=1e-5, rtol=0)
+    card = json.loads((version_dir / "model_card.json").read_text())
+    for export_name in ("saved_model", "float32"):
+        diffs = card["parity"]["exports"][export_name]["max_abs_diff"]
+        for output, diff in diffs.items():
+            # Images in [0, 1] are held to 1e-5 absolutely; codes and scores (the VAE's score is
+            # hundreds of nats) relative to their size: float32 rounding alone moves them more.
+            image = output.endswith(("/reconstruction", "/images"))
+            scale = 1.0 if image else 1e3
+            assert diff <= 1e-5 * scale, (export_name, output, diff)
+    assert "psnr_change_db" in card["parity"]["exports"]["int8"]
+
+
+@pytest.fixture(scope="module")
+def ae_workdir(tmp_path_factory):
+    return make_workdir(tmp_path_factory.mktemp("ae-versions"), "ae", **TINY)
+
+
+def test_versions_increase_and_interrupted_export_leaves_nothing(ae_workdir, tmp_path, monkeypatch):
+    out = tmp_path / "exported" / "ae"
+    (out / "1").mkdir(parents=True)  # an earlier version (its content does not matter here)
+    (out / "1" / "saved_model.pb").write_bytes(b"earlier")
+    assert export.export(ae_workdir, out, quantize="none").name == "2"
+    before = {p.relative_to(out): p.stat().st_mtime_ns for p in out.rglob("*")}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-conversion
+
+    monkeypatch.setattr(tflite, "convert", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.export(ae_workdir, out, quantize="float32")
+    assert sorted(p.name for p in out.iterdir()) == ["1", "2"]  # no "3", no temp folder
+    assert {p.relative_to(out): p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_flex_ops_fail_with_one_line(ae_workdir, tmp_path, monkeypatch):
+    """The converter's multi-line Flex error becomes one line (a real model needing Flex ops
+    would be slow to build here, so the converter is replaced by one that fails like it)."""
+
+    def needs_flex():
+        raise RuntimeError(
+            "Could not translate MLIR\nSome ops are not supported\nTF Select ops: Conv2D\nmore"
+        )
+
+    def fake_converter(*args, **kwargs):
+        return types.SimpleNamespace(target_spec=types.SimpleNamespace(), convert=needs_flex)
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_saved_model", fake_converter)
+    with pytest.raises(tflite.ConversionError) as raised:
+        export.export(ae_workdir, tmp_path / "out", quantize="float32")
+    message = str(raised.value)
+    assert "\n" not in message and "Flex" in message and "Conv2D" in message
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "convae_tf.export", f"--workdir={tmp_path}/missing"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    # TensorFlow's C++ start-up lines go to stderr before any of our code runs; ours is one.
+    errors = [line for line in result.stderr.splitlines() if line.startswith("export.py: error:")]
+    assert len(errors) == 1 and "config.json does not exist" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_parse_quantizations():
+    assert tflite.parse_quantizations("all") == tflite.QUANTIZATIONS
+    assert tflite.parse_quantizations("int8, float32,int8") == ("int8", "float32")
+    assert tflite.parse_quantizations("none") == ()
+    with pytest.raises(config.ConfigError, match="unknown int4"):
+        tflite.parse_quantizations("int4")
+
+
+def test_int8_is_at_most_35_percent_of_float32_on_a_default_sized_model(tmp_path):
+    # The model's default filters (32, 64) and latent_dim (16), on 32×32 images like sprites.
+    workdir = make_workdir(tmp_path, "ae", size=32)
+    version_dir = export.export(workdir, tmp_path / "exported", quantize="float32,int8")
+    float32 = (version_dir / "model_float32.tflite").stat().st_size
+    int8 = (version_dir / "model_int8.tflite").stat().st_size
+    assert int8 <= 0.35 * float32, (int8, float32)
