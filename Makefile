@@ -19,8 +19,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
+# The main job end to end on the embedded data: train, export, evaluate, then say where it all is.
 demo: install
-	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS) --workdir=runs/demo
+	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS) \
+		--workdir=runs/demo --overwrite
+	$(PY) -m convae_tf.export --workdir=runs/demo --out=exported_models/demo
+	$(PY) -m convae_tf.evaluate --workdir=runs/demo --iw_examples=500
+	@echo
+	@echo "Demo done. Results:"
+	@echo "  runs/demo/                 model.keras, history.csv, config.json, checkpoints/, tensorboard/"
+	@echo "  runs/demo/metrics.json     reconstruction, denoising, inpainting, VAE bounds, linear probe"
+	@echo "  runs/demo/figures/         PNGs: reconstructions, samples, latent space, curves, ..."
+	@echo "  exported_models/demo/      SavedModel (TF Serving) + .tflite files + model_card.json, one folder per version"
 
 train: install
 	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS)

@@ -1,0 +1,166 @@
+"""Reading a finished training run back: its config, its model and the data it was trained on.
+
+Shared by `evaluate` and `embed`. The splits are those of the dataset, named as on the
+command line:
+
+- `test`: the dataset's test split, every class (anomalies included).
+- `validation`: the held-out part of the train split that training validated on: the first
+  `validation_fraction` of the train split after keeping `normal_classes` (as `make_pipelines`
+  does), so anomaly thresholds are calibrated on normal data the model never trained on.
+- `train`: the dataset's whole train split, every class (validation part included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from convae_tf import config, data
+from convae_tf import models as _models  # noqa: F401  (registers the variants for load_model)
+
+SPLITS = ("test", "validation", "train")
+
+
+@dataclasses.dataclass
+class Run:
+    workdir: Path
+    config: dict
+    model: keras.Model
+
+    @property
+    def train(self) -> dict:
+        return self.config["train"]
+
+    @property
+    def normal_classes(self) -> tuple[int, ...] | None:
+        classes = self.train.get("normal_classes")
+        return None if classes is None else tuple(int(c) for c in classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.model.image_shape)
+
+
+def load_run(workdir) -> Run:
+    """The config and trained model of a finished `python -m convae_tf.train` run."""
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise config.ConfigError(
+            f"--workdir={workdir} does not exist; give the folder of a training run "
+            "(python -m convae_tf.train ... --workdir=DIR)"
+        )
+    config_path, model_path = workdir / "config.json", workdir / "model.keras"
+    if not model_path.is_file():
+        raise config.ConfigError(
+            f"{workdir} holds no model.keras: the run is unfinished or is not a training run; "
+            "finish it by rerunning its train command"
+        )
+    try:
+        run_config = json.loads(config_path.read_text())
+        run_config["train"]["dataset"]
+    except FileNotFoundError:
+        raise config.ConfigError(f"{workdir} holds no config.json; is it a training run?") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise config.ConfigError(
+            f"{config_path} is corrupt ({type(error).__name__}: {error}); retrain the run"
+        ) from None
+    try:
+        model = keras.saving.load_model(str(model_path))
+    except Exception as error:  # a truncated or foreign file: say which, not a traceback
+        raise config.ConfigError(
+            f"{model_path} could not be loaded ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); retrain the run"
+        ) from None
+    return Run(workdir=workdir, config=run_config, model=model)
+
+
+def load_source(run: Run, dataset: str | None = None, data_dir: str | None = None):
+    """The run's dataset (or `dataset`), at the size the model was trained on."""
+    image_size = run.train.get("image_size")
+    source = data.load_source(
+        dataset or run.train["dataset"],
+        data_dir=data_dir or run.train.get("data_dir"),
+        image_size=None if image_size is None else tuple(image_size),
+    )
+    if tuple(source.image_shape) != run.image_shape:
+        raise config.ConfigError(
+            f"dataset {source.spec!r} has images of shape {source.image_shape}, but the model "
+            f"in {run.workdir} was trained on {run.image_shape}; pick a dataset of that shape"
+        )
+    return source
+
+
+def split_examples(run: Run, source: data.Source, split: str) -> tf.data.Dataset:
+    """Examples `{"image", "label"?}` of a split, in a fixed order (see the module docstring)."""
+    if split == "test":
+        return source.test
+    if split == "train":
+        return source.train
+    if split != "validation":
+        raise config.ConfigError(f"--split={split!r} is not valid; choose one of {SPLITS}")
+    pipes = data.make_pipelines(
+        source,
+        batch_size=int(run.train.get("batch_size", 128)),
+        validation_fraction=float(run.train.get("validation_fraction", 0.1)),
+        normal_classes=run.normal_classes,
+    )
+    examples = source.train
+    if run.normal_classes is not None:
+        keep = tf.constant(run.normal_classes, tf.int64)
+        examples = examples.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], keep)))
+    return examples.take(pipes.num_validation)
+
+
+def to_arrays(
+    examples: tf.data.Dataset, limit: int | None = None, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(images float32 (N, H, W, C), labels int64 (N,) or None) of the first `limit` examples."""
+    if limit is not None:
+        examples = examples.take(limit)
+    images, labels = [], []
+    for batch in examples.batch(batch_size).as_numpy_iterator():
+        images.append(batch["image"])
+        if "label" in batch:
+            labels.append(batch["label"])
+    if not images:
+        raise config.ConfigError("the split holds no example")
+    return np.concatenate(images), (np.concatenate(labels) if labels else None)
+
+
+def in_batches(fn, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """`fn` applied to consecutive batches of `images`, outputs concatenated as numpy."""
+    outputs = [
+        keras.ops.convert_to_numpy(fn(tf.constant(images[i : i + batch_size])))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(outputs)
+
+
+def codes_of(model: keras.Model, images) -> tf.Tensor:
+    """The code of each image; for the VAE, the posterior mean (its deterministic code)."""
+    encoded = model.encode(images)
+    return encoded[0] if isinstance(encoded, (tuple, list)) else encoded
+
+
+def sample_arrays(
+    examples: tf.data.Dataset, total: int, count: int, seed: int = 0, batch_size: int = 1024
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """`count` examples drawn uniformly without replacement (all of them when there are fewer),
+    in dataset order: (images, labels or None, their indices). Streams the split, so memory holds
+    the sample only, never the whole split."""
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(total, size=min(count, total), replace=False))
+    images, labels, start = [], [], 0
+    for batch in examples.batch(batch_size).as_numpy_iterator():
+        size = len(batch["image"])
+        inside = chosen[(chosen >= start) & (chosen < start + size)] - start
+        images.append(batch["image"][inside])
+        if "label" in batch:
+            labels.append(batch["label"][inside])
+        start += size
+    return np.concatenate(images), (np.concatenate(labels) if labels else None), chosen

@@ -1,0 +1,318 @@
+"""Run the anchor experiments (train + evaluate) and write the results table.
+
+    python experiments/run_anchors.py            # full length (see each config's epochs)
+    python experiments/run_anchors.py --quick    # smoke run: 1 short epoch, small evaluation
+    python experiments/run_anchors.py --only=vae-sprites,dae-sprites
+    python experiments/run_anchors.py --mnist=npz:/data/mnist.npz   # MNIST from a local file
+
+Writes experiments/results/anchors.json and anchors.md (what ran, on which data and machine,
+how long, and the headline metrics read from each run's metrics.json) and copies the table
+into README.md between the `anchors:begin` / `anchors:end` markers: the numbers are never typed
+by hand. An anchor whose data is not on this machine is listed as skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "experiments" / "results"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- anchors:begin -->", "<!-- anchors:end -->"
+
+QUICK_TRAIN = ["--epochs=1", "--steps_per_epoch=20"]
+QUICK_EVALUATE = [
+    "--max_examples=500",
+    "--iw_samples=10",
+    "--iw_examples=100",
+    "--probe_examples=500",
+]
+
+
+@dataclasses.dataclass
+class Anchor:
+    name: str
+    config: str  # experiments/*.py
+    dataset: str  # "mnist" anchors can be redirected with --mnist
+    reference: str
+    classes: tuple[int, ...] | None = None  # one-class anchors: one run per normal class
+
+
+ANCHORS = [
+    Anchor(
+        "vae-mnist",
+        "experiments/vae_mnist.py",
+        "mnist",
+        "keras.io VAE example (latent 2, 30 epochs, batch 128): latent plane and digit grid",
+    ),
+    Anchor(
+        "dae-mnist",
+        "experiments/dae_mnist.py",
+        "mnist",
+        "keras.io convolutional denoiser (Gaussian noise 0.4): noisy vs denoised rows",
+    ),
+    Anchor(
+        "oneclass-mnist",
+        "experiments/oneclass_mnist.py",
+        "mnist",
+        "Ruff et al. 2018 one-class MNIST, AUROC per digit (compare Table 1, DCAE row)",
+        classes=tuple(range(10)),
+    ),
+    Anchor("vae-sprites", "experiments/vae_sprites.py", "sprites", "keras.io VAE recipe"),
+    Anchor("dae-sprites", "experiments/dae_sprites.py", "sprites", "keras.io denoiser recipe"),
+    Anchor(
+        "oneclass-sprites",
+        "experiments/oneclass_sprites.py",
+        "sprites",
+        "Ruff et al. 2018 protocol, AUROC per shape",
+        classes=(0, 1, 2),
+    ),
+]
+
+
+def data_missing(dataset: str, data_dir: str | None) -> str | None:
+    """Why `dataset` cannot be used here, or None. Never downloads: on a machine without
+    network a download attempt hangs in retries for minutes before failing."""
+    if dataset.split("/")[0] == "sprites":
+        return None  # embedded
+    scheme, sep, path = dataset.partition(":")
+    if sep and scheme in ("npz", "folder"):
+        return None if Path(path).expanduser().exists() else f"data not present ({path})"
+    import tensorflow_datasets as tfds
+
+    try:
+        prepared = tfds.builder(dataset, data_dir=data_dir).is_prepared()
+    except Exception as error:  # an unknown name or a corrupt folder
+        return f"data not present ({type(error).__name__})"
+    if prepared:
+        return None
+    return (
+        f"data not present: {dataset} is not prepared in the TFDS data dir "
+        f"({data_dir or '~/tensorflow_datasets'}) and cannot be downloaded here; prepare it or "
+        "pass --mnist=npz:PATH/mnist.npz"
+    )
+
+
+def run_module(module: str, flags: list[str], log: Path) -> float:
+    """Runs `python -m module flags` with its output in `log`; returns the seconds it took."""
+    started = time.time()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    with open(log, "w") as out:
+        result = subprocess.run(
+            [sys.executable, "-m", module, *flags],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    if result.returncode != 0:
+        last = (log.read_text().strip().splitlines() or ["no output"])[-1].strip()
+        raise RuntimeError(
+            f"{module} failed (exit {result.returncode}): {last[:200]}; full log in {log}"
+        )
+    return time.time() - started
+
+
+def run_one(anchor, dataset, normal_class, args) -> dict:
+    suffix = "" if normal_class is None else f"-{normal_class}"
+    workdir = Path(args.runs_dir) / f"{anchor.name}{suffix}"
+    train = [f"--config={anchor.config}", f"--workdir={workdir}", f"--dataset={dataset}"]
+    train.append("--overwrite")
+    if normal_class is not None:
+        train.append(f"--normal_classes={normal_class}")
+    if args.data_dir:
+        train.append(f"--data_dir={args.data_dir}")
+    if args.quick:
+        train += QUICK_TRAIN
+    evaluate = [f"--workdir={workdir}", *(QUICK_EVALUATE if args.quick else [])]
+    logs = workdir.parent / "logs"
+    train_seconds = run_module("convae_tf.train", train, logs / f"{workdir.name}.train.log")
+    evaluate_seconds = run_module(
+        "convae_tf.evaluate", evaluate, logs / f"{workdir.name}.evaluate.log"
+    )
+    metrics = json.loads((ROOT / workdir / "metrics.json").read_text())
+    return {
+        "workdir": str(workdir),
+        "commands": [
+            "python -m convae_tf.train " + " ".join(train),
+            "python -m convae_tf.evaluate " + " ".join(evaluate),
+        ],
+        "train_seconds": round(train_seconds, 1),
+        "evaluate_seconds": round(evaluate_seconds, 1),
+        "metrics": headline(metrics),
+    }
+
+
+def headline(metrics: dict) -> dict:
+    """The numbers the table shows, read from metrics.json."""
+    out = {
+        "psnr": metrics["reconstruction"]["psnr"],
+        "ssim": metrics["reconstruction"]["ssim"],
+        "examples": metrics["num_examples"],
+    }
+    if "vae" in metrics:
+        out |= {k: metrics["vae"][k] for k in ("neg_elbo", "nll_is", "k", "active_units")}
+    noisy = metrics["denoising"]["gaussian_0.4"]
+    out |= {"psnr_noisy_0.4": noisy["psnr_noisy"], "psnr_denoised_0.4": noisy["psnr_denoised"]}
+    if "anomaly" in metrics:
+        out |= {k: metrics["anomaly"][k] for k in ("auroc", "auprc")}
+    if "probe" in metrics:
+        out |= {
+            "probe_code": metrics["probe"]["code_accuracy"],
+            "probe_pixels": metrics["probe"]["pixel_accuracy"],
+        }
+    return out
+
+
+def run_anchor(anchor: Anchor, args) -> dict:
+    dataset = args.mnist if anchor.dataset == "mnist" else anchor.dataset
+    entry = {"name": anchor.name, "dataset": dataset, "reference": anchor.reference}
+    missing = data_missing(dataset, args.data_dir)
+    if missing:
+        print(f"[anchors] {anchor.name}: skipped, {missing}", flush=True)
+        return entry | {"status": "skipped", "reason": missing}
+    started = time.time()
+    try:
+        if anchor.classes is None:
+            entry |= run_one(anchor, dataset, None, args)
+        else:
+            runs = {str(c): run_one(anchor, dataset, c, args) for c in anchor.classes}
+            aurocs = [r["metrics"]["auroc"] for r in runs.values()]
+            entry |= {"per_class": runs, "metrics": {"mean_auroc": sum(aurocs) / len(aurocs)}}
+    except RuntimeError as error:
+        print(f"[anchors] {anchor.name}: FAILED, {error}", flush=True)
+        return entry | {"status": "failed", "reason": str(error)}
+    entry |= {"status": "ran", "seconds": round(time.time() - started, 1)}
+    print(f"[anchors] {anchor.name}: done in {entry['seconds']} s", flush=True)
+    return entry
+
+
+def machine() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _fmt(value, digits=3):
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def result_cell(entry: dict) -> str:
+    if entry["status"] != "ran":
+        return entry["reason"].replace("|", "/")  # a "|" would split the table cell
+    m = entry["metrics"]
+    if "per_class" in entry:
+        per = ", ".join(
+            f"{c}: {_fmt(r['metrics']['auroc'])}" for c, r in entry["per_class"].items()
+        )
+        return f"mean AUROC {_fmt(m['mean_auroc'])} ({per})"
+    parts = [f"PSNR {_fmt(m['psnr'], 2)} dB", f"SSIM {_fmt(m['ssim'])}"]
+    if "neg_elbo" in m:
+        parts += [
+            f"−ELBO {_fmt(m['neg_elbo'], 1)} nats",
+            f"NLL(IS, k={m['k']}) {_fmt(m['nll_is'], 1)} nats",
+            f"active units {m['active_units']}",
+        ]
+    if entry["name"].startswith("dae"):
+        parts.append(
+            f"σ 0.4: PSNR {_fmt(m['psnr_noisy_0.4'], 2)} → {_fmt(m['psnr_denoised_0.4'], 2)} dB"
+        )
+    if "probe_code" in m:
+        parts.append(f"probe {_fmt(m['probe_code'])} (pixels {_fmt(m['probe_pixels'])})")
+    return "; ".join(parts)
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    command = "python experiments/run_anchors.py" + (" --quick" if report["quick"] else "")
+    mode = (
+        "QUICK smoke run (1 epoch of 20 steps, evaluation on 500 test images): it checks the "
+        "pipeline and does not reproduce the anchors"
+        if report["quick"]
+        else "full-length run"
+    )
+    lines = [
+        f"Generated by `{command}` on {report['date']}: {mode}. Machine: {m['cpus']} CPUs "
+        f"({m['processor']}), {m['gpus']} GPU, TensorFlow {m['tensorflow']}, Keras "
+        f"{m['keras']}. Total {report['total_seconds']:.0f} s.",
+        "",
+        "| anchor | data | result (test split) | reference | time |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for entry in report["anchors"]:
+        seconds = f"{entry['seconds']:.0f} s" if entry["status"] == "ran" else "—"
+        lines.append(
+            f"| {entry['name']} | {entry['dataset']} | {result_cell(entry)} | "
+            f"{entry['reference']} | {seconds} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> bool:
+    text = README.read_text()
+    if BEGIN not in text or END not in text:
+        return False
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny training/eval")
+    parser.add_argument("--only", default="", help="comma-separated anchor names")
+    parser.add_argument("--mnist", default="mnist", help="MNIST dataset spec (npz:PATH too)")
+    parser.add_argument("--data_dir", default=None, help="TFDS data directory")
+    parser.add_argument("--runs_dir", default="runs/anchors", help="where the runs go")
+    parser.add_argument("--no_readme", action="store_true", help="leave README.md alone")
+    args = parser.parse_args()
+    chosen = [a for a in ANCHORS if not args.only or a.name in args.only.split(",")]
+    if not chosen:
+        parser.error(f"--only={args.only} names no anchor; choose from {[a.name for a in ANCHORS]}")
+    started = time.time()
+    report = {
+        "quick": args.quick,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "anchors": [run_anchor(anchor, args) for anchor in chosen],
+    }
+    report["total_seconds"] = round(time.time() - started, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = "anchors_quick" if args.quick else "anchors"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(report)
+    (RESULTS / f"{stem}.md").write_text(table)
+    # A failed run is a bug to fix, not a result: the README keeps its last good table.
+    failed = [a["name"] for a in report["anchors"] if a["status"] == "failed"]
+    quoted = not args.no_readme and not failed and update_readme(table)
+    print(
+        f"[anchors] wrote {RESULTS / stem}.json and .md"
+        + (" and the README table" if quoted else "")
+        + (f"; FAILED: {', '.join(failed)} (README left as it was)" if failed else ""),
+        flush=True,
+    )
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
