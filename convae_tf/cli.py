@@ -12,11 +12,14 @@ from convae_tf.data import DataError
 from convae_tf.registry import UnknownModelError
 
 # Errors caused by what the user gave us. Anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, DataError, UnknownModelError, FileNotFoundError, PermissionError)
+# OSError: a path that is missing, not a folder, not writable, a full disk... (the user's to fix).
+USER_ERRORS = (ConfigError, DataError, UnknownModelError, OSError)
 USAGE_EXIT_CODE = 2
 
 
 def fail(message) -> None:
+    if isinstance(message, OSError) and message.filename:
+        message = f"{message.filename}: {message.strerror}; check the path and its permissions"
     prog = os.path.basename(sys.argv[0]) if sys.argv else "convae_tf"
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(USAGE_EXIT_CODE)

@@ -358,8 +358,10 @@ def run() -> None:
             _fail(f"unexpected arguments {argv[1:]}; every option is a --flag=value")
         try:
             files = predict(FLAGS.model, FLAGS.task, FLAGS.input, FLAGS.output)
-        except (InputError, FileNotFoundError, PermissionError) as error:
+        except InputError as error:
             _fail(error)
+        except OSError as error:  # a missing, unreadable or unwritable path
+            _fail(f"{error.filename}: {error.strerror}; check the path and its permissions")
         print(f"wrote {len(files)} file(s) to {FLAGS.output}")
 
     app.run(main, flags_parser=parse)
