@@ -70,7 +70,8 @@ def load_run(workdir) -> Run:
             f"{config_path} is corrupt ({type(error).__name__}: {error}); retrain the run"
         ) from None
     try:
-        model = keras.saving.load_model(str(model_path))
+        # safe_mode: a model file never runs code (no lambda deserialisation).
+        model = keras.saving.load_model(str(model_path), safe_mode=True)
     except Exception as error:  # a truncated or foreign file: say which, not a traceback
         raise config.ConfigError(
             f"{model_path} could not be loaded ({type(error).__name__}: "

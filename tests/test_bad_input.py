@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -64,6 +65,12 @@ def files(tmp_path_factory):
     (root / "broken_run" / "config.json").write_text('{"train": {"dataset": "sprites"}}')
     (root / "broken_run" / "model.keras").write_bytes(b"not a keras file")
     (root / "no_model_run").mkdir()
+    unsafe = root / "unsafe_run"  # a model file that would run code when loaded unsafely
+    unsafe.mkdir()
+    (unsafe / "config.json").write_text('{"train": {"dataset": "sprites"}}')
+    inputs = keras.Input((4,))
+    lambda_model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    lambda_model.save(unsafe / "model.keras")
     (root / "not_saved_model").mkdir()
     (root / "bad.tflite").write_bytes(b"TFL3 definitely not a flatbuffer")
     write_png(root / "right.png", (16, 16, 1))
@@ -215,6 +222,20 @@ CASES = [
         ["--workdir={root}/run", "--out={root}/not_a_dir/x"],
         ["not_a_dir"],
         [],
+    ),
+    (
+        "export: model file with code in it",
+        "export",
+        ["--workdir={root}/unsafe_run", "--out={root}/out2"],
+        ["model.keras", "safe_mode"],
+        ["out2"],
+    ),
+    (
+        "evaluate: model file with code in it",
+        "evaluate",
+        ["--workdir={root}/unsafe_run"],
+        ["model.keras", "safe_mode"],
+        ["unsafe_run/metrics.json"],
     ),
     ("evaluate: missing workdir", "evaluate", ["--workdir={root}/nope"], ["nope"], []),
     (
