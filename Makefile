@@ -61,3 +61,10 @@ export: install
 
 export-sizes: install
 	$(PY) experiments/export_sizes.py
+
+# Side-by-side benchmark against the keras.io reference autoencoders (~30-40 min on 2 cores);
+# writes experiments/results/benchmark.{json,md}. BENCH_ARGS=--quick for a smoke test.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: install
+	$(PY) experiments/benchmark.py $(BENCH_ARGS)

@@ -41,6 +41,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     deterministic: bool = True
     workdir: str | None = None
+    precision: str = "auto"  # see resolve_precision
 
     def model_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.model_args)
@@ -75,6 +76,11 @@ class TrainConfig:
                 f"--strategy={self.strategy!r} is not valid; choose one of {', '.join(STRATEGIES)}",
             ),
             (
+                self.precision in PRECISIONS,
+                f"--precision={self.precision!r} is not valid; choose one of "
+                f"{', '.join(PRECISIONS)}",
+            ),
+            (
                 self.steps_per_epoch is None or self.steps_per_epoch >= 1,
                 f"--steps_per_epoch={self.steps_per_epoch} must be at least 1",
             ),
@@ -94,6 +100,28 @@ class TrainConfig:
 
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for `precision`. "auto": mixed_bfloat16 on a CPU-only machine
+    whose CPU has native bfloat16 (AVX512_BF16 or AMX), where it trained the default VAE ~2×
+    faster (experiments/benchmark.py); float32 elsewhere (emulated bfloat16 is slow, and
+    mixed_float16 was ~4× slower on CPU)."""
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
+
+
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 
 

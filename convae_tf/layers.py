@@ -5,12 +5,26 @@ from __future__ import annotations
 from keras import layers
 
 POOLINGS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
+# How an encoder block halves the spatial size: a pooling layer after a stride-1 Conv2D, or
+# the Conv2D itself with stride 2 ("stride", as in the keras.io VAE): a quarter of the
+# convolution's multiply-adds and no pooling pass.
+DOWNSAMPLINGS = (*POOLINGS, "stride")
 UPSAMPLINGS = ("nearest", "bilinear")
 DECODER_BLOCKS = ("upsample", "transpose")
+OUTPUT_LAYERS = ("conv", "transpose")
 
 
 def conv_pool_block(x, filters: int, kernel_size: int, activation: str, pooling: str, name: str):
-    """Conv2D then 2×2 pooling: halves the spatial size."""
+    """Conv2D then 2×2 pooling, or a stride-2 Conv2D (pooling="stride"): halves the size."""
+    if pooling == "stride":
+        return layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=2,
+            padding="same",
+            activation=activation,
+            name=f"{name}_conv",
+        )(x)
     x = layers.Conv2D(
         filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv"
     )(x)
@@ -18,9 +32,17 @@ def conv_pool_block(x, filters: int, kernel_size: int, activation: str, pooling:
 
 
 def upsample_conv_block(
-    x, filters: int, kernel_size: int, activation: str, upsampling: str, block: str, name: str
+    x,
+    filters: int,
+    kernel_size: int,
+    activation: str,
+    upsampling: str,
+    block: str,
+    name: str,
+    dtype=None,
 ):
-    """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose."""
+    """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose.
+    `dtype` (e.g. "float32" for a block that emits logits) overrides the global policy."""
     if block == "transpose":
         return layers.Conv2DTranspose(
             filters,
@@ -29,10 +51,16 @@ def upsample_conv_block(
             padding="same",
             activation=activation,
             name=f"{name}_deconv",
+            dtype=dtype,
         )(x)
     x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
     return layers.Conv2D(
-        filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv"
+        filters,
+        kernel_size,
+        padding="same",
+        activation=activation,
+        name=f"{name}_conv",
+        dtype=dtype,
     )(x)
 
 
@@ -66,6 +94,8 @@ def check_choice(name: str, value: str, choices) -> None:
 
 __all__ = [
     "DECODER_BLOCKS",
+    "DOWNSAMPLINGS",
+    "OUTPUT_LAYERS",
     "POOLINGS",
     "UPSAMPLINGS",
     "check_choice",

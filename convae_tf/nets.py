@@ -21,14 +21,21 @@ def encoder(
     activation: str = "relu",
     pooling: str = "max",
     name: str = "encoder",
+    hidden_units: int = 0,
 ) -> keras.Model:
-    """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → Dense(code_size)."""
+    """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → [Dense(hidden_units)] →
+    Dense(code_size). `pooling="stride"` downsamples with stride-2 convolutions instead;
+    `hidden_units` > 0 adds a dense hidden layer before the code (the keras.io VAE has 16)."""
     images = keras.Input(image_shape, name="images")
     x = blocks.pad_to_multiple(images, len(filters), name="pad")
     for i, width in enumerate(filters):
         x = blocks.conv_pool_block(x, width, kernel_size, activation, pooling, name=f"down{i}")
     x = layers.Flatten(name="flatten")(x)
-    code = layers.Dense(code_size, name="code")(x)
+    if hidden_units:
+        x = layers.Dense(hidden_units, activation=activation, name="hidden")(x)
+    # float32 under a mixed-precision policy: the code feeds the loss (the VAE's mean and
+    # log-variance, the sparsity penalty), which stays in float32. A no-op in float32.
+    code = layers.Dense(code_size, name="code", dtype="float32")(x)
     return keras.Model(images, code, name=name)
 
 
@@ -41,11 +48,15 @@ def decoder(
     upsampling: str = "nearest",
     block: str = "upsample",
     name: str = "decoder",
+    output_layer: str = "conv",
 ) -> keras.Model:
     """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
 
     The decoder returns logits; the model applies the sigmoid, so that binary cross-entropy can
     be computed from logits (numerically stable) while outputs stay in [0, 1].
+    `output_layer="transpose"` makes the last layer a stride-1 Conv2DTranspose (the keras.io
+    VAE's): the same function class, but oneDNN's kernel for one output channel is ~2.5× faster
+    than Conv2D's here (forward + backward, batch 128, 28×28×32 → 1).
     """
     height, width, channels = image_shape
     depth = len(filters)
@@ -57,7 +68,9 @@ def decoder(
         x = blocks.upsample_conv_block(
             x, width_i, kernel_size, activation, upsampling, block, name=f"up{i}"
         )
-    logits = layers.Conv2D(channels, kernel_size, padding="same", name="logits")(x)
+    # float32 under a mixed-precision policy: the logits feed the loss, computed in float32.
+    output = layers.Conv2DTranspose if output_layer == "transpose" else layers.Conv2D
+    logits = output(channels, kernel_size, padding="same", name="logits", dtype="float32")(x)
     logits = blocks.crop_to(logits, height, width, name="crop")
     return keras.Model(code, logits, name=name)
 
@@ -89,7 +102,15 @@ def mirrored_decoder(
     for k in reversed(range(depth)):
         width_k, activation_k = (filters[k - 1], activation) if k else (channels, None)
         x = blocks.upsample_conv_block(
-            x, width_k, kernel_size, activation_k, upsampling, block, name=f"mirror{k}"
+            x,
+            width_k,
+            kernel_size,
+            activation_k,
+            upsampling,
+            block,
+            name=f"mirror{k}",
+            # The logits feed the loss: float32 under a mixed-precision policy.
+            dtype=None if k else "float32",
         )
     logits = blocks.crop_to(x, height, width, name="crop")
     return keras.Model(code, logits, name=name)

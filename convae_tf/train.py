@@ -92,6 +92,12 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "deterministic", D.deterministic, "Enable TensorFlow op determinism (same seed, same weights)."
 )
+flags.DEFINE_enum(
+    "precision",
+    D.precision,
+    config.PRECISIONS,
+    "Keras dtype policy; auto: mixed_bfloat16 on CPUs with native bfloat16, else float32.",
+)
 flags.DEFINE_string("workdir", None, "Output folder (default: runs/<model>-<dataset>).")
 flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir instead of refusing.")
 FLAGS = flags.FLAGS
@@ -117,7 +123,13 @@ def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
             f"{model.pretraining_epochs} pretraining epochs; pass --epochs="
             f"{model.pretraining_epochs + 1} or more, or lower --model_args=pretrain_epochs=..."
         )
-    model.build((None, *image_shape))
+    # The layers take the policy when they are created (in build); the loss stays float32.
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(config.resolve_precision(cfg.precision))
+    try:
+        model.build((None, *image_shape))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     return model
 

@@ -83,6 +83,10 @@ class StackedAE(ConvAutoencoder):
             reconstruction_loss=reconstruction_loss,
             **kwargs,
         )
+        if self.hidden_units or self.output_layer != "conv":
+            # Its stages split the network block by block (nets.mirrored_decoder); these
+            # options of the other models have no stage of their own.
+            raise ValueError("stacked supports neither hidden_units nor output_layer='transpose'")
         per_stage = isinstance(pretrain_epochs, (list, tuple))
         epochs = tuple(int(n) for n in pretrain_epochs) if per_stage else (int(pretrain_epochs),)
         if (per_stage and len(epochs) != self.num_stages) or min(epochs, default=-1) < 0:
