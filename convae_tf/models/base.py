@@ -135,7 +135,11 @@ class ConvAutoencoder(keras.Model):
             self.pooling,
             hidden_units=self.hidden_units,
         )
-        self.decoder = nets.decoder(
+        self.decoder = self.build_decoder()
+
+    def build_decoder(self) -> keras.Model:
+        """The decoder network for `self.image_shape` (stacked: one with per-block mirrors)."""
+        return nets.decoder(
             self.image_shape,
             self.filters,
             self.latent_dim,

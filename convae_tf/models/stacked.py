@@ -100,24 +100,10 @@ class StackedAE(ConvAutoencoder):
         self.current_stage = self.num_stages
 
     # ----------------------------------------------------------------------------- building
-    def build(self, input_shape):
-        if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
-            raise ValueError(
-                f"{type(self).__name__} needs images of a known shape (batch, H, W, C); "
-                f"got {tuple(input_shape)}"
-            )
-        self.image_shape = tuple(int(d) for d in input_shape[1:])
-        self.encoder = nets.encoder(
-            self.image_shape,
-            self.filters,
-            self.code_size(),
-            self.kernel_size,
-            self.activation,
-            self.pooling,
-        )
+    def build_decoder(self) -> keras.Model:
         # The `ae` decoder puts its Conv2D(C) after all the upsampling blocks, so its blocks are
         # not per-block inverses of the encoder's; this one's are (see the module docstring).
-        self.decoder = nets.mirrored_decoder(
+        return nets.mirrored_decoder(
             self.image_shape,
             self.filters,
             self.latent_dim,
