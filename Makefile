@@ -8,7 +8,7 @@ DATASET ?= sprites
 EPOCHS ?= 5
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint format train clean
+.PHONY: install demo test lint format train clean
 
 install: $(STAMP)
 
@@ -37,9 +37,6 @@ train: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
-
-test-slow: install
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
