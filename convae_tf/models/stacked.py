@@ -59,30 +59,10 @@ class StackedAE(ConvAutoencoder):
 
     metric_names = ("loss", "reconstruction", "stage_loss", "stage")
 
-    def __init__(
-        self,
-        latent_dim: int = 16,
-        filters: tuple[int, ...] = (32, 64),
-        kernel_size: int = 3,
-        activation: str = "relu",
-        pooling: str = "max",
-        upsampling: str = "nearest",
-        decoder_block: str = "upsample",
-        reconstruction_loss: str = "bce",
-        pretrain_epochs: int | tuple[int, ...] = 2,
-        **kwargs,
-    ):
-        super().__init__(
-            latent_dim=latent_dim,
-            filters=filters,
-            kernel_size=kernel_size,
-            activation=activation,
-            pooling=pooling,
-            upsampling=upsampling,
-            decoder_block=decoder_block,
-            reconstruction_loss=reconstruction_loss,
-            **kwargs,
-        )
+    def __init__(self, pretrain_epochs: int | tuple[int, ...] = 2, **kwargs):
+        # The architecture arguments go to ConvAutoencoder; get_config and the CLI's argument
+        # check read them along the MRO (ConvAutoencoder.constructor_arguments).
+        super().__init__(**kwargs)
         if self.hidden_units or self.output_layer != "conv":
             # Its stages split the network block by block (nets.mirrored_decoder); these
             # options of the other models have no stage of their own.
