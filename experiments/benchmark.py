@@ -57,6 +57,7 @@ sys.path.insert(0, str(REPO))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import readme_block  # noqa: E402  (beside this script)
 import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
@@ -783,10 +784,6 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-README_BEGIN, README_END = "<!-- benchmark:begin -->", "<!-- benchmark:end -->"
-
-
 def readme_summary(r: dict) -> str:
     """The headline ratios of issue #6's targets, for README.md (never typed by hand)."""
     npz = r["training"]["npz"]["models"]
@@ -849,14 +846,10 @@ def readme_summary(r: dict) -> str:
 
 
 def update_readme(report: dict) -> None:
-    text = README.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        say(f"README.md has no {README_BEGIN} block; left alone")
-        return
-    head, rest = text.split(README_BEGIN, 1)
-    tail = rest.split(README_END, 1)[1]
-    README.write_text(f"{head}{README_BEGIN}\n{readme_summary(report)}{README_END}{tail}")
-    say("wrote the README performance block")
+    if readme_block.replace("benchmark", readme_summary(report)):
+        say("wrote the README performance block")
+    else:
+        say("README.md has no benchmark block; left alone")
 
 
 if __name__ == "__main__":
