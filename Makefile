@@ -62,6 +62,11 @@ export-sizes: install
 # Side-by-side benchmark against the keras.io reference autoencoders (~30-40 min on 2 cores);
 # writes experiments/results/benchmark.{json,md}. BENCH_ARGS=--quick for a smoke test.
 BENCH_ARGS ?=
-.PHONY: bench
+.PHONY: bench bench-layers
 bench: install
 	$(PY) experiments/benchmark.py $(BENCH_ARGS)
+
+# The keras.io VAE's training step taken apart: per-layer float32 vs bfloat16, exact rewrites
+# of Conv2DTranspose, batch sizes (~2 min); writes experiments/results/layer_speed.{json,md}.
+bench-layers: install
+	$(PY) experiments/layer_speed.py $(BENCH_ARGS)

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -63,3 +65,58 @@ def test_quick_benchmark_writes_every_field(tmp_path):
     assert quality["vae@reference"]["images_per_second_ratio"] > 0
     for heading in ("Training throughput", "Inference", "Time to quality"):
         assert heading in table
+
+
+def test_quick_layer_speed_checks_its_rewrites_and_writes_every_table(tmp_path):
+    """experiments/layer_speed.py: the rewrites of Conv2DTranspose it times are checked equal
+    to TF's before timing (a wrong rewrite exits non-zero), and every table is written."""
+    out = tmp_path / "results"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "experiments" / "layer_speed.py"), "--quick", f"--out={out}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "layer_speed.json").read_text())
+    assert report["peak"] > 0
+    assert len(report["layers"]) == 8  # the reference's seven layers and their sum
+    for row in report["layers"].values():
+        assert row["float32_ms"] > 0 and row["mixed_bfloat16_ms"] > 0
+        assert row["bfloat16_speedup"] > 0
+    for per_dtype in report["rewrites"].values():
+        assert set(per_dtype) == {"float32", "bfloat16"}
+        for per_impl in per_dtype.values():
+            assert len(per_impl) == 4
+            assert all(row["ms"] > 0 and row["gflops_per_second"] > 0 for row in per_impl.values())
+    ratios = [row["ratio_to_reference"] for row in report["batch_sizes"].values() if len(row) > 1]
+    assert len(ratios) == 2 and all(r > 0 for r in ratios)
+    table = (out / "layer_speed.md").read_text()
+    for heading in ("## 1.", "## 2.", "## 3."):
+        assert heading in table
+
+
+def test_layer_speed_rewrites_equal_the_transposed_convolution(monkeypatch):
+    """The three rewrites compute TF's stride-2 'same' conv2d_transpose, values and gradients,
+    on an odd-sized, non-square input."""
+    monkeypatch.syspath_prepend(str(REPO / "experiments"))
+    import layer_speed
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.standard_normal((2, 5, 3, 4)), tf.float32)
+    kernel = tf.Variable(rng.standard_normal((3, 3, 6, 4)), dtype=tf.float32)
+    upstream = tf.constant(rng.standard_normal((2, 10, 6, 6)), tf.float32)
+
+    def value_and_grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(fn(x, kernel) * upstream)
+        return [fn(x, kernel), *tape.gradient(loss, [x, kernel])]
+
+    expected = value_and_grads(layer_speed.transpose_conv)
+    for name, fn in layer_speed.REWRITES.items():
+        for got, want in zip(value_and_grads(fn), expected, strict=True):
+            np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4, err_msg=name)

@@ -1,0 +1,453 @@
+"""Where the time of the keras.io VAE's architecture goes, and what can speed it up (issue 6).
+
+    .venv/bin/python experiments/layer_speed.py            # ~6 minutes on 2 cores
+    .venv/bin/python experiments/layer_speed.py --quick    # a smoke test
+
+`benchmark.py` measures our `vae` at the keras.io VAE's architecture against the reference
+end to end. This script takes that training step apart, on this machine, in one process, and
+writes `experiments/results/layer_speed.json` and `layer_speed.md`:
+
+1. per layer: the training cost (forward, and backward to the weights and to the layer's
+   input) of each of the reference's layers in float32 and in mixed_bfloat16, and the speedup;
+2. exact rewrites of the stride-2 Conv2DTranspose, the layers that dominate the step: the same
+   function computed as (a) TF's conv2d_transpose, what Keras runs; (b) a sub-pixel
+   convolution (one 2×2 conv to 4× the channels, then depth_to_space); (c) four phase
+   convolutions (1×1, 1×2, 2×1, 2×2) interleaved; (d) one matmul to 9× the channels, then
+   col2im by shifted adds. Each is checked equal to (a) before it is timed;
+3. end to end: images/s of our `vae` at the reference's architecture (mixed_bfloat16) at
+   several batch sizes, against the reference at its batch 128 (float32, as published).
+
+Every table alternates its candidates in rounds (`--repeats`) and quotes medians of the
+per-round ratios. Inputs and upstream gradients are function arguments, never constants: a
+constant input lets grappler fold part of the backward pass away, which flatters the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchmark  # noqa: E402  (beside this script: references, data, timing helpers)
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import readme_block  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+from convae_tf import data  # noqa: E402
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def say(message: str) -> None:
+    print(f"[layer_speed] {message}", flush=True)
+
+
+# ------------------------------------------------------------------------------ 1. layers
+def reference_layers(height: int = 28) -> dict:
+    """The keras.io VAE's layers at a 28×28×1 input: name -> (factory(dtype), input shape,
+    whether the backward pass needs the input gradient)."""
+    q = height // 4
+
+    def conv(filters, **kw):
+        return lambda dtype: layers.Conv2D(
+            filters, 3, strides=2, padding="same", activation="relu", dtype=dtype, **kw
+        )
+
+    def deconv(filters, strides, activation):
+        return lambda dtype: layers.Conv2DTranspose(
+            filters, 3, strides=strides, padding="same", activation=activation, dtype=dtype
+        )
+
+    def dense(units, activation):
+        return lambda dtype: layers.Dense(units, activation=activation, dtype=dtype)
+
+    return {
+        f"Conv2D 32 s2 ({height}×{height}×1)": (conv(32), (height, height, 1), False),
+        f"Conv2D 64 s2 ({2 * q}×{2 * q}×32)": (conv(64), (2 * q, 2 * q, 32), True),
+        f"Dense 16 ({q * q * 64})": (dense(16, "relu"), (q * q * 64,), True),
+        f"Dense {q * q * 64} (2)": (dense(q * q * 64, "relu"), (2,), True),
+        f"Conv2DTranspose 64 s2 ({q}×{q}×64)": (deconv(64, 2, "relu"), (q, q, 64), True),
+        f"Conv2DTranspose 32 s2 ({2 * q}×{2 * q}×64)": (
+            deconv(32, 2, "relu"),
+            (2 * q, 2 * q, 64),
+            True,
+        ),
+        f"Conv2DTranspose 1 s1 ({height}×{height}×32)": (
+            deconv(1, 1, None),
+            (height, height, 32),
+            True,
+        ),
+    }
+
+
+def training_step_timer(forward, variables, x, upstream, input_gradient: bool, steps: int):
+    """A function that times `steps` forward+backward passes, in ms per pass."""
+    sources = [*variables]
+
+    @tf.function
+    def step(x, upstream):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = forward(x)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
+        return tape.gradient(loss, [x, *sources] if input_gradient else sources)
+
+    for _ in range(3):  # trace and warm oneDNN's primitive cache
+        step(x, upstream)
+
+    def timed() -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            grads = step(x, upstream)
+        grads[0].numpy()
+        return (time.perf_counter() - start) / steps * 1e3
+
+    return timed
+
+
+def layer_table(batch: int, repeats: int, steps: int) -> dict:
+    rng = np.random.default_rng(0)
+    timers = {}
+    for name, (make, shape, input_gradient) in reference_layers().items():
+        x = tf.constant(rng.standard_normal((batch, *shape)), tf.float32)
+        for precision in PRECISIONS:
+            layer = make(precision)
+            y = layer(x)
+            upstream = tf.constant(rng.standard_normal(y.shape), tf.float32)
+            timers[name, precision] = training_step_timer(
+                layer, layer.trainable_variables, x, upstream, input_gradient, steps
+            )
+    times = {key: [] for key in timers}
+    for round_ in range(repeats):
+        for key, timed in timers.items():
+            times[key].append(timed())
+        say(f"layers round {round_ + 1}/{repeats}")
+    rows = {}
+    for name in reference_layers():
+        f32, bf16 = times[name, "float32"], times[name, "mixed_bfloat16"]
+        rows[name] = {
+            "float32_ms": round(statistics.median(f32), 3),
+            "mixed_bfloat16_ms": round(statistics.median(bf16), 3),
+            "bfloat16_speedup": benchmark.median_ratio(f32, bf16),
+        }
+    names = list(reference_layers())
+    total = {p: [sum(times[n, p][r] for n in names) for r in range(repeats)] for p in PRECISIONS}
+    rows["all layers"] = {
+        "float32_ms": round(statistics.median(total["float32"]), 3),
+        "mixed_bfloat16_ms": round(statistics.median(total["mixed_bfloat16"]), 3),
+        "bfloat16_speedup": benchmark.median_ratio(total["float32"], total["mixed_bfloat16"]),
+    }
+    return rows
+
+
+# ----------------------------------------------------------------------------- 2. rewrites
+# A stride-2, kernel-3, 'same' transposed convolution maps x[m] to y[2m + t] with kernel tap t
+# (TF's SAME padding for it puts nothing before), so along each axis the even outputs take
+# taps 0 (from x[m]) and 2 (from x[m-1]) and the odd outputs tap 1 (from x[m]). Keras's kernel
+# is (kh, kw, out, in).
+def _taps(kernel, rows, cols):
+    """(len(rows), len(cols), in, out) conv kernel from Conv2DTranspose taps."""
+    return tf.stack([tf.stack([tf.transpose(kernel[r, c]) for c in cols]) for r in rows])
+
+
+def _pad(x, top, left):
+    return tf.pad(x, [[0, 0], [top, 0], [left, 0], [0, 0]])
+
+
+def transpose_conv(x, kernel):
+    b, h, w, _ = tf.unstack(tf.shape(x))
+    return tf.nn.conv2d_transpose(x, kernel, [b, 2 * h, 2 * w, kernel.shape[2]], 2, "SAME")
+
+
+def sub_pixel(x, kernel):
+    zero = tf.zeros_like(kernel[0, 0])
+    phase_taps = ([2, 0], [None, 1])  # per output phase: the tap read from x[m-1], from x[m]
+
+    def tap(r, c):
+        return zero if r is None or c is None else kernel[r, c]
+
+    k = tf.stack(
+        [
+            tf.stack(
+                [
+                    tf.transpose(
+                        tf.concat(
+                            [
+                                tap(phase_taps[a][dy], phase_taps[b][dx])
+                                for a in (0, 1)
+                                for b in (0, 1)
+                            ],
+                            axis=0,
+                        )
+                    )
+                    for dx in (0, 1)
+                ]
+            )
+            for dy in (0, 1)
+        ]
+    )
+    return tf.nn.depth_to_space(tf.nn.conv2d(_pad(x, 1, 1), k, 1, "VALID"), 2)
+
+
+def phase_convolutions(x, kernel):
+    even_even = tf.nn.conv2d(_pad(x, 1, 1), _taps(kernel, [2, 0], [2, 0]), 1, "VALID")
+    even_odd = tf.nn.conv2d(_pad(x, 1, 0), _taps(kernel, [2, 0], [1]), 1, "VALID")
+    odd_even = tf.nn.conv2d(_pad(x, 0, 1), _taps(kernel, [1], [2, 0]), 1, "VALID")
+    odd_odd = tf.nn.conv2d(x, _taps(kernel, [1], [1]), 1, "VALID")
+    return tf.nn.depth_to_space(tf.concat([even_even, even_odd, odd_even, odd_odd], -1), 2)
+
+
+def matmul_col2im(x, kernel):
+    _, h, w, cin = x.shape
+    cout = kernel.shape[2]
+    columns = tf.matmul(
+        tf.reshape(x, (-1, cin)), tf.reshape(tf.transpose(kernel, (3, 0, 1, 2)), (cin, 9 * cout))
+    )
+    c = tf.split(tf.reshape(columns, (-1, h, w, 9 * cout)), 9, axis=-1)  # tap (r, c) at 3r + c
+
+    def down(t):
+        return _pad(t, 1, 0)[:, :h]
+
+    def right(t):
+        return _pad(t, 0, 1)[:, :, :w]
+
+    even_even = c[0] + down(c[6]) + right(c[2]) + down(right(c[8]))
+    even_odd = c[1] + down(c[7])
+    odd_even = c[3] + right(c[5])
+    return tf.nn.depth_to_space(tf.concat([even_even, even_odd, odd_even, c[4]], -1), 2)
+
+
+KERAS_WAY = "conv2d_transpose (Keras)"
+REWRITES = {
+    KERAS_WAY: transpose_conv,
+    "sub-pixel 2×2 conv + depth_to_space": sub_pixel,
+    "4 phase convs + depth_to_space": phase_convolutions,
+    "matmul + col2im": matmul_col2im,
+}
+
+
+def rewrite_table(batch: int, repeats: int, steps: int) -> dict:
+    rng = np.random.default_rng(1)
+    check_x = tf.constant(rng.standard_normal((2, 5, 5, 6)), tf.float32)
+    check_k = tf.constant(rng.standard_normal((3, 3, 4, 6)), tf.float32)
+    expected = transpose_conv(check_x, check_k)
+    for name, fn in REWRITES.items():
+        error = float(tf.reduce_max(tf.abs(fn(check_x, check_k) - expected)))
+        if error > 1e-4:
+            raise AssertionError(f"{name} differs from conv2d_transpose by {error}")
+    shapes = {"7×7×64 → 14×14×64": (7, 64, 64), "14×14×64 → 28×28×32": (14, 64, 32)}
+    timers = {}
+    for label, (size, cin, cout) in shapes.items():
+        x32 = tf.constant(rng.standard_normal((batch, size, size, cin)), tf.float32)
+        k32 = tf.constant(rng.standard_normal((3, 3, cout, cin)) * 0.1, tf.float32)
+        up32 = tf.constant(rng.standard_normal((batch, 2 * size, 2 * size, cout)), tf.float32)
+        for dtype in (tf.float32, tf.bfloat16):
+            kernel = tf.Variable(tf.cast(k32, dtype))
+            for name, fn in REWRITES.items():
+                timers[label, dtype.name, name] = training_step_timer(
+                    lambda x, fn=fn, kernel=kernel: fn(x, kernel),
+                    [kernel],
+                    tf.cast(x32, dtype),
+                    up32,
+                    True,
+                    steps,
+                )
+    times = {key: [] for key in timers}
+    for round_ in range(repeats):
+        for key, timed in timers.items():
+            times[key].append(timed())
+        say(f"rewrites round {round_ + 1}/{repeats}")
+    rows = {}
+    for (label, dtype, name), values in times.items():
+        size, cin, cout = shapes[label]
+        # The transposed convolution's multiply-adds, 2 FLOPs each, × 3 for forward + backward.
+        flops = 3 * 2 * 9 * cin * cout * size * size * batch
+        baseline = times[label, dtype, KERAS_WAY]
+        rows.setdefault(label, {}).setdefault(dtype, {})[name] = {
+            "ms": round(statistics.median(values), 3),
+            "gflops_per_second": round(flops / statistics.median(values) / 1e6, 1),
+            "speedup": benchmark.median_ratio(baseline, values),
+        }
+    return rows
+
+
+# ------------------------------------------------------------------------ 3. batch sizes
+def batch_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict:
+    rec = benchmark.recipe()
+    npz, _ = benchmark.npz_path(None, quick)
+    source = data.load_source(f"npz:{npz}")
+    ds = benchmark.Dataset(f"npz:{npz}", None, benchmark.REFERENCE_BATCH, 1024 if quick else None)
+    keras.utils.set_random_seed(0)
+    reference = benchmark.REFERENCES["keras_io_vae"](ds.image_shape)
+    ours = benchmark.ours("vae@reference", ds.image_shape, rec)
+    streams = {
+        size: data.make_pipelines(source, batch_size=size, seed=0).train.repeat()
+        for size in batch_sizes
+    }
+
+    def rate(model, fit_args, batch, n):
+        model.fit(**fit_args, epochs=1, steps_per_epoch=3, verbose=0)
+        timer = benchmark.StepTimes()
+        model.fit(**fit_args, epochs=1, steps_per_epoch=n, verbose=0, callbacks=[timer])
+        return (len(timer.times) - 1) * batch / (timer.times[-1] - timer.times[0])
+
+    rates = {"reference": [], **{size: [] for size in batch_sizes}}
+    reference_args = dict(x=ds.x_train, batch_size=benchmark.REFERENCE_BATCH, shuffle=True)
+    for round_ in range(repeats):
+        rates["reference"].append(rate(reference, reference_args, benchmark.REFERENCE_BATCH, steps))
+        for size in batch_sizes:
+            n = max(4, steps * benchmark.REFERENCE_BATCH // size)
+            rates[size].append(rate(ours, dict(x=streams[size]), size, n))
+        say(
+            f"batch sizes round {round_ + 1}/{repeats}: "
+            + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
+        )
+    rows = {
+        "keras_io_vae (batch 128, float32)": {
+            "images_per_second": round(statistics.median(rates["reference"]), 1)
+        }
+    }
+    for size in batch_sizes:
+        rows[f"vae@reference (batch {size}, {rec['precision']})"] = {
+            "images_per_second": round(statistics.median(rates[size]), 1),
+            "ratio_to_reference": benchmark.median_ratio(rates[size], rates["reference"]),
+        }
+    return rows
+
+
+# --------------------------------------------------------------------------------- report
+def markdown(report: dict) -> str:
+    lines = [
+        "# Layer speed: the keras.io VAE's training step, taken apart",
+        "",
+        f"`layer_speed.py` — {report['machine']}. Batch {report['batch']}; medians over "
+        f"{report['repeats']} alternating rounds; a speedup is a median of per-round ratios.",
+        "",
+        "## 1. Each layer's training cost (forward + backward), float32 vs mixed_bfloat16",
+        "",
+        "| layer | float32 ms | mixed_bfloat16 ms | bfloat16 speedup |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name, row in report["layers"].items():
+        lines.append(
+            f"| {name} | {row['float32_ms']:.2f} | {row['mixed_bfloat16_ms']:.2f} | "
+            f"{row['bfloat16_speedup']:.2f}× |"
+        )
+    lines += [
+        "",
+        "## 2. Exact rewrites of the stride-2 Conv2DTranspose (forward + backward)",
+        "",
+        f"Useful GFLOP/s against this machine's float32 matmul peak of {report['peak']:.0f} "
+        "(bfloat16 can exceed it).",
+        "",
+        "| layer | dtype | implementation | ms | GFLOP/s | speed vs conv2d_transpose |",
+        "| --- | --- | --- | ---: | ---: | ---: |",
+    ]
+    for label, per_dtype in report["rewrites"].items():
+        for dtype, per_impl in per_dtype.items():
+            for name, row in per_impl.items():
+                lines.append(
+                    f"| {label} | {dtype} | {name} | {row['ms']:.2f} | "
+                    f"{row['gflops_per_second']:.0f} | {row['speedup']:.2f}× |"
+                )
+    lines += [
+        "",
+        "## 3. End to end: our `vae` at the reference's architecture, by batch size",
+        "",
+        "| run | images/s | ratio to the reference |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, row in report["batch_sizes"].items():
+        ratio = row.get("ratio_to_reference")
+        lines.append(
+            f"| {name} | {row['images_per_second']:.0f} | "
+            f"{f'{ratio:.2f}×' if ratio else '(reference)'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def readme_summary(report: dict) -> str:
+    layers_ = {k: v for k, v in report["layers"].items() if k != "all layers"}
+    speedups = [row["bfloat16_speedup"] for row in layers_.values()]
+    rewrites = [
+        row["speedup"]
+        for per_dtype in report["rewrites"].values()
+        for per_impl in per_dtype.values()
+        for name, row in per_impl.items()
+        if name != KERAS_WAY
+    ]
+    shares = "–".join(
+        f"{100 * per_dtype['float32'][KERAS_WAY]['gflops_per_second'] / report['peak']:.0f}%"
+        for per_dtype in report["rewrites"].values()
+    )
+    batches = [
+        (name.split("(batch ")[1].split(",")[0], row["ratio_to_reference"])
+        for name, row in report["batch_sizes"].items()
+        if "ratio_to_reference" in row
+    ]
+    return (
+        f"Generated by `layer_speed.py` ({report['seconds']:.0f} s; full tables in "
+        "`experiments/results/layer_speed.md`), batch "
+        f"{report['batch']}, medians of {report['repeats']} alternating rounds. At the keras.io "
+        f"VAE's architecture, bfloat16 speeds each layer's forward + backward pass by "
+        f"{min(speedups):.2f}–{max(speedups):.2f}× (all layers together: "
+        f"{report['layers']['all layers']['bfloat16_speedup']:.2f}×). Exact rewrites of its "
+        "stride-2 `Conv2DTranspose` (a sub-pixel convolution, four phase convolutions, matmul + "
+        f"col2im) run at {min(rewrites):.2f}–{max(rewrites):.2f}× the speed of TF's "
+        f"`conv2d_transpose`, which itself runs at {shares} of the float32 matmul peak in "
+        "float32. End to end, our `vae` at that architecture trains at "
+        + ", ".join(f"{ratio:.2f}× (batch {size})" for size, ratio in batches)
+        + " the reference's images/s.\n"
+    )
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=benchmark.REFERENCE_BATCH)
+    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--steps", type=int, default=20, help="timed passes per measurement")
+    parser.add_argument("--batch_sizes", default="128,256,512")
+    parser.add_argument("--out", default=str(benchmark.RESULTS))
+    parser.add_argument("--quick", action="store_true", help="a smoke test: tiny and fast")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.batch, args.repeats, args.steps, args.batch_sizes = 8, 1, 2, "16,32"
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    started = time.time()
+    batch_sizes = [int(s) for s in args.batch_sizes.split(",")]
+    report = {
+        "command": " ".join(["layer_speed.py", *(sys.argv[1:] if argv is None else argv)]),
+        "machine": f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, Keras {keras.__version__}",
+        "batch": args.batch,
+        "repeats": args.repeats,
+    }
+    report["peak"] = round(benchmark.measure_peak(0.2 if args.quick else 3.0), 1)
+    report["layers"] = layer_table(args.batch, args.repeats, args.steps)
+    report["rewrites"] = rewrite_table(args.batch, args.repeats, args.steps)
+    report["batch_sizes"] = batch_table(batch_sizes, args.repeats, args.steps * 3, args.quick)
+    report["seconds"] = round(time.time() - started, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "layer_speed.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "layer_speed.md").write_text(markdown(report))
+    if not args.quick and out.resolve() == benchmark.RESULTS.resolve():
+        readme_block.replace("layer_speed", readme_summary(report))
+    say(f"done in {report['seconds']} s: {out / 'layer_speed.json'}, {out / 'layer_speed.md'}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
