@@ -195,6 +195,42 @@ def test_tfds_failed_download(tmp_path, monkeypatch):
     )
 
 
+class ConvaeTfUnreachableDownload(tfds.core.GeneratorBasedBuilder):
+    """A TFDS dataset whose only file lives on a host that can never resolve (RFC 2606)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({"image": tfds.features.Image(shape=(4, 4, 1))}),
+        )
+
+    def _split_generators(self, dl_manager):
+        dl_manager.download("https://convae-tf.invalid/images.npz")
+        return {"train": self._generate_examples()}
+
+    def _generate_examples(self):
+        yield 0, {"image": np.zeros((4, 4, 1), np.uint8)}
+
+
+def test_unreachable_download_fails_after_a_few_retries(tmp_path, monkeypatch):
+    """Offline, TFDS's own policy (10 retries, exponential backoff) stays silent for minutes
+    before failing; ours gives up after DOWNLOAD_RETRIES and says what to do."""
+    import urllib3
+
+    backoffs = []
+    monkeypatch.setattr(urllib3.util.retry.Retry, "_sleep_backoff", lambda self: backoffs.append(1))
+    raises_data_error(
+        lambda: load_source("convae_tf_unreachable_download", data_dir=str(tmp_path)),
+        "could not be downloaded",
+        "--data_dir",
+    )
+    assert 1 <= len(backoffs) <= tfds_sources.DOWNLOAD_RETRIES
+    # TFDS's own setting is back once the download is over.
+    assert tfds_sources.tfds_downloader.MAX_RETRIES > tfds_sources.DOWNLOAD_RETRIES
+
+
 def test_split_choice():
     assert tfds_sources._pick_splits("x", ["train", "test", "validation"]) == ("train", "test")
     assert tfds_sources._pick_splits("x", ["train", "validation"]) == ("train", "validation")

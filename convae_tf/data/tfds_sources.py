@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import downloader as tfds_downloader
 
 from convae_tf.data import sprites
 from convae_tf.data.errors import DataError
@@ -42,9 +44,29 @@ def load_tfds(spec: str, data_dir: str | None, size: tuple[int, int] | None) -> 
     return _from_builder(spec, builder, size)
 
 
+# TFDS retries each download 10 times with exponential backoff (0.2 s · 2^k): offline, a
+# dataset that is not prepared yet fails only after about 3.5 silent minutes. Three retries
+# (about 1 s of backoff) still ride out a transient server error.
+DOWNLOAD_RETRIES = 3
+
+
+@contextlib.contextmanager
+def _fewer_download_retries() -> Iterator[None]:
+    previous = getattr(tfds_downloader, "MAX_RETRIES", None)
+    if previous is None:  # a TFDS without the knob: leave its own policy alone
+        yield
+        return
+    tfds_downloader.MAX_RETRIES = min(previous, DOWNLOAD_RETRIES)
+    try:
+        yield
+    finally:
+        tfds_downloader.MAX_RETRIES = previous
+
+
 def _from_builder(spec, builder, size: tuple[int, int] | None) -> Source:
     try:
-        builder.download_and_prepare()
+        with _fewer_download_retries():
+            builder.download_and_prepare()
     except DataError:
         raise
     except Exception as e:  # network, disk or generation failures all end here
