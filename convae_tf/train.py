@@ -183,6 +183,8 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
         },
         "image_shape": list(pipes.image_shape),
         "num_classes": source.num_classes,
+        # What --precision resolved to on this machine ("auto" alone does not say).
+        "dtype_policy": config.resolve_precision(cfg.precision),
     }
     with run_folder.exclusive(workdir):
         resuming = run_folder.prepare(workdir, resolved, overwrite)
