@@ -68,24 +68,52 @@ class Recorder(keras.callbacks.Callback):
         self.full_losses.append(float(np.mean(self.model.score(self.images))))
 
 
+class FirstSteps(keras.callbacks.Callback):
+    """Per epoch: the optimizer's step count at its end, and the largest change of any
+    variable in the epoch's first step."""
+
+    def __init__(self):
+        super().__init__()
+        self.iterations, self.first_step_change = [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.before = weights(self.model)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 0:
+            after = weights(self.model)
+            self.first_step_change.append(
+                max(float(np.max(np.abs(after[p] - self.before[p]))) for p in after)
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.iterations.append(int(self.model.optimizer.iterations))
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One scheduled fit of EPOCHS epochs, with everything it leaves behind."""
     x = rectangles()
     model = make_model()
-    recorder = Recorder(x)
+    recorder, first_steps = Recorder(x), FirstSteps()
     csv_path = tmp_path_factory.mktemp("stacked") / "history.csv"
     history = model.fit(
         x,
         validation_data=(x[:16],),
         epochs=EPOCHS,
         **FIT,
-        callbacks=[*model.training_callbacks(), recorder, keras.callbacks.CSVLogger(csv_path)],
+        callbacks=[
+            *model.training_callbacks(),
+            recorder,
+            first_steps,
+            keras.callbacks.CSVLogger(csv_path),
+        ],
     )
     return {
         "x": x,
         "model": model,
         "recorder": recorder,
+        "first_steps": first_steps,
         "history": history.history,
         "csv": csv_path,
     }
@@ -101,6 +129,22 @@ def test_each_phase_changes_its_own_variables_and_nothing_else(run):
     # Stage 1 really kept stage 0 frozen: weights bit-identical after two more epochs.
     stage0 = {key(v) for v in model.stage_variables(0)}
     assert stage0 and all(np.array_equal(snapshots[2][p], snapshots[4][p]) for p in stage0)
+
+
+def test_each_phase_starts_with_a_fresh_optimizer(run):
+    steps_per_epoch = len(run["x"]) // FIT["batch_size"]
+    first_steps = run["first_steps"]
+    # The step count restarts with every phase: (epochs into the phase, 1 for its first) × steps.
+    since_phase_start = [
+        sum(1 for earlier in STAGES[: e + 1] if earlier == stage) for e, stage in enumerate(STAGES)
+    ]
+    assert first_steps.iterations == [n * steps_per_epoch for n in since_phase_start]
+    # Adam's first step moves no coordinate by more than the learning rate; with the state of
+    # the previous phase kept (zero moments at a high step count) it would move them by ~3×.
+    learning_rate = float(run["model"].optimizer.learning_rate)
+    for epoch in (e for e, n in enumerate(since_phase_start) if n == 1):
+        assert 0.5 * learning_rate < first_steps.first_step_change[epoch]
+        assert first_steps.first_step_change[epoch] <= 1.001 * learning_rate, epoch
 
 
 def test_history_and_csv_show_each_phase_in_order(run):
@@ -179,16 +223,18 @@ class Interrupt(keras.callbacks.Callback):
             raise RuntimeError("killed")
 
 
-def test_resume_from_backup_continues_in_the_right_phase(run, tmp_path):
+@pytest.mark.parametrize("killed_at", [3, 4], ids=["mid-phase", "phase-start"])
+def test_resume_from_backup_continues_in_the_right_phase(run, tmp_path, killed_at):
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    # Killed after epoch 2, the first of stage 1: the resumed epoch 3 is mid-stage.
+    # Killed before epoch 3, mid stage 1, or before epoch 4, the first of stage 2 (where the
+    # optimizer restarts after BackupAndRestore has restored it).
     model = make_model()
     with pytest.raises(RuntimeError, match="killed"):
         model.fit(
             run["x"],
             epochs=EPOCHS,
             **FIT,
-            callbacks=[*model.training_callbacks(), backup, Interrupt(3)],
+            callbacks=[*model.training_callbacks(), backup, Interrupt(killed_at)],
         )
     # A new process: a fresh model (other initial weights) and fresh callbacks.
     model = make_model(seed=1)
@@ -202,7 +248,7 @@ def test_resume_from_backup_continues_in_the_right_phase(run, tmp_path):
             keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
         ],
     )
-    assert history.history["stage"] == STAGES[3:]
+    assert history.history["stage"] == STAGES[killed_at:]
     # Same weights as the uninterrupted run: the phases (and optimizer state) were restored.
     uninterrupted = weights(run["model"])
     for path, value in weights(model).items():

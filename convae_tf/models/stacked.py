@@ -18,7 +18,8 @@ stages, each a shallow autoencoder:
 Every stage sees the outputs of the trained stages below it as constants (`stop_gradient`) and
 its step passes only its own variables to the optimizer: the other stages are not touched at
 all (Adam moves weights even with zero gradients; variables it never sees it cannot move).
-Then phase K fine-tunes everything with the normal objective.
+Then phase K fine-tunes everything with the normal objective. Each phase starts with the
+optimizer's state zeroed (`restart_optimizer`), like a fresh optimizer.
 
 The schedule runs inside one `model.fit`, driven by the `StageSchedule` callback that
 `training_callbacks()` returns (train.py adds it): the phase is a pure function of the epoch
@@ -220,7 +221,26 @@ class StageSchedule(keras.callbacks.Callback):
             )
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.set_stage(self.model.stage_for_epoch(epoch))
+        stage = self.model.stage_for_epoch(epoch)
+        if epoch > 0 and stage != self.model.stage_for_epoch(epoch - 1):
+            # Keyed on the epoch, not on the model's current phase: a run resumed at the first
+            # epoch of a phase restarts the optimizer after BackupAndRestore restored it, as
+            # the uninterrupted run did, and one resumed mid-phase keeps the restored state.
+            restart_optimizer(self.model.optimizer)
+        self.model.set_stage(stage)
 
     def on_train_end(self, logs=None):
         self.model.set_stage(self.model.num_stages)
+
+
+def restart_optimizer(optimizer: keras.optimizers.Optimizer) -> None:
+    """Zero the optimizer's state (Adam's moments, the step count) but not its learning rate:
+    each phase starts like a new `fit` with a new optimizer, as in the classic greedy recipe.
+    Kept across phases, Adam would meet a phase's variables with zero moments at a high step
+    count, where its bias correction no longer applies: their first steps would be about 3×
+    the learning rate instead of at most 1×."""
+    if not optimizer.built:
+        return
+    for variable in optimizer.variables:
+        if variable.name != "learning_rate":
+            variable.assign(ops.zeros_like(variable))
