@@ -801,6 +801,13 @@ def readme_summary(r: dict) -> str:
             "(sprites)",
         ),
         (
+            "…the same, over whole 30-epoch training runs (npz; one run each, not steady state)",
+            "—",
+            f"{ttq['vae@reference']['images_per_second_ratio']:.2f}×"
+            if "vae@reference" in ttq
+            else "—",
+        ),
+        (
             "…its test −ELBO after 30 epochs (nats; reference in brackets)",
             "≤ reference",
             f"{ttq['vae@reference']['test_negative_elbo']:.1f} "
