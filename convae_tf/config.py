@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from convae_tf.precision import PRECISIONS
+
 
 class ConfigError(ValueError):
     """A bad configuration value; the message names the problem and the fix."""
@@ -41,7 +43,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     deterministic: bool = True
     workdir: str | None = None
-    precision: str = "auto"  # see resolve_precision
+    precision: str = "auto"  # see convae_tf.precision
 
     def model_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.model_args)
@@ -100,26 +102,6 @@ class TrainConfig:
 
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
-
-
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for `precision`. "auto": mixed_bfloat16 on a CPU-only machine
-    whose CPU has native bfloat16 (AVX512_BF16 or AMX), where it trained the default VAE ~2×
-    faster (experiments/benchmark.py); float32 elsewhere (emulated bfloat16 is slow, and
-    mixed_float16 was ~4× slower on CPU)."""
-    if precision != "auto":
-        return precision
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        return "float32"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
-    except OSError:
-        return "float32"
-    return "mixed_bfloat16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "float32"
 
 
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}

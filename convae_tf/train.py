@@ -18,7 +18,7 @@ import tensorflow as tf
 from absl import flags
 
 from convae_tf import callbacks as ae_callbacks
-from convae_tf import cli, config, data, distributed, registry
+from convae_tf import cli, config, data, distributed, precision, registry
 from convae_tf import models as _models  # noqa: F401  (registers the variants)
 from convae_tf import workdir as run_folder
 
@@ -95,8 +95,9 @@ flags.DEFINE_bool(
 flags.DEFINE_enum(
     "precision",
     D.precision,
-    config.PRECISIONS,
-    "Keras dtype policy; auto: mixed_bfloat16 on CPUs with native bfloat16, else float32.",
+    precision.PRECISIONS,
+    "auto: onednn_bfloat16 (TF rewrites the float32 training graph to bfloat16) on CPUs with "
+    "native bfloat16, else float32; mixed_*: a Keras dtype policy.",
 )
 flags.DEFINE_string("workdir", None, "Output folder (default: runs/<model>-<dataset>).")
 flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir instead of refusing.")
@@ -125,7 +126,7 @@ def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
         )
     # The layers take the policy when they are created (in build); the loss stays float32.
     previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(config.resolve_precision(cfg.precision))
+    keras.mixed_precision.set_global_policy(precision.keras_policy(cfg.precision))
     try:
         model.build((None, *image_shape))
     finally:
@@ -184,7 +185,7 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
         "image_shape": list(pipes.image_shape),
         "num_classes": source.num_classes,
         # What --precision resolved to on this machine ("auto" alone does not say).
-        "dtype_policy": config.resolve_precision(cfg.precision),
+        "resolved_precision": precision.resolve(cfg.precision),
     }
     with run_folder.exclusive(workdir):
         resuming = run_folder.prepare(workdir, resolved, overwrite)
@@ -258,6 +259,12 @@ def fit(cfg, model, strategy, pipes, callbacks, first_epoch: int) -> keras.callb
     # (BackupAndRestore restarts at `first_epoch`) trains on the same batches as an
     # uninterrupted one.
     train = pipes.epochs(first_epoch, cfg.epochs, steps)
+    # onednn_bfloat16 is a graph rewrite of the float32 model, on for training only.
+    with precision.graph_rewrite(cfg.precision):
+        return _fit(cfg, model, strategy, pipes, callbacks, train, steps)
+
+
+def _fit(cfg, model, strategy, pipes, callbacks, train, steps) -> keras.callbacks.History:
     if cfg.strategy == "multi_worker":
         # Keras's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
         return distributed.fit(

@@ -63,7 +63,7 @@ from keras import layers, ops  # noqa: E402
 
 import convae_tf  # noqa: E402
 from convae_tf import config as train_config  # noqa: E402
-from convae_tf import data, serving, tflite  # noqa: E402
+from convae_tf import data, precision, serving, tflite  # noqa: E402
 
 RESULTS = REPO / "experiments" / "results"
 MNIST = Path("~/.keras/datasets/mnist.npz").expanduser()
@@ -202,8 +202,15 @@ def recipe() -> dict:
     return {
         "batch_size": defaults.batch_size,
         "learning_rate": defaults.learning_rate,
-        "precision": train_config.resolve_precision(getattr(defaults, "precision", "float32")),
+        "precision": precision.resolve(defaults.precision),
     }
+
+
+def training_precision(name: str) -> contextlib.AbstractContextManager:
+    """What compiled training functions of `name` run under: our recipe's precision for ours
+    (onednn_bfloat16 is a rewrite of the running graph, see convae_tf.precision), float32 as
+    published for the references."""
+    return precision.graph_rewrite("float32" if name in REFERENCES else recipe()["precision"])
 
 
 @contextlib.contextmanager
@@ -218,7 +225,7 @@ def dtype_policy(name: str):
 
 def ours(name: str, image_shape, rec: dict) -> keras.Model:
     kwargs = dict(REFERENCE_ARCHITECTURE) if name == "vae@reference" else {}
-    with dtype_policy(rec["precision"]):
+    with dtype_policy(precision.keras_policy(rec["precision"])):
         model = convae_tf.get_model(name.split("@")[0], **kwargs)
         model.build((None, *image_shape))
     model.compile(optimizer=keras.optimizers.Adam(rec["learning_rate"]))
@@ -306,9 +313,10 @@ def fit_args(model, name: str, ds: Dataset, steps: int) -> dict:
 def train_throughput(model, name: str, ds: Dataset, steps: int, warmup: int) -> float:
     """Images/s between the first and the last of `steps` steps, after a warm-up fit."""
     args = fit_args(model, name, ds, steps)
-    model.fit(**args, epochs=1, steps_per_epoch=warmup, verbose=0)
-    timer = StepTimes()
-    model.fit(**args, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    with training_precision(name):
+        model.fit(**args, epochs=1, steps_per_epoch=warmup, verbose=0)
+        timer = StepTimes()
+        model.fit(**args, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
     batch = REFERENCE_BATCH if name in REFERENCES else ds.pipes.train.element_spec.shape[0]
     batch = batch or recipe()["batch_size"]
     return (len(timer.times) - 1) * batch / (timer.times[-1] - timer.times[0])
@@ -457,7 +465,8 @@ class QualityClock(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.train_seconds += time.perf_counter() - self.started
-        elbo = test_negative_elbo(self.model, self.images)
+        with precision.graph_rewrite("float32"):  # measured in float32, ours and the reference
+            elbo = test_negative_elbo(self.model, self.images)
         self.curve.append((round(self.train_seconds, 2), round(elbo, 3)))
         if self.target is not None and elbo <= self.target:
             self.model.stop_training = True
@@ -468,9 +477,10 @@ def time_to_quality(ds: Dataset, epochs: int, checks_per_epoch: int, rec: dict) 
     keras.utils.set_random_seed(0)
     reference = keras_io_vae(ds.image_shape)
     ref_clock = QualityClock(ds.x_test)
-    reference.fit(
-        ds.x_train, epochs=epochs, batch_size=REFERENCE_BATCH, verbose=0, callbacks=[ref_clock]
-    )
+    with training_precision("keras_io_vae"):
+        reference.fit(
+            ds.x_train, epochs=epochs, batch_size=REFERENCE_BATCH, verbose=0, callbacks=[ref_clock]
+        )
     target = ref_clock.curve[-1][1]
     say(f"  reference: −ELBO {target:.2f} nats after {ref_clock.train_seconds:.1f} s")
 
@@ -488,13 +498,14 @@ def time_to_quality(ds: Dataset, epochs: int, checks_per_epoch: int, rec: dict) 
         model = ours(name, ds.image_shape, rec)
         per_check = max(1, steps // checks_per_epoch) if name == "vae" else steps
         clock = QualityClock(ds.x_test, target if name == "vae" else None)
-        model.fit(
-            ds.pipes.train.repeat(),
-            epochs=budget * steps // per_check,
-            steps_per_epoch=per_check,
-            verbose=0,
-            callbacks=[clock],
-        )
+        with training_precision(name):
+            model.fit(
+                ds.pipes.train.repeat(),
+                epochs=budget * steps // per_check,
+                steps_per_epoch=per_check,
+                verbose=0,
+                callbacks=[clock],
+            )
         reached = next((s for s, e in clock.curve if e <= target), None)
         results[name] = {
             "epochs_run": round(len(clock.curve) * per_check / steps, 3),

@@ -1,6 +1,6 @@
 """Where the time of the keras.io VAE's architecture goes, and what can speed it up (issue 6).
 
-    .venv/bin/python experiments/layer_speed.py            # ~6 minutes on 2 cores
+    .venv/bin/python experiments/layer_speed.py            # ~2 minutes on 2 cores
     .venv/bin/python experiments/layer_speed.py --quick    # a smoke test
 
 `benchmark.py` measures our `vae` at the keras.io VAE's architecture against the reference
@@ -8,14 +8,17 @@ end to end. This script takes that training step apart, on this machine, in one 
 writes `experiments/results/layer_speed.json` and `layer_speed.md`:
 
 1. per layer: the training cost (forward, and backward to the weights and to the layer's
-   input) of each of the reference's layers in float32 and in mixed_bfloat16, and the speedup;
+   input) of each of the reference's layers in float32, under the Keras mixed_bfloat16
+   policy, and as a float32 layer under TF's oneDNN bfloat16 graph rewrite (onednn_bfloat16,
+   convae_tf/precision.py), and the speedups;
 2. exact rewrites of the stride-2 Conv2DTranspose, the layers that dominate the step: the same
    function computed as (a) TF's conv2d_transpose, what Keras runs; (b) a sub-pixel
    convolution (one 2×2 conv to 4× the channels, then depth_to_space); (c) four phase
    convolutions (1×1, 1×2, 2×1, 2×2) interleaved; (d) one matmul to 9× the channels, then
    col2im by shifted adds. Each is checked equal to (a) before it is timed;
-3. end to end: images/s of our `vae` at the reference's architecture (mixed_bfloat16) at
-   several batch sizes, against the reference at its batch 128 (float32, as published).
+3. end to end: images/s of our `vae` at the reference's architecture in each precision, and
+   in our recipe's precision at larger batch sizes, against the reference at its batch 128
+   (float32, as published).
 
 Every table alternates its candidates in rounds (`--repeats`) and quotes medians of the
 per-round ratios. Inputs and upstream gradients are function arguments, never constants: a
@@ -42,9 +45,10 @@ import readme_block  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from convae_tf import data  # noqa: E402
+from convae_tf import data, precision  # noqa: E402
 
-PRECISIONS = ("float32", "mixed_bfloat16")
+# float32; the Keras mixed policy; the float32 model with TF's bfloat16 graph rewrite.
+PRECISIONS = ("float32", "mixed_bfloat16", "onednn_bfloat16")
 
 
 def say(message: str) -> None:
@@ -119,33 +123,34 @@ def layer_table(batch: int, repeats: int, steps: int) -> dict:
     timers = {}
     for name, (make, shape, input_gradient) in reference_layers().items():
         x = tf.constant(rng.standard_normal((batch, *shape)), tf.float32)
-        for precision in PRECISIONS:
-            layer = make(precision)
+        for mode in PRECISIONS:
+            layer = make(precision.keras_policy(mode))
             y = layer(x)
             upstream = tf.constant(rng.standard_normal(y.shape), tf.float32)
-            timers[name, precision] = training_step_timer(
+            timers[name, mode] = training_step_timer(
                 layer, layer.trainable_variables, x, upstream, input_gradient, steps
             )
     times = {key: [] for key in timers}
     for round_ in range(repeats):
-        for key, timed in timers.items():
-            times[key].append(timed())
+        for (name, mode), timed in timers.items():
+            with precision.graph_rewrite(mode):
+                times[name, mode].append(timed())
         say(f"layers round {round_ + 1}/{repeats}")
-    rows = {}
-    for name in reference_layers():
-        f32, bf16 = times[name, "float32"], times[name, "mixed_bfloat16"]
-        rows[name] = {
-            "float32_ms": round(statistics.median(f32), 3),
-            "mixed_bfloat16_ms": round(statistics.median(bf16), 3),
-            "bfloat16_speedup": benchmark.median_ratio(f32, bf16),
-        }
     names = list(reference_layers())
-    total = {p: [sum(times[n, p][r] for n in names) for r in range(repeats)] for p in PRECISIONS}
-    rows["all layers"] = {
-        "float32_ms": round(statistics.median(total["float32"]), 3),
-        "mixed_bfloat16_ms": round(statistics.median(total["mixed_bfloat16"]), 3),
-        "bfloat16_speedup": benchmark.median_ratio(total["float32"], total["mixed_bfloat16"]),
-    }
+    times.update(
+        {
+            ("all layers", mode): [sum(times[n, mode][r] for n in names) for r in range(repeats)]
+            for mode in PRECISIONS
+        }
+    )
+    rows = {}
+    for name in [*names, "all layers"]:
+        f32 = times[name, "float32"]
+        rows[name] = {
+            f"{mode}_ms": round(statistics.median(times[name, mode]), 3) for mode in PRECISIONS
+        }
+        for mode in PRECISIONS[1:]:
+            rows[name][f"{mode}_speedup"] = benchmark.median_ratio(f32, times[name, mode])
     return rows
 
 
@@ -281,46 +286,59 @@ def rewrite_table(batch: int, repeats: int, steps: int) -> dict:
 
 
 # ------------------------------------------------------------------------ 3. batch sizes
-def batch_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict:
+def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict:
+    """Our `vae` at the reference's architecture: every precision at the first batch size, our
+    recipe's precision at the others; the reference as published alongside."""
     rec = benchmark.recipe()
     npz, _ = benchmark.npz_path(None, quick)
     source = data.load_source(f"npz:{npz}")
     ds = benchmark.Dataset(f"npz:{npz}", None, benchmark.REFERENCE_BATCH, 1024 if quick else None)
     keras.utils.set_random_seed(0)
     reference = benchmark.REFERENCES["keras_io_vae"](ds.image_shape)
-    ours = benchmark.ours("vae@reference", ds.image_shape, rec)
+    models = {
+        mode: benchmark.ours("vae@reference", ds.image_shape, dict(rec, precision=mode))
+        for mode in PRECISIONS
+    }
     streams = {
         size: data.make_pipelines(source, batch_size=size, seed=0).train.repeat()
         for size in batch_sizes
     }
+    runs = [(mode, batch_sizes[0]) for mode in PRECISIONS]
+    runs += [(rec["precision"], size) for size in batch_sizes[1:]]
 
-    def rate(model, fit_args, batch, n):
-        model.fit(**fit_args, epochs=1, steps_per_epoch=3, verbose=0)
-        timer = benchmark.StepTimes()
-        model.fit(**fit_args, epochs=1, steps_per_epoch=n, verbose=0, callbacks=[timer])
+    def rate(model, fit_args, batch, n, mode):
+        with precision.graph_rewrite(mode):
+            model.fit(**fit_args, epochs=1, steps_per_epoch=3, verbose=0)
+            timer = benchmark.StepTimes()
+            model.fit(**fit_args, epochs=1, steps_per_epoch=n, verbose=0, callbacks=[timer])
         return (len(timer.times) - 1) * batch / (timer.times[-1] - timer.times[0])
 
-    rates = {"reference": [], **{size: [] for size in batch_sizes}}
+    rates = {"reference": [], **{run: [] for run in runs}}
     reference_args = dict(x=ds.x_train, batch_size=benchmark.REFERENCE_BATCH, shuffle=True)
     for round_ in range(repeats):
-        rates["reference"].append(rate(reference, reference_args, benchmark.REFERENCE_BATCH, steps))
-        for size in batch_sizes:
-            n = max(4, steps * benchmark.REFERENCE_BATCH // size)
-            rates[size].append(rate(ours, dict(x=streams[size]), size, n))
-        say(
-            f"batch sizes round {round_ + 1}/{repeats}: "
-            + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items())
+        rates["reference"].append(
+            rate(reference, reference_args, benchmark.REFERENCE_BATCH, steps, "float32")
         )
-    rows = {
-        "keras_io_vae (batch 128, float32)": {
-            "images_per_second": round(statistics.median(rates["reference"]), 1)
+        for mode, size in runs:
+            n = max(4, steps * benchmark.REFERENCE_BATCH // size)
+            rates[mode, size].append(rate(models[mode], dict(x=streams[size]), size, n, mode))
+        say(f"end to end round {round_ + 1}/{repeats}")
+    rows = [
+        {
+            "run": f"keras_io_vae (batch {benchmark.REFERENCE_BATCH}, float32)",
+            "images_per_second": round(statistics.median(rates["reference"]), 1),
         }
-    }
-    for size in batch_sizes:
-        rows[f"vae@reference (batch {size}, {rec['precision']})"] = {
-            "images_per_second": round(statistics.median(rates[size]), 1),
-            "ratio_to_reference": benchmark.median_ratio(rates[size], rates["reference"]),
-        }
+    ]
+    for mode, size in runs:
+        rows.append(
+            {
+                "run": f"vae@reference (batch {size}, {mode})",
+                "precision": mode,
+                "batch": size,
+                "images_per_second": round(statistics.median(rates[mode, size]), 1),
+                "ratio_to_reference": benchmark.median_ratio(rates[mode, size], rates["reference"]),
+            }
+        )
     return rows
 
 
@@ -332,15 +350,20 @@ def markdown(report: dict) -> str:
         f"`layer_speed.py` — {report['machine']}. Batch {report['batch']}; medians over "
         f"{report['repeats']} alternating rounds; a speedup is a median of per-round ratios.",
         "",
-        "## 1. Each layer's training cost (forward + backward), float32 vs mixed_bfloat16",
+        "## 1. Each layer's training cost (forward + backward) by precision",
         "",
-        "| layer | float32 ms | mixed_bfloat16 ms | bfloat16 speedup |",
-        "| --- | ---: | ---: | ---: |",
+        "mixed_bfloat16: the Keras dtype policy; onednn_bfloat16: the float32 layer, its "
+        "compiled step rewritten to bfloat16 by TF (convae_tf/precision.py).",
+        "",
+        "| layer | float32 ms | mixed_bfloat16 ms | onednn_bfloat16 ms | speedup mixed | "
+        "speedup onednn |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in report["layers"].items():
         lines.append(
             f"| {name} | {row['float32_ms']:.2f} | {row['mixed_bfloat16_ms']:.2f} | "
-            f"{row['bfloat16_speedup']:.2f}× |"
+            f"{row['onednn_bfloat16_ms']:.2f} | {row['mixed_bfloat16_speedup']:.2f}× | "
+            f"{row['onednn_bfloat16_speedup']:.2f}× |"
         )
     lines += [
         "",
@@ -361,15 +384,15 @@ def markdown(report: dict) -> str:
                 )
     lines += [
         "",
-        "## 3. End to end: our `vae` at the reference's architecture, by batch size",
+        "## 3. End to end: our `vae` at the reference's architecture, by precision and batch",
         "",
         "| run | images/s | ratio to the reference |",
         "| --- | ---: | ---: |",
     ]
-    for name, row in report["batch_sizes"].items():
+    for row in report["end_to_end"]:
         ratio = row.get("ratio_to_reference")
         lines.append(
-            f"| {name} | {row['images_per_second']:.0f} | "
+            f"| {row['run']} | {row['images_per_second']:.0f} | "
             f"{f'{ratio:.2f}×' if ratio else '(reference)'} |"
         )
     return "\n".join(lines) + "\n"
@@ -377,7 +400,12 @@ def markdown(report: dict) -> str:
 
 def readme_summary(report: dict) -> str:
     layers_ = {k: v for k, v in report["layers"].items() if k != "all layers"}
-    speedups = [row["bfloat16_speedup"] for row in layers_.values()]
+    total = report["layers"]["all layers"]
+
+    def spread(mode):
+        values = [row[f"{mode}_speedup"] for row in layers_.values()]
+        return f"{min(values):.2f}–{max(values):.2f}× (all layers: {total[f'{mode}_speedup']:.2f}×)"
+
     rewrites = [
         row["speedup"]
         for per_dtype in report["rewrites"].values()
@@ -389,24 +417,23 @@ def readme_summary(report: dict) -> str:
         f"{100 * per_dtype['float32'][KERAS_WAY]['gflops_per_second'] / report['peak']:.0f}%"
         for per_dtype in report["rewrites"].values()
     )
-    batches = [
-        (name.split("(batch ")[1].split(",")[0], row["ratio_to_reference"])
-        for name, row in report["batch_sizes"].items()
+    runs = ", ".join(
+        f"{row['ratio_to_reference']:.2f}× ({row['precision']}, batch {row['batch']})"
+        for row in report["end_to_end"]
         if "ratio_to_reference" in row
-    ]
+    )
     return (
         f"Generated by `layer_speed.py` ({report['seconds']:.0f} s; full tables in "
         "`experiments/results/layer_speed.md`), batch "
-        f"{report['batch']}, medians of {report['repeats']} alternating rounds. At the keras.io "
-        f"VAE's architecture, bfloat16 speeds each layer's forward + backward pass by "
-        f"{min(speedups):.2f}–{max(speedups):.2f}× (all layers together: "
-        f"{report['layers']['all layers']['bfloat16_speedup']:.2f}×). Exact rewrites of its "
+        f"{report['batch']}, medians of {report['repeats']} alternating rounds. Against float32, "
+        "each of the keras.io VAE's layers trains (forward + backward) at "
+        f"{spread('mixed_bfloat16')} under the Keras mixed_bfloat16 policy and at "
+        f"{spread('onednn_bfloat16')} under TF's oneDNN bfloat16 rewrite. Exact rewrites of its "
         "stride-2 `Conv2DTranspose` (a sub-pixel convolution, four phase convolutions, matmul + "
         f"col2im) run at {min(rewrites):.2f}–{max(rewrites):.2f}× the speed of TF's "
         f"`conv2d_transpose`, which itself runs at {shares} of the float32 matmul peak in "
-        "float32. End to end, our `vae` at that architecture trains at "
-        + ", ".join(f"{ratio:.2f}× (batch {size})" for size, ratio in batches)
-        + " the reference's images/s.\n"
+        f"float32. End to end, our `vae` at that architecture trains at {runs} the "
+        "reference's images/s.\n"
     )
 
 
@@ -437,7 +464,7 @@ def main(argv=None) -> dict:
     report["peak"] = round(benchmark.measure_peak(0.2 if args.quick else 3.0), 1)
     report["layers"] = layer_table(args.batch, args.repeats, args.steps)
     report["rewrites"] = rewrite_table(args.batch, args.repeats, args.steps)
-    report["batch_sizes"] = batch_table(batch_sizes, args.repeats, args.steps * 3, args.quick)
+    report["end_to_end"] = end_to_end_table(batch_sizes, args.repeats, args.steps * 3, args.quick)
     report["seconds"] = round(time.time() - started, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

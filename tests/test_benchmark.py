@@ -84,15 +84,18 @@ def test_quick_layer_speed_checks_its_rewrites_and_writes_every_table(tmp_path):
     assert report["peak"] > 0
     assert len(report["layers"]) == 8  # the reference's seven layers and their sum
     for row in report["layers"].values():
-        assert row["float32_ms"] > 0 and row["mixed_bfloat16_ms"] > 0
-        assert row["bfloat16_speedup"] > 0
+        for mode in ("float32", "mixed_bfloat16", "onednn_bfloat16"):
+            assert row[f"{mode}_ms"] > 0
+        assert row["mixed_bfloat16_speedup"] > 0 and row["onednn_bfloat16_speedup"] > 0
     for per_dtype in report["rewrites"].values():
         assert set(per_dtype) == {"float32", "bfloat16"}
         for per_impl in per_dtype.values():
             assert len(per_impl) == 4
             assert all(row["ms"] > 0 and row["gflops_per_second"] > 0 for row in per_impl.values())
-    ratios = [row["ratio_to_reference"] for row in report["batch_sizes"].values() if len(row) > 1]
-    assert len(ratios) == 2 and all(r > 0 for r in ratios)
+    # Three precisions at the first batch size, the recipe's at the second; the reference.
+    runs = [(row["precision"], row["batch"]) for row in report["end_to_end"][1:]]
+    assert len(runs) == 4 and {batch for _, batch in runs} == {16, 32}
+    assert all(row["ratio_to_reference"] > 0 for row in report["end_to_end"][1:])
     table = (out / "layer_speed.md").read_text()
     for heading in ("## 1.", "## 2.", "## 3."):
         assert heading in table

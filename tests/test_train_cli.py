@@ -74,11 +74,11 @@ def test_config_json_is_fully_resolved(finished_run):
     assert saved["train"]["model"] == "ae" and saved["train"]["epochs"] == 2
     assert saved["model_config"]["filters"] == [32, 64]  # the model's defaults, written out
     assert saved["image_shape"] == [32, 32, 1]
-    # The policy that "auto" resolved to on this machine is written out beside the request.
-    from convae_tf import config
+    # What "auto" resolved to on this machine is written out beside the request.
+    from convae_tf import precision
 
     assert saved["train"]["precision"] == "auto"
-    assert saved["dtype_policy"] == config.resolve_precision("auto")
+    assert saved["resolved_precision"] == precision.resolve("auto")
 
 
 def test_finished_run_is_not_overwritten_without_asking(finished_run, data_dir):

@@ -1,0 +1,72 @@
+"""Training precision: what `--precision` means, and how each value is put into effect.
+
+Two ways to train in bfloat16 on a CPU, both keeping float32 weights:
+
+- `mixed_bfloat16`, the Keras dtype policy: layers compute in bfloat16 and cast around
+  themselves. Every elementwise op (bias, activation, their gradients) then also runs in
+  bfloat16, which TF's CPU kernels emulate slowly.
+- `onednn_bfloat16`: the model stays float32 and TF's graph optimizer rewrites the compiled
+  training step (grappler's `auto_mixed_precision_onednn_bfloat16` pass): convolutions and
+  matmuls run in bfloat16 on oneDNN, numerically sensitive ops (exp, log, reductions, the loss)
+  stay float32, and casts go only where they pay. It measured faster than the policy on an
+  AVX512_BF16 CPU (experiments/layer_speed.py compares all three per layer and end to end).
+
+The rewrite is a process-wide TF option read when a compiled function is called, so it is
+switched on only around training (`graph_rewrite`); export, evaluate and predict compute in
+float32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+PRECISIONS = ("auto", "float32", "onednn_bfloat16", "mixed_bfloat16", "mixed_float16")
+REWRITE_OPTION = "auto_mixed_precision_onednn_bfloat16"
+
+
+def resolve(precision: str) -> str:
+    """The precision that `precision` means on this machine. "auto": onednn_bfloat16 on a
+    CPU-only machine whose CPU has native bfloat16 (AVX512_BF16 or AMX), where it trains
+    faster than float32 (experiments/benchmark.py); float32 elsewhere (emulated bfloat16 is
+    slow, and mixed_float16 was ~4× slower on CPU)."""
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "float32"
+    return "onednn_bfloat16" if native_bfloat16() else "float32"
+
+
+def native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+def keras_policy(precision: str) -> str:
+    """The Keras dtype policy to build the model under: the graph rewrite needs a float32
+    model."""
+    precision = resolve(precision)
+    return "float32" if precision == "onednn_bfloat16" else precision
+
+
+@contextlib.contextmanager
+def graph_rewrite(precision: str) -> Iterator[None]:
+    """Compiled functions called inside run with the bfloat16 rewrite on if `precision`
+    resolves to onednn_bfloat16, and off otherwise; the previous setting comes back after."""
+    import tensorflow as tf
+
+    previous = tf.config.optimizer.get_experimental_options().get(REWRITE_OPTION, False)
+    tf.config.optimizer.set_experimental_options(
+        {REWRITE_OPTION: resolve(precision) == "onednn_bfloat16"}
+    )
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({REWRITE_OPTION: previous})
