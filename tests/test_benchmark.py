@@ -1,4 +1,5 @@
-"""experiments/benchmark.py keeps working: a tiny run writes every field (no timing checks)."""
+"""experiments/benchmark.py and layer_speed.py keep working: tiny runs write every field (no
+timing checks)."""
 
 import json
 import os
@@ -11,17 +12,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_quick_benchmark_writes_every_field(tmp_path):
+def run_quick(script: str, tmp_path: Path, *flags: str) -> Path:
+    """Runs experiments/`script` --quick into tmp_path/results; returns that folder."""
     out = tmp_path / "results"
     result = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "experiments" / "benchmark.py"),
-            "--quick",
-            "--models=vae",
-            "--datasets=npz",
-            f"--out={out}",
-        ],
+        [sys.executable, str(REPO / "experiments" / script), "--quick", *flags, f"--out={out}"],
         capture_output=True,
         text=True,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
@@ -29,6 +24,11 @@ def test_quick_benchmark_writes_every_field(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_quick_benchmark_writes_every_field(tmp_path):
+    out = run_quick("benchmark.py", tmp_path, "--models=vae", "--datasets=npz")
     report = json.loads((out / "benchmark.json").read_text())
     table = (out / "benchmark.md").read_text()
 
@@ -70,16 +70,7 @@ def test_quick_benchmark_writes_every_field(tmp_path):
 def test_quick_layer_speed_checks_its_rewrites_and_writes_every_table(tmp_path):
     """experiments/layer_speed.py: the rewrites of Conv2DTranspose it times are checked equal
     to TF's before timing (a wrong rewrite exits non-zero), and every table is written."""
-    out = tmp_path / "results"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / "layer_speed.py"), "--quick", f"--out={out}"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    out = run_quick("layer_speed.py", tmp_path)
     report = json.loads((out / "layer_speed.json").read_text())
     assert report["peak"] > 0
     assert len(report["layers"]) == 8  # the reference's seven layers and their sum
@@ -123,3 +114,12 @@ def test_layer_speed_rewrites_equal_the_transposed_convolution(monkeypatch):
     for name, fn in layer_speed.REWRITES.items():
         for got, want in zip(value_and_grads(fn), expected, strict=True):
             np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4, err_msg=name)
+
+
+def test_quick_precision_quality_trains_in_every_precision(tmp_path):
+    out = run_quick("precision_quality.py", tmp_path)
+    report = json.loads((out / "precision_quality.json").read_text())
+    assert set(report["precisions"]) == {"float32", "mixed_bfloat16", "onednn_bfloat16"}
+    for row in report["precisions"].values():
+        assert len(row["test_negative_elbo"]) == 1 and np.isfinite(row["mean"]) and row["mean"] > 0
+    assert "| onednn_bfloat16 |" in (out / "precision_quality.md").read_text()
