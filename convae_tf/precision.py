@@ -11,8 +11,8 @@ Two ways to train in bfloat16 on a CPU, both keeping float32 weights:
   deny list (exp, log1p, ...) and what they feed stay float32, with casts only at the borders.
   In our models the logits and the code come out in bfloat16 while the loss sums and the KL
   stay float32 (`TF_CPP_VMODULE=auto_mixed_precision=2` lists every converted node). It
-  measured faster than the policy at the same test −ELBO on an AVX512_BF16 CPU
-  (experiments/layer_speed.py compares all three per layer and end to end).
+  measured faster than the policy on an AVX512_BF16 CPU (experiments/layer_speed.py), at a
+  test −ELBO within the policy's seed-to-seed spread (experiments/precision_quality.py).
 
 The rewrite is a process-wide TF option read when a compiled function is called, so it is
 switched on only around training (`graph_rewrite`); export, evaluate and predict compute in
