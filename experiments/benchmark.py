@@ -281,7 +281,7 @@ class Dataset:
     """One dataset in both forms: numpy arrays for the references' `fit`, and our pipeline."""
 
     def __init__(self, spec: str, data_dir: str | None, batch_size: int, max_train: int | None):
-        source = data.load_source(spec, data_dir=data_dir)
+        self.source = source = data.load_source(spec, data_dir=data_dir)
         self.spec, self.image_shape = spec, tuple(source.image_shape)
         self.pipes = data.make_pipelines(source, batch_size=batch_size, seed=0)
         train = source.train.map(lambda ex: ex["image"])
@@ -310,16 +310,20 @@ def fit_args(model, name: str, ds: Dataset, steps: int) -> dict:
     return dict(x=ds.pipes.train.repeat())
 
 
-def train_throughput(model, name: str, ds: Dataset, steps: int, warmup: int) -> float:
+def fit_rate(model, fit_args: dict, batch: int, steps: int, warmup: int) -> float:
     """Images/s between the first and the last of `steps` steps, after a warm-up fit."""
-    args = fit_args(model, name, ds, steps)
-    with training_precision(name):
-        model.fit(**args, epochs=1, steps_per_epoch=warmup, verbose=0)
-        timer = StepTimes()
-        model.fit(**args, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    model.fit(**fit_args, epochs=1, steps_per_epoch=warmup, verbose=0)
+    timer = StepTimes()
+    model.fit(**fit_args, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    return (len(timer.times) - 1) * batch / (timer.times[-1] - timer.times[0])
+
+
+def train_throughput(model, name: str, ds: Dataset, steps: int, warmup: int) -> float:
+    """`fit_rate` of `name` on `ds`, in the precision it trains in (`training_precision`)."""
     batch = REFERENCE_BATCH if name in REFERENCES else ds.pipes.train.element_spec.shape[0]
     batch = batch or recipe()["batch_size"]
-    return (len(timer.times) - 1) * batch / (timer.times[-1] - timer.times[0])
+    with training_precision(name):
+        return fit_rate(model, fit_args(model, name, ds, steps), batch, steps, warmup)
 
 
 def forward_flops(fn, spec) -> int:

@@ -291,7 +291,6 @@ def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict
     recipe's precision at the others; the reference as published alongside."""
     rec = benchmark.recipe()
     npz, _ = benchmark.npz_path(None, quick)
-    source = data.load_source(f"npz:{npz}")
     ds = benchmark.Dataset(f"npz:{npz}", None, benchmark.REFERENCE_BATCH, 1024 if quick else None)
     keras.utils.set_random_seed(0)
     reference = benchmark.REFERENCES["keras_io_vae"](ds.image_shape)
@@ -300,7 +299,7 @@ def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict
         for mode in PRECISIONS
     }
     streams = {
-        size: data.make_pipelines(source, batch_size=size, seed=0).train.repeat()
+        size: data.make_pipelines(ds.source, batch_size=size, seed=0).train.repeat()
         for size in batch_sizes
     }
     runs = [(mode, batch_sizes[0]) for mode in PRECISIONS]
@@ -308,10 +307,7 @@ def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict
 
     def rate(model, fit_args, batch, n, mode):
         with precision.graph_rewrite(mode):
-            model.fit(**fit_args, epochs=1, steps_per_epoch=3, verbose=0)
-            timer = benchmark.StepTimes()
-            model.fit(**fit_args, epochs=1, steps_per_epoch=n, verbose=0, callbacks=[timer])
-        return (len(timer.times) - 1) * batch / (timer.times[-1] - timer.times[0])
+            return benchmark.fit_rate(model, fit_args, batch, n, warmup=3)
 
     rates = {"reference": [], **{run: [] for run in runs}}
     reference_args = dict(x=ds.x_train, batch_size=benchmark.REFERENCE_BATCH, shuffle=True)
