@@ -6,7 +6,7 @@ convae_tf.list_models()
 """
 
 from convae_tf import models as _models  # noqa: F401  (registers every variant)
-from convae_tf import registry
+from convae_tf.models import registry
 
 __version__ = "0.1.0"
 

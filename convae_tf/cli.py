@@ -7,13 +7,11 @@ import sys
 
 from absl import app, flags
 
-from convae_tf.config import ConfigError
-from convae_tf.data import DataError
-from convae_tf.registry import UnknownModelError
+from convae_tf.errors import UserError
 
 # Errors caused by what the user gave us. Anything else is a bug and keeps its traceback.
 # OSError: a path that is missing, not a folder, not writable, a full disk... (the user's to fix).
-USER_ERRORS = (ConfigError, DataError, UnknownModelError, OSError)
+USER_ERRORS = (UserError, OSError)
 USAGE_EXIT_CODE = 2
 
 

@@ -62,8 +62,10 @@ import tensorflow as tf  # noqa: E402
 from keras import layers, ops  # noqa: E402
 
 import convae_tf  # noqa: E402
-from convae_tf import config as train_config  # noqa: E402
-from convae_tf import data, precision, serving, tflite  # noqa: E402
+from convae_tf import data  # noqa: E402
+from convae_tf.deploy import signatures, tflite  # noqa: E402
+from convae_tf.training import config as train_config  # noqa: E402
+from convae_tf.training import precision  # noqa: E402
 
 RESULTS = REPO / "experiments" / "results"
 MNIST = Path("~/.keras/datasets/mnist.npz").expanduser()
@@ -208,7 +210,7 @@ def recipe() -> dict:
 
 def training_precision(name: str) -> contextlib.AbstractContextManager:
     """What compiled training functions of `name` run under: our recipe's precision for ours
-    (onednn_bfloat16 is a rewrite of the running graph, see convae_tf.precision), float32 as
+    (onednn_bfloat16 is a rewrite of the running graph, see convae_tf.training.precision), float32 as
     published for the references."""
     return precision.graph_rewrite("float32" if name in REFERENCES else recipe()["precision"])
 
@@ -371,18 +373,22 @@ def median_ratio(ours_values, reference_values):
 def reconstruct_fn(model, name):
     if name in REFERENCES:
         return lambda images: {"reconstruction": model(images, training=False)}
-    return serving.endpoints(model)[serving.RECONSTRUCT]
+    return signatures.endpoints(model)[signatures.RECONSTRUCT]
 
 
 def write_saved_model(model, name, path: Path, batch_size, image_shape):
     """The `serving_default` signature only (images → reconstruction), like our exports."""
     if name not in REFERENCES:
-        serving.write_saved_model(model, path, batch_size=batch_size, names=(serving.RECONSTRUCT,))
+        signatures.write_saved_model(
+            model, path, batch_size=batch_size, names=(signatures.RECONSTRUCT,)
+        )
         return
     archive = keras.export.ExportArchive()
     archive.track(model)
     spec = tf.TensorSpec((batch_size, *image_shape), tf.float32, name="images")
-    archive.add_endpoint(serving.RECONSTRUCT, reconstruct_fn(model, name), input_signature=[spec])
+    archive.add_endpoint(
+        signatures.RECONSTRUCT, reconstruct_fn(model, name), input_signature=[spec]
+    )
     archive.write_out(str(path), verbose=False)
 
 
@@ -419,25 +425,25 @@ def inference_runners(model, name, images: np.ndarray, scratch: Path) -> dict:
     runners = {"keras": lambda x: np.asarray(model.predict_on_batch(x))}
     saved = scratch / f"{name}_saved_model"
     write_saved_model(model, name, saved, None, images.shape[1:])
-    signature = tf.saved_model.load(str(saved)).signatures[serving.RECONSTRUCT]
+    signature = tf.saved_model.load(str(saved)).signatures[signatures.RECONSTRUCT]
     runners["saved_model"] = lambda x: signature(images=tf.constant(x))["reconstruction"].numpy()
     batch1 = scratch / f"{name}_batch1"
     write_saved_model(model, name, batch1, 1, images.shape[1:])
 
     def calibration():
         for image in images[:100]:
-            yield serving.RECONSTRUCT, {"images": image[None]}
+            yield signatures.RECONSTRUCT, {"images": image[None]}
 
     for quantization in ("float32", "int8"):
         flatbuffer = tflite.convert(
             batch1,
-            [serving.RECONSTRUCT],
+            [signatures.RECONSTRUCT],
             quantization,
             calibration if quantization == "int8" else None,
         )
         path = scratch / f"{name}_{quantization}.tflite"
         path.write_bytes(flatbuffer)
-        runner = Interpreter(model_path=str(path)).get_signature_runner(serving.RECONSTRUCT)
+        runner = Interpreter(model_path=str(path)).get_signature_runner(signatures.RECONSTRUCT)
 
         def run(x, runner=runner):
             return np.concatenate(

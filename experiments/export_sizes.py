@@ -23,7 +23,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def train_default_model(workdir: Path) -> None:
-    from convae_tf import config, train
+    from convae_tf.training import config, train
 
     if (workdir / "model.keras").is_file():
         return
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--out", default="exported_models/export-sizes-ae")
     args = parser.parse_args()
 
-    from convae_tf import export, predict
+    from convae_tf.deploy import export, predict
 
     workdir = Path(args.workdir)
     train_default_model(workdir)

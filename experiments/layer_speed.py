@@ -10,7 +10,7 @@ writes `experiments/results/layer_speed.json` and `layer_speed.md`:
 1. per layer: the training cost (forward, and backward to the weights and to the layer's
    input) of each of the reference's layers in float32, under the Keras mixed_bfloat16
    policy, and as a float32 layer under TF's oneDNN bfloat16 graph rewrite (onednn_bfloat16,
-   convae_tf/precision.py), and the speedups;
+   convae_tf/training/precision.py), and the speedups;
 2. exact rewrites of the stride-2 Conv2DTranspose, the layers that dominate the step: the same
    function computed as (a) TF's conv2d_transpose, what Keras runs; (b) a sub-pixel
    convolution (one 2×2 conv to 4× the channels, then depth_to_space); (c) four phase
@@ -45,7 +45,8 @@ import readme_block  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from keras import layers  # noqa: E402
 
-from convae_tf import data, precision  # noqa: E402
+from convae_tf import data
+from convae_tf.training import precision  # noqa: E402
 
 # float32; the Keras mixed policy; the float32 model with TF's bfloat16 graph rewrite.
 PRECISIONS = ("float32", "mixed_bfloat16", "onednn_bfloat16")
@@ -349,7 +350,7 @@ def markdown(report: dict) -> str:
         "## 1. Each layer's training cost (forward + backward) by precision",
         "",
         "mixed_bfloat16: the Keras dtype policy; onednn_bfloat16: the float32 layer, its "
-        "compiled step rewritten to bfloat16 by TF (convae_tf/precision.py).",
+        "compiled step rewritten to bfloat16 by TF (convae_tf/training/precision.py).",
         "",
         "| layer | float32 ms | mixed_bfloat16 ms | onednn_bfloat16 ms | speedup mixed | "
         "speedup onednn |",

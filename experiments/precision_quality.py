@@ -5,7 +5,7 @@
 
 Our default `vae` trains `--epochs` epochs on the npz data (benchmark.py's: MNIST if present,
 else synthetic digits) from the same seed in float32, under the Keras mixed_bfloat16 policy
-and under TF's oneDNN bfloat16 rewrite (onednn_bfloat16, convae_tf/precision.py), for each of
+and under TF's oneDNN bfloat16 rewrite (onednn_bfloat16, convae_tf/training/precision.py), for each of
 `--seeds`; the test negative ELBO is measured in float32 after training. Writes
 `experiments/results/precision_quality.json` and `.md`: per precision, the mean and spread over
 seeds and the training seconds (wall time of `fit`, tracing included: indicative only;
@@ -29,7 +29,7 @@ import benchmark  # noqa: E402  (beside this script: data and our recipe)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from convae_tf import precision  # noqa: E402
+from convae_tf.training import precision  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16", "onednn_bfloat16")
 

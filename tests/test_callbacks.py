@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 import convae_tf
-from convae_tf import callbacks
+from convae_tf.training import callbacks
 
 
 def tiny_model():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from convae_tf import config
+from convae_tf import errors
+from convae_tf.training import config
 
 
 def test_flags_override_the_experiment_which_overrides_defaults():
@@ -21,15 +22,15 @@ def test_experiment_files_in_the_repo_load(tmp_path):
 
 
 def test_experiment_errors_are_named(tmp_path):
-    with pytest.raises(config.ConfigError, match="no such file"):
+    with pytest.raises(errors.ConfigError, match="no such file"):
         config.load_experiment(str(tmp_path / "missing.py"))
     bad = tmp_path / "bad.py"
     bad.write_text("def get_config():\n    return {'epoch': 3}\n")
-    with pytest.raises(config.ConfigError, match="unknown fields \\['epoch'\\]"):
+    with pytest.raises(errors.ConfigError, match="unknown fields \\['epoch'\\]"):
         config.load_experiment(str(bad))
     broken = tmp_path / "broken.py"
     broken.write_text("def get_config(:\n")
-    with pytest.raises(config.ConfigError, match="could not be run"):
+    with pytest.raises(errors.ConfigError, match="could not be run"):
         config.load_experiment(str(broken))
 
 
@@ -43,14 +44,14 @@ def test_experiment_errors_are_named(tmp_path):
     ],
 )
 def test_bad_values_are_named(values, word):
-    with pytest.raises(config.ConfigError, match=word):
+    with pytest.raises(errors.ConfigError, match=word):
         config.resolve({}, values)
 
 
 def test_model_args_parse_literals_and_strings():
     parsed = config.parse_model_args(["filters=32,64", "pooling=avg", "latent_dim=8"])
     assert parsed == {"filters": (32, 64), "pooling": "avg", "latent_dim": 8}
-    with pytest.raises(config.ConfigError, match="key=value"):
+    with pytest.raises(errors.ConfigError, match="key=value"):
         config.parse_model_args(["pooling"])
 
 

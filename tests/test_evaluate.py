@@ -7,7 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from convae_tf import config, embed, evaluate, likelihood, runs
+from convae_tf import errors
+from convae_tf.evaluation import embed, evaluate, likelihood, splits
+from convae_tf.training import config, run_folder
 
 KINDS = {
     # name: (model_args, normal_classes)
@@ -49,7 +51,7 @@ def npz_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, npz_path):
     """One tiny finished run per kind: {name: workdir}, trained in-process like train.py."""
-    from convae_tf import train
+    from convae_tf.training import train
 
     root = tmp_path_factory.mktemp("runs")
     workdirs = {}
@@ -121,9 +123,9 @@ def test_figures_are_written_and_not_empty(name, evaluated, trained):
 
 
 def test_importance_weighted_bound_is_never_worse_than_the_elbo(trained):
-    run = runs.load_run(trained["vae"])
-    source = runs.load_source(run)
-    images, _ = runs.to_arrays(source.test, limit=20)
+    run = run_folder.load_run(trained["vae"])
+    source = splits.load_source(run)
+    images, _ = splits.to_arrays(source.test, limit=20)
     neg_elbo, nll_is = likelihood.bounds(run.model, images, k=16, seed=3)
     assert neg_elbo.shape == nll_is.shape == (20,)
     assert np.all(nll_is <= neg_elbo + 1e-9)
@@ -139,24 +141,24 @@ def test_embed_writes_one_code_per_example(trained, tmp_path):
         assert saved["labels"].shape == (90,)
         assert str(saved["split"]) == "test"
         codes = saved["codes"]
-    run = runs.load_run(trained["vae"])
-    images, _ = runs.to_arrays(runs.load_source(run).test)
+    run = run_folder.load_run(trained["vae"])
+    images, _ = splits.to_arrays(splits.load_source(run).test)
     mean, _ = run.model.encode(images)
     np.testing.assert_allclose(codes, np.asarray(mean), rtol=1e-5, atol=1e-6)  # posterior means
 
 
 def test_validation_split_holds_normal_classes_only(trained):
-    run = runs.load_run(trained["ae"])
-    _, labels = runs.to_arrays(runs.split_examples(run, runs.load_source(run), "validation"))
+    run = run_folder.load_run(trained["ae"])
+    _, labels = splits.to_arrays(splits.split_examples(run, splits.load_source(run), "validation"))
     assert set(labels.tolist()) == {0}
 
 
 def test_bad_values_are_refused_before_any_work(trained, tmp_path):
-    with pytest.raises(config.ConfigError, match=".npz"):
+    with pytest.raises(errors.ConfigError, match=".npz"):
         embed.embed(trained["ae"], tmp_path / "codes.txt")
-    with pytest.raises(config.ConfigError, match="split"):
+    with pytest.raises(errors.ConfigError, match="split"):
         evaluate.evaluate(trained["ae"], evaluate.Options(split="holdout"))
-    with pytest.raises(config.ConfigError, match="iw_samples"):
+    with pytest.raises(errors.ConfigError, match="iw_samples"):
         evaluate.evaluate(trained["ae"], evaluate.Options(iw_samples=0))
 
 

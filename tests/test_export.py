@@ -16,7 +16,10 @@ import pytest
 import tensorflow as tf
 
 import convae_tf
-from convae_tf import config, export, serving, tflite
+from convae_tf import errors
+from convae_tf.deploy import export, signatures, tflite
+from convae_tf.training import config
+from convae_tf.utils import files
 
 TINY = {"latent_dim": 2, "filters": (4, 8)}
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -53,7 +56,7 @@ def make_workdir(root: Path, name: str, size: int = 16, steps: int = 1, **model_
     train = config.TrainConfig(
         model=name, dataset=f"npz:{npz}", epochs=1, batch_size=8, workdir=str(workdir)
     )
-    config.save_json(
+    files.save_json(
         {
             "train": train.to_dict(),
             "model_config": {
@@ -113,7 +116,7 @@ def test_saved_model_cli_lists_the_signatures(exported, name):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    for signature in serving.SIGNATURES:
+    for signature in signatures.SIGNATURES:
         assert f"signature_def['{signature}']" in result.stdout
     assert "shape: (-1, 16, 16, 1)" in result.stdout  # batch dimension None
     assert "inputs['images']" in result.stdout and "inputs['code']" in result.stdout
@@ -158,8 +161,8 @@ def test_saved_models_reload_without_convae_tf(exported):
 @pytest.mark.parametrize("name", MODELS)
 def test_signatures_have_no_random_ops(exported, name):
     loaded = tf.saved_model.load(str(exported(name)))
-    for signature in serving.SIGNATURES:
-        assert serving.random_ops(loaded.signatures[signature]) == set(), signature
+    for signature in signatures.SIGNATURES:
+        assert signatures.random_ops(loaded.signatures[signature]) == set(), signature
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -253,7 +256,7 @@ def test_parse_quantizations():
     assert tflite.parse_quantizations("all") == tflite.QUANTIZATIONS
     assert tflite.parse_quantizations("int8, float32,int8") == ("int8", "float32")
     assert tflite.parse_quantizations("none") == ()
-    with pytest.raises(config.ConfigError, match="unknown int4"):
+    with pytest.raises(errors.ConfigError, match="unknown int4"):
         tflite.parse_quantizations("int4")
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from convae_tf import losses
+from convae_tf.models import losses
 
 
 def test_bce_from_logits_matches_the_definition():

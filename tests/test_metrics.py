@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from convae_tf import metrics, probe
+from convae_tf.evaluation import metrics, probe
 
 
 def test_psnr_of_known_arrays():

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tiny import TINY, images, tiny_model
 
 import convae_tf
-from convae_tf import registry
+from convae_tf.models import registry
 
 
 @pytest.fixture(params=convae_tf.list_models())

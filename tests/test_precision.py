@@ -1,10 +1,10 @@
-"""convae_tf.precision: what each --precision value builds and runs."""
+"""convae_tf.training.precision: what each --precision value builds and runs."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from convae_tf import precision
+from convae_tf.training import precision
 
 needs_bfloat16_cpu = pytest.mark.skipif(
     not precision.native_bfloat16(),

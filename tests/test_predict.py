@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from test_export import TINY, blob_images, make_workdir
 
-from convae_tf import export, predict
+from convae_tf.deploy import export, predict
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 PREDICT_PY = Path(predict.__file__)

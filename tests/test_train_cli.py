@@ -75,7 +75,7 @@ def test_config_json_is_fully_resolved(finished_run):
     assert saved["model_config"]["filters"] == [32, 64]  # the model's defaults, written out
     assert saved["image_shape"] == [32, 32, 1]
     # What "auto" resolved to on this machine is written out beside the request.
-    from convae_tf import precision
+    from convae_tf.training import precision
 
     assert saved["train"]["precision"] == "auto"
     assert saved["resolved_precision"] == precision.resolve("auto")
@@ -173,7 +173,7 @@ def test_a_workdir_in_use_is_refused(tmp_path, data_dir):
 
 
 def test_the_lock_dies_with_its_process(tmp_path):
-    from convae_tf import workdir as run_folder
+    from convae_tf.training import run_folder
 
     workdir = tmp_path / "run"
     holder = (
@@ -200,7 +200,7 @@ def test_run_killed_three_times_ends_like_an_uninterrupted_one(tmp_path, data_di
     import signal
     import time
 
-    from convae_tf.workdir import resume_epoch
+    from convae_tf.training.run_folder import resume_epoch
 
     # Tuple-valued flags on purpose: the resume check must compare them as saved in JSON.
     flags = [

@@ -10,7 +10,7 @@ import tensorflow as tf
 from tiny import SHAPE, TINY, images, tiny_model
 
 import convae_tf
-from convae_tf import callbacks, corruptions, losses
+from convae_tf.models import corruptions, losses, vae
 
 
 # ---------------------------------------------------------------------------- loss maths
@@ -347,12 +347,12 @@ def test_vae_sample_from_the_prior():
 
 
 def test_kl_warmup_ramps_the_kl_weight_from_0_to_1():
-    assert [callbacks.KLWarmUp(4).weight(e) for e in range(6)] == [0, 0.25, 0.5, 0.75, 1, 1]
+    assert [vae.KLWarmUp(4).weight(e) for e in range(6)] == [0, 0.25, 0.5, 0.75, 1, 1]
     assert tiny_model("vae").training_callbacks() == []
     assert float(tiny_model("vae").kl_weight) == 1.0  # no warm-up: the ELBO from the start
     model = tiny_model("vae", kl_warmup_epochs=2, beta=3.0)
     (warmup,) = model.training_callbacks()
-    assert isinstance(warmup, callbacks.KLWarmUp) and warmup.epochs == 2
+    assert isinstance(warmup, vae.KLWarmUp) and warmup.epochs == 2
     history = model.fit(images(batch=4), epochs=3, callbacks=[warmup], verbose=0)
     assert history.history["kl_weight"] == [0.0, 0.5, 1.0]
     # The weight multiplies β·KL in the loss.

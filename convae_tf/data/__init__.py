@@ -4,11 +4,11 @@ source = load_source("sprites")  # or "mnist", "npz:PATH", "folder:PATH", ...
 pipes = make_pipelines(source, batch_size=64)
 """
 
-from convae_tf.data.errors import DataError
 from convae_tf.data.ops import resize, to_unit_float
 from convae_tf.data.pipeline import Pipelines, make_pipelines
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.sources import DEFAULT_DATASET, load_source
+from convae_tf.errors import DataError
 
 __all__ = [
     "DEFAULT_DATASET",

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from convae_tf.data import ops
-from convae_tf.data.errors import DataError
 from convae_tf.data.source import MAX_CHANNELS, Source, dims, first_line, from_arrays
+from convae_tf.errors import DataError
 
 TEST_FRACTION = 0.2
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convae_tf.data.errors import DataError
 from convae_tf.data.source import MAX_CHANNELS, Source, dims, first_line, from_arrays
+from convae_tf.errors import DataError
 
 
 def load_npz(spec: str, path: Path, size: tuple[int, int] | None) -> Source:

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from convae_tf.data.errors import DataError
 from convae_tf.data.source import Source
+from convae_tf.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from convae_tf.data.errors import DataError
 from convae_tf.data.folder import load_folder
 from convae_tf.data.npz import load_npz
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.tfds_sources import load_sprites, load_tfds
+from convae_tf.errors import DataError
 
 DEFAULT_DATASET = "sprites"
 

@@ -12,8 +12,8 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core.download import downloader as tfds_downloader
 
 from convae_tf.data import sprites
-from convae_tf.data.errors import DataError
 from convae_tf.data.source import SPEC_FORMS, Source, first_line, to_image
+from convae_tf.errors import DataError
 
 log = logging.getLogger(__name__)
 

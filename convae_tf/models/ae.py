@@ -1,7 +1,7 @@
 """`ae`: the plain convolutional autoencoder (the base model, registered as is)."""
 
 from convae_tf.models.base import ConvAutoencoder
-from convae_tf.registry import register
+from convae_tf.models.registry import register
 
 
 @register("ae")

@@ -23,8 +23,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from convae_tf import layers as blocks
-from convae_tf import losses, nets
+from convae_tf.models import blocks, losses, nets
 
 
 class ConvAutoencoder(keras.Model):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import keras
 
-from convae_tf import corruptions
+from convae_tf.models import corruptions
 from convae_tf.models.base import ConvAutoencoder
-from convae_tf.registry import register
+from convae_tf.models.registry import register
 
 
 @register("dae")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from keras import ops
 
-from convae_tf import layers as blocks
-from convae_tf import losses
+from convae_tf.models import blocks, losses
 from convae_tf.models.base import ConvAutoencoder
-from convae_tf.registry import register
+from convae_tf.models.registry import register
 
 PENALTIES = ("kl", "l1")
 DEFAULT_WEIGHTS = {"kl": 0.1, "l1": 1e-3}

@@ -42,9 +42,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from convae_tf import nets
+from convae_tf.models import nets
 from convae_tf.models.base import ConvAutoencoder
-from convae_tf.registry import register
+from convae_tf.models.registry import register
 
 
 @register("stacked")

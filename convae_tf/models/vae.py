@@ -16,9 +16,9 @@ import math
 import keras
 from keras import ops
 
-from convae_tf import losses
+from convae_tf.models import losses
 from convae_tf.models.base import ConvAutoencoder
-from convae_tf.registry import register
+from convae_tf.models.registry import register
 
 # log_var = B·tanh(raw / B): ≈ raw near 0 (where it lives in practice) but bounded, so that
 # exp(log_var) can neither overflow nor reach 0 (σ in [e^-5, e^5]), while the gradient never
@@ -97,12 +97,7 @@ class VAE(ConvAutoencoder):
             )
 
     def training_callbacks(self) -> list:
-        if not self.kl_warmup_epochs:
-            return []
-        # Imported here: callbacks pulls in matplotlib (figures), which models do not need.
-        from convae_tf.callbacks import KLWarmUp
-
-        return [KLWarmUp(self.kl_warmup_epochs)]
+        return [KLWarmUp(self.kl_warmup_epochs)] if self.kl_warmup_epochs else []
 
     # ------------------------------------------------------------------------------ hooks
     def encode(self, images, training=False):
@@ -158,3 +153,39 @@ class VAE(ConvAutoencoder):
     def _kl(encoded):
         mean, log_var = encoded
         return losses.gaussian_kl(ops.cast(mean, "float32"), ops.cast(log_var, "float32"))
+
+
+class KLWarmUp(keras.callbacks.Callback):
+    """Ramps the model's non-trainable `kl_weight` linearly from 0 to 1 over `epochs` epochs.
+
+    At the start of epoch e (counted from 0, so `initial_epoch` and BackupAndRestore resume the
+    ramp where it was) the weight is min(1, e / epochs): 0 in the first epoch, 1 from epoch
+    `epochs` on. Starting with the reconstruction alone lets the decoder learn to use the code
+    before the KL term pulls the posterior towards the prior (posterior collapse; Bowman et al.
+    2016, Sønderby et al. 2016). The weight is also logged as `kl_weight`.
+    """
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        if int(epochs) < 0:
+            raise ValueError(f"epochs={epochs} must be >= 0")
+        self.epochs = int(epochs)
+
+    def weight(self, epoch: int) -> float:
+        return 1.0 if self.epochs == 0 else min(1.0, epoch / self.epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.kl_weight.assign(self.weight(epoch))
+
+    # Validation measures the full objective (weight 1): otherwise val_loss would favour the
+    # early warm-up epochs, and ModelCheckpoint / EarlyStopping would pick those.
+    def on_test_begin(self, logs=None):
+        self._training_weight = float(keras.ops.convert_to_numpy(self.model.kl_weight))
+        self.model.kl_weight.assign(1.0)
+
+    def on_test_end(self, logs=None):
+        self.model.kl_weight.assign(self._training_weight)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))

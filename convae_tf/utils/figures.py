@@ -1,6 +1,7 @@
-"""The evaluation figures (PNG, via `plots`): image grids, code scatter, anomaly plots and
-training curves. Each function takes numpy arrays and a path, writes one file atomically and
-returns its path.
+"""Every figure convae_tf draws, as PNG files (matplotlib, headless Agg backend): image grids
+(training's per-epoch reconstructions, evaluation's restorations and samples), the code
+scatter, anomaly plots and training curves. Each function takes numpy arrays and a path,
+writes one file atomically and returns its path.
 """
 
 from __future__ import annotations
@@ -8,20 +9,62 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
+import matplotlib
 
-from convae_tf import metrics, plots
-from convae_tf.plots import plt
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from convae_tf.utils.files import atomic_path  # noqa: E402
+
+
+def _show(ax, image: np.ndarray) -> None:
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+    else:
+        ax.imshow(np.clip(image, 0.0, 1.0))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def image_rows(rows: dict[str, np.ndarray], path: Path, title: str | None = None) -> Path:
+    """A grid with one labelled row per entry (e.g. inputs above reconstructions)."""
+    columns = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(1.2 * columns, 1.3 * len(rows)), squeeze=False
+    )
+    for r, (label, images) in enumerate(rows.items()):
+        for c in range(columns):
+            ax = axes[r, c]
+            if c < len(images):
+                _show(ax, images[c])
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(label, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def save(fig, path: Path) -> Path:
+    """Save atomically, so that a reader never sees half a PNG."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
+    return Path(path)
 
 
 def reconstructions(images: np.ndarray, outputs: np.ndarray, path: Path) -> Path:
-    return plots.image_rows(
+    return image_rows(
         {"input": images, "output": outputs}, path, title="reconstructions (inputs above)"
     )
 
 
 def restoration(clean, corrupted, restored, path: Path, title: str) -> Path:
-    return plots.image_rows(
+    return image_rows(
         {"clean": clean, "corrupted": corrupted, "restored": restored}, path, title=title
     )
 
@@ -30,13 +73,13 @@ def image_grid(images: np.ndarray, path: Path, columns: int = 8, title: str | No
     # image_rows labels each row by its key: distinct blank keys keep every row unlabelled.
     starts = range(0, len(images), columns)
     rows = {" " * i: images[start : start + columns] for i, start in enumerate(starts)}
-    return plots.image_rows(rows, path, title=title)
+    return image_rows(rows, path, title=title)
 
 
 def code_scatter(codes: np.ndarray, labels: np.ndarray | None, path: Path) -> Path:
     """The codes in 2-D (their principal plane when they have more than two dimensions),
     coloured by label."""
-    points, explained = metrics.pca_2d(codes)
+    points, explained = principal_plane(codes)
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     if labels is None:
         ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.6)
@@ -63,7 +106,7 @@ def code_scatter(codes: np.ndarray, labels: np.ndarray | None, path: Path) -> Pa
         ax.set_ylabel("z 2" if codes.shape[1] == 2 else "(1-D code)")
         ax.set_title("codes")
     fig.tight_layout()
-    return plots.save(fig, path)
+    return save(fig, path)
 
 
 def score_histogram(normal, anomalous, threshold: float, path: Path) -> Path:
@@ -76,7 +119,7 @@ def score_histogram(normal, anomalous, threshold: float, path: Path) -> Path:
     ax.set_ylabel("density")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return plots.save(fig, path)
+    return save(fig, path)
 
 
 def roc(false_positive_rate, true_positive_rate, area: float, path: Path) -> Path:
@@ -88,7 +131,7 @@ def roc(false_positive_rate, true_positive_rate, area: float, path: Path) -> Pat
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    return plots.save(fig, path)
+    return save(fig, path)
 
 
 def training_curves(history_csv: Path, path: Path) -> Path | None:
@@ -112,4 +155,17 @@ def training_curves(history_csv: Path, path: Path) -> Path | None:
         ax.set_xlabel("epoch")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return plots.save(fig, path)
+    return save(fig, path)
+
+
+def principal_plane(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes projected on their two principal axes (scikit-learn's PCA), and the share of
+    variance each explains. Codes of one or two dimensions are returned as they are (padded
+    with zeros to two), with NaN shares."""
+    codes = np.asarray(codes, np.float64)
+    if codes.shape[1] <= 2:
+        return np.pad(codes, ((0, 0), (0, 2 - codes.shape[1]))), np.full(2, np.nan)
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, svd_solver="full")
+    return pca.fit_transform(codes), pca.explained_variance_ratio_

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from convae_tf import metrics
+from convae_tf.evaluation import metrics
 
 # Images × samples decoded in one call: bounds the decoder's activations in memory
 # (a 32×32 decoder with 32 filters holds ~130 kB per image).

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from convae_tf import corruptions, figures, likelihood, metrics, plots, probe
-from convae_tf.runs import codes_of, in_batches
+from convae_tf.evaluation import likelihood, metrics, probe
+from convae_tf.evaluation.splits import codes_of, in_batches
+from convae_tf.models import corruptions
+from convae_tf.utils import figures
 
 # Corruptions of the denoising benchmark, by their stable key in metrics.json. Gaussian σ 0.4 is
 # the keras.io denoising example's noise factor; 0.2 a milder level; salt-and-pepper and masking
@@ -146,7 +148,7 @@ def _vae_figures(model, mean, labels, kl_per_dim, seed, figures_dir: Path, writt
         codes[:, d] = values
         rows[f"z{d} (KL {kl_per_dim[d]:.2f})"] = np.asarray(model.decode(tf.constant(codes)))
     written.append(
-        plots.image_rows(
+        figures.image_rows(
             rows, figures_dir / "eval_vae_traversal.png", title="latent traversal, z_d in [-3, 3]"
         )
     )
@@ -158,7 +160,7 @@ def _vae_figures(model, mean, labels, kl_per_dim, seed, figures_dir: Path, writt
     alphas = np.linspace(0.0, 1.0, 10)[:, None]
     codes = ((1 - alphas) * mean[0] + alphas * mean[other]).astype(np.float32)
     written.append(
-        plots.image_rows(
+        figures.image_rows(
             {"": np.asarray(model.decode(tf.constant(codes)))},
             figures_dir / "eval_vae_interpolation.png",
             title=f"interpolation between the posterior means of test images 0 and {other}",

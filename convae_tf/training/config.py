@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from convae_tf.precision import PRECISIONS
-
-
-class ConfigError(ValueError):
-    """A bad configuration value; the message names the problem and the fix."""
+from convae_tf.errors import ConfigError
+from convae_tf.training.precision import PRECISIONS
 
 
 @dataclasses.dataclass
@@ -43,7 +39,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     deterministic: bool = True
     workdir: str | None = None
-    precision: str = "auto"  # see convae_tf.precision
+    precision: str = "auto"  # see convae_tf.training.precision
 
     def model_kwargs(self) -> dict[str, Any]:
         kwargs = dict(self.model_args)
@@ -173,10 +169,3 @@ def check_model_kwargs(model_class, kwargs: dict[str, Any]) -> None:
             f"model {model_class.registered_name!r} has no argument {', '.join(unknown)}; "
             f"its arguments: {', '.join(accepted)}"
         )
-
-
-def save_json(data: dict[str, Any], path: Path) -> None:
-    """Write JSON atomically: a crash never leaves a truncated file behind."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=list) + "\n")
-    os.replace(tmp, path)

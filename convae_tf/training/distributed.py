@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from convae_tf.config import ConfigError
+from convae_tf.errors import ConfigError
 
 
 def split_cpu(logical_cpus: int) -> None:

@@ -7,7 +7,7 @@ shape is static and the whole graph maps to builtins. On a device one frame per 
 usual pattern anyway; `convae_tf.predict` loops over a batch.
 
 Why `from_saved_model(dir, signature_keys=...)`: `from_concrete_functions(..., trackable_obj=)`
-gave NaN outputs on this stack (ARCHITECTURE: pitfalls).
+gave NaN outputs on this stack (docs/ARCHITECTURE.md: pitfalls).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from convae_tf.config import ConfigError
+from convae_tf.errors import ConfigError
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
 DESCRIPTIONS = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from convae_tf import layers as blocks
+from convae_tf.models import blocks
 
 
 def encoder(

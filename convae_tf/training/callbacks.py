@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from convae_tf import plots
+from convae_tf.utils import figures
 
 
 class ReconstructionGrid(keras.callbacks.Callback):
@@ -26,47 +26,11 @@ class ReconstructionGrid(keras.callbacks.Callback):
         if (epoch + 1) % self.every:
             return
         outputs = np.asarray(self.model(self.images, training=False))
-        plots.image_rows(
+        figures.image_rows(
             {"input": self.images, "output": outputs},
             self.directory / f"reconstructions_epoch_{epoch + 1:03d}.png",
             title=f"epoch {epoch + 1}",
         )
-
-
-class KLWarmUp(keras.callbacks.Callback):
-    """Ramps the model's non-trainable `kl_weight` linearly from 0 to 1 over `epochs` epochs.
-
-    At the start of epoch e (counted from 0, so `initial_epoch` and BackupAndRestore resume the
-    ramp where it was) the weight is min(1, e / epochs): 0 in the first epoch, 1 from epoch
-    `epochs` on. Starting with the reconstruction alone lets the decoder learn to use the code
-    before the KL term pulls the posterior towards the prior (posterior collapse; Bowman et al.
-    2016, Sønderby et al. 2016). The weight is also logged as `kl_weight`.
-    """
-
-    def __init__(self, epochs: int):
-        super().__init__()
-        if int(epochs) < 0:
-            raise ValueError(f"epochs={epochs} must be >= 0")
-        self.epochs = int(epochs)
-
-    def weight(self, epoch: int) -> float:
-        return 1.0 if self.epochs == 0 else min(1.0, epoch / self.epochs)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_weight.assign(self.weight(epoch))
-
-    # Validation measures the full objective (weight 1): otherwise val_loss would favour the
-    # early warm-up epochs, and ModelCheckpoint / EarlyStopping would pick those.
-    def on_test_begin(self, logs=None):
-        self._training_weight = float(keras.ops.convert_to_numpy(self.model.kl_weight))
-        self.model.kl_weight.assign(1.0)
-
-    def on_test_end(self, logs=None):
-        self.model.kl_weight.assign(self._training_weight)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["kl_weight"] = float(keras.ops.convert_to_numpy(self.model.kl_weight))
 
 
 class ResumableCSVLogger(keras.callbacks.CSVLogger):

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from convae_tf import serving
+from convae_tf.deploy import signatures
 
 THRESHOLD_PERCENTILE = 99
 IMAGE_OUTPUTS = ("reconstruction", "images")  # outputs in [0, 1]; the parity gate is absolute
@@ -29,8 +29,8 @@ THRESHOLD_METHOD = (
 
 def flops_per_image(model: keras.Model, signature: str) -> int:
     """FLOPs of one image through `signature` (see FLOPS_METHOD)."""
-    fn = serving.endpoints(model)[signature]
-    spec = serving.input_specs(model, batch_size=1)[signature]
+    fn = signatures.endpoints(model)[signature]
+    spec = signatures.input_specs(model, batch_size=1)[signature]
     frozen = convert_variables_to_constants_v2(tf.function(fn).get_concrete_function(spec))
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"  # the profiler prints a table to stdout otherwise
@@ -61,18 +61,18 @@ def anomaly_threshold(scores: np.ndarray) -> dict:
 
 def keras_reference(model: keras.Model, images: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
     """Every signature's outputs computed by the Keras model itself: the parity reference."""
-    fns = serving.endpoints(model)
-    encoded = {k: np.asarray(v) for k, v in fns[serving.ENCODE](images).items()}
+    fns = signatures.endpoints(model)
+    encoded = {k: np.asarray(v) for k, v in fns[signatures.ENCODE](images).items()}
     return {
-        serving.RECONSTRUCT: {
-            k: np.asarray(v) for k, v in fns[serving.RECONSTRUCT](images).items()
+        signatures.RECONSTRUCT: {
+            k: np.asarray(v) for k, v in fns[signatures.RECONSTRUCT](images).items()
         },
-        serving.ENCODE: encoded,
-        serving.DECODE: {
+        signatures.ENCODE: encoded,
+        signatures.DECODE: {
             k: np.asarray(v)
-            for k, v in fns[serving.DECODE](serving.code_for_decoder(encoded)).items()
+            for k, v in fns[signatures.DECODE](signatures.code_for_decoder(encoded)).items()
         },
-        serving.SCORE: {k: np.asarray(v) for k, v in fns[serving.SCORE](images).items()},
+        signatures.SCORE: {k: np.asarray(v) for k, v in fns[signatures.SCORE](images).items()},
     }
 
 
@@ -84,16 +84,16 @@ def parity(runner, reference: dict, images: np.ndarray) -> dict:
         if signature not in reference:
             continue
         given = (
-            serving.code_for_decoder(reference[serving.ENCODE])
-            if signature == serving.DECODE
+            signatures.code_for_decoder(reference[signatures.ENCODE])
+            if signature == signatures.DECODE
             else images
         )
         outputs = runner(signature, given)
         for key, expected in reference[signature].items():
             diffs[f"{signature}/{key}"] = float(np.max(np.abs(outputs[key] - expected)))
-            if signature == serving.RECONSTRUCT:
+            if signature == signatures.RECONSTRUCT:
                 reconstruction_psnr = psnr_db(images, outputs[key])
-    keras_psnr = psnr_db(images, reference[serving.RECONSTRUCT]["reconstruction"])
+    keras_psnr = psnr_db(images, reference[signatures.RECONSTRUCT]["reconstruction"])
     return {
         "max_abs_diff": diffs,
         "reconstruction_psnr_db": reconstruction_psnr,
@@ -122,9 +122,9 @@ def folder_bytes(path: Path) -> int:
 
 def signature_shapes(model: keras.Model) -> dict:
     """{signature: {"inputs": {name: shape}, "outputs": {name: shape}}}, batch as null."""
-    fns, specs = serving.endpoints(model), serving.input_specs(model, batch_size=None)
+    fns, specs = signatures.endpoints(model), signatures.input_specs(model, batch_size=None)
     shapes = {}
-    for name in serving.SIGNATURES:
+    for name in signatures.SIGNATURES:
         spec = specs[name]
         outputs = tf.function(fns[name]).get_concrete_function(spec).structured_outputs
         shapes[name] = {

@@ -1,7 +1,6 @@
-"""Reading a finished training run back: its config, its model and the data it was trained on.
+"""The examples of a finished run's dataset, as evaluate and embed read them.
 
-Shared by `evaluate` and `embed`. The splits are those of the dataset, named as on the
-command line:
+The splits are those of the dataset, named as on the command line:
 
 - `test`: the dataset's test split, every class (anomalies included).
 - `validation`: the held-out part of the train split that training validated on: the first
@@ -12,72 +11,15 @@ command line:
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from pathlib import Path
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from convae_tf import config, data
-from convae_tf import models as _models  # noqa: F401  (registers the variants for load_model)
+from convae_tf import data
+from convae_tf.errors import ConfigError
+from convae_tf.training.run_folder import Run
 
 SPLITS = ("test", "validation", "train")
-
-
-@dataclasses.dataclass
-class Run:
-    workdir: Path
-    config: dict
-    model: keras.Model
-
-    @property
-    def train(self) -> dict:
-        return self.config["train"]
-
-    @property
-    def normal_classes(self) -> tuple[int, ...] | None:
-        classes = self.train.get("normal_classes")
-        return None if classes is None else tuple(int(c) for c in classes)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.model.image_shape)
-
-
-def load_run(workdir) -> Run:
-    """The config and trained model of a finished `python -m convae_tf.train` run."""
-    workdir = Path(workdir)
-    if not workdir.is_dir():
-        raise config.ConfigError(
-            f"--workdir={workdir} does not exist; give the folder of a training run "
-            "(python -m convae_tf.train ... --workdir=DIR)"
-        )
-    config_path, model_path = workdir / "config.json", workdir / "model.keras"
-    if not model_path.is_file():
-        raise config.ConfigError(
-            f"{workdir} holds no model.keras: the run is unfinished or is not a training run; "
-            "finish it by rerunning its train command"
-        )
-    try:
-        run_config = json.loads(config_path.read_text())
-        run_config["train"]["dataset"]
-    except FileNotFoundError:
-        raise config.ConfigError(f"{workdir} holds no config.json; is it a training run?") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise config.ConfigError(
-            f"{config_path} is corrupt ({type(error).__name__}: {error}); retrain the run"
-        ) from None
-    try:
-        # safe_mode: a model file never runs code (no lambda deserialisation).
-        model = keras.saving.load_model(str(model_path), safe_mode=True)
-    except Exception as error:  # a truncated or foreign file: say which, not a traceback
-        raise config.ConfigError(
-            f"{model_path} could not be loaded ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''}); retrain the run"
-        ) from None
-    return Run(workdir=workdir, config=run_config, model=model)
 
 
 def load_source(run: Run, dataset: str | None = None, data_dir: str | None = None):
@@ -89,7 +31,7 @@ def load_source(run: Run, dataset: str | None = None, data_dir: str | None = Non
         image_size=None if image_size is None else tuple(image_size),
     )
     if tuple(source.image_shape) != run.image_shape:
-        raise config.ConfigError(
+        raise ConfigError(
             f"dataset {source.spec!r} has images of shape {source.image_shape}, but the model "
             f"in {run.workdir} was trained on {run.image_shape}; pick a dataset of that shape"
         )
@@ -103,7 +45,7 @@ def split_examples(run: Run, source: data.Source, split: str) -> tf.data.Dataset
     if split == "train":
         return source.train
     if split != "validation":
-        raise config.ConfigError(f"--split={split!r} is not valid; choose one of {SPLITS}")
+        raise ConfigError(f"--split={split!r} is not valid; choose one of {SPLITS}")
     pipes = data.make_pipelines(
         source,
         batch_size=int(run.train.get("batch_size", 128)),
@@ -129,7 +71,7 @@ def to_arrays(
         if "label" in batch:
             labels.append(batch["label"])
     if not images:
-        raise config.ConfigError("the split holds no example")
+        raise ConfigError("the split holds no example")
     return np.concatenate(images), (np.concatenate(labels) if labels else None)
 
 

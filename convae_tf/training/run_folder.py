@@ -1,8 +1,11 @@
-"""The run folder: one run at a time, no clobbering of finished runs, atomic model files."""
+"""The run folder (README "The workdir"): written by training one run at a time, never
+clobbering a finished run, with atomic model files; read back by evaluate, embed and export
+(`load_run`)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import shutil
@@ -10,7 +13,9 @@ from pathlib import Path
 
 import keras
 
-from convae_tf.config import ConfigError
+from convae_tf import models as _models  # noqa: F401  (registers the variants for load_model)
+from convae_tf.errors import ConfigError
+from convae_tf.utils.files import atomic_path
 
 OUTPUT_FILES = ("model.keras", "history.csv", "config.json", "metrics.json")
 OUTPUT_DIRS = ("checkpoints", "backup", "tensorboard", "figures")
@@ -78,6 +83,59 @@ def resume_epoch(workdir: Path) -> int:
 
 def save_model(model: keras.Model, path: Path) -> None:
     """Write a `.keras` file atomically: readers see the old file or the new one, never half."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+
+
+@dataclasses.dataclass
+class Run:
+    workdir: Path
+    config: dict
+    model: keras.Model
+
+    @property
+    def train(self) -> dict:
+        return self.config["train"]
+
+    @property
+    def normal_classes(self) -> tuple[int, ...] | None:
+        classes = self.train.get("normal_classes")
+        return None if classes is None else tuple(int(c) for c in classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.model.image_shape)
+
+
+def load_run(workdir) -> Run:
+    """The config and trained model of a finished `python -m convae_tf.train` run."""
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        raise ConfigError(
+            f"--workdir={workdir} does not exist; give the folder of a training run "
+            "(python -m convae_tf.train ... --workdir=DIR)"
+        )
+    config_path, model_path = workdir / "config.json", workdir / "model.keras"
+    if not model_path.is_file():
+        raise ConfigError(
+            f"{workdir} holds no model.keras: the run is unfinished or is not a training run; "
+            "finish it by rerunning its train command"
+        )
+    try:
+        run_config = json.loads(config_path.read_text())
+        run_config["train"]["dataset"]
+    except FileNotFoundError:
+        raise ConfigError(f"{workdir} holds no config.json; is it a training run?") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigError(
+            f"{config_path} is corrupt ({type(error).__name__}: {error}); retrain the run"
+        ) from None
+    try:
+        # safe_mode: a model file never runs code (no lambda deserialisation).
+        model = keras.saving.load_model(str(model_path), safe_mode=True)
+    except Exception as error:  # a truncated or foreign file: say which, not a traceback
+        raise ConfigError(
+            f"{model_path} could not be loaded ({type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}); retrain the run"
+        ) from None
+    return Run(workdir=workdir, config=run_config, model=model)

@@ -60,7 +60,7 @@ def write_saved_model(
     """Writes the `names` signatures of `model` as a SavedModel at `path`.
 
     A model reloaded from `.keras` has never been called, so every endpoint gets an explicit
-    input signature (ARCHITECTURE: pitfalls). `batch_size=None` is what TF Serving needs;
+    input signature (docs/ARCHITECTURE.md: pitfalls). `batch_size=None` is what TF Serving needs;
     the TFLite converter needs 1 (see `convae_tf.tflite`).
     """
     archive = keras.export.ExportArchive()
@@ -75,7 +75,7 @@ def write_saved_model(
 def random_ops(concrete_function) -> set[str]:
     """The op types that draw random numbers anywhere in a signature's graph (nested functions
     included). An exported inference path must have none: a served model must be
-    deterministic, and TFLite cannot convert them (ARCHITECTURE: the VAE's sampling)."""
+    deterministic, and TFLite cannot convert them (docs/ARCHITECTURE.md: the VAE's sampling)."""
     graph_def = concrete_function.graph.as_graph_def()
     nodes = list(graph_def.node)
     for function in graph_def.library.function:

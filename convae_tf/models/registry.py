@@ -10,11 +10,9 @@ import difflib
 
 import keras
 
+from convae_tf.errors import UnknownModelError
+
 _MODELS: dict[str, type] = {}
-
-
-class UnknownModelError(ValueError):
-    """Raised for a model name that is not registered."""
 
 
 def register(name: str):

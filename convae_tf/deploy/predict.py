@@ -1,0 +1,371 @@
+"""Run an exported model (a SavedModel folder or a .tflite file) on images or codes.
+
+    python -m convae_tf.predict --model=exported_models/ae-sprites/1 --task=reconstruct \
+        --input=images/ --output=out/
+    python -m convae_tf.predict --model=exported_models/ae-sprites/1/model_int8.tflite \
+        --task=score --input=test.npz --output=out/
+
+Tasks: reconstruct (PNG per image), encode (<output name>.npy, rows in the order of
+files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score).
+
+This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md: inference runs
+where convae_tf's models are not needed): it works as a stand-alone script beside an exported
+model. Images are never resized or converted: a wrong size or channel count is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+TASKS = {
+    "reconstruct": "serving_default",
+    "encode": "encode",
+    "decode": "decode",
+    "score": "score",
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SAVED_MODEL_CHUNK = 64  # images per SavedModel call: bounds memory on large inputs
+USAGE_EXIT_CODE = 2
+
+
+class InputError(ValueError):
+    """Unusable model path, input or output; the message is one line naming the fix."""
+
+
+# --------------------------------------------------------------------------------- runners
+class SavedModelRunner:
+    """A SavedModel's signatures as `runner(signature, array) → {output name: array}`."""
+
+    def __init__(self, path: str | os.PathLike):
+        import tensorflow as tf
+
+        self.path = saved_model_version_dir(Path(path))
+        self._tf = tf
+        self._loaded = tf.saved_model.load(str(self.path))
+        self.signatures = sorted(self._loaded.signatures.keys())
+
+    def input_spec(self, signature: str) -> tuple[str, tuple[int | None, ...]]:
+        """(input name, shape without the batch dimension) of a one-input signature."""
+        _, kwargs = self._function(signature).structured_input_signature
+        (name, spec), *rest = kwargs.items()
+        if rest:
+            raise InputError(f"signature {signature!r} takes {len(kwargs)} inputs; expected one")
+        return name, tuple(spec.shape[1:])
+
+    def __call__(self, signature: str, batch: np.ndarray) -> dict[str, np.ndarray]:
+        function, (name, _) = self._function(signature), self.input_spec(signature)
+        chunks = [
+            function(**{name: self._tf.constant(batch[i : i + SAVED_MODEL_CHUNK])})
+            for i in range(0, len(batch), SAVED_MODEL_CHUNK)
+        ]
+        return {key: np.concatenate([c[key].numpy() for c in chunks]) for key in chunks[0]}
+
+    def _function(self, signature: str):
+        if signature not in self._loaded.signatures:
+            raise InputError(
+                f"{self.path} has no signature {signature!r}; it has {', '.join(self.signatures)}"
+            )
+        return self._loaded.signatures[signature]
+
+
+class TFLiteRunner:
+    """A .tflite file's signatures through LiteRT's signature runners (not the deprecated
+    tf.lite.Interpreter). Files with a fixed batch of 1 are run one example at a time."""
+
+    def __init__(self, path: str | os.PathLike, num_threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+        except (ValueError, RuntimeError) as error:
+            raise InputError(f"{self.path} is not a readable .tflite file ({error})") from None
+        self.signatures = sorted(self._interpreter.get_signature_list())
+        self._runners = {}
+
+    def _runner(self, signature: str):
+        if signature not in self.signatures:
+            raise InputError(
+                f"{self.path} has no signature {signature!r}; it has {', '.join(self.signatures)}"
+            )
+        if signature not in self._runners:
+            self._runners[signature] = self._interpreter.get_signature_runner(signature)
+        return self._runners[signature]
+
+    def _input_detail(self, signature: str) -> tuple[str, dict]:
+        details = self._runner(signature).get_input_details()
+        if len(details) != 1:
+            raise InputError(f"signature {signature!r} takes {len(details)} inputs; expected one")
+        return next(iter(details.items()))
+
+    def input_spec(self, signature: str) -> tuple[str, tuple[int | None, ...]]:
+        name, detail = self._input_detail(signature)
+        return name, tuple(None if d < 0 else int(d) for d in detail["shape_signature"][1:])
+
+    def __call__(self, signature: str, batch: np.ndarray) -> dict[str, np.ndarray]:
+        runner = self._runner(signature)
+        name, detail = self._input_detail(signature)
+        fixed_batch = int(detail["shape_signature"][0])
+        step = len(batch) if fixed_batch < 0 else fixed_batch
+        if len(batch) % step:
+            raise InputError(f"{self.path} needs batches of {step}; got {len(batch)} examples")
+        # Copies: the runner's output arrays may alias buffers that the next call overwrites.
+        chunks = [
+            {k: np.array(v) for k, v in runner(**{name: batch[i : i + step]}).items()}
+            for i in range(0, len(batch), step)
+        ]
+        return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+
+
+def saved_model_version_dir(path: Path) -> Path:
+    """`path` if it holds a SavedModel, else its highest-numbered version folder (TF Serving's
+    layout `NAME/<version>/`)."""
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted(
+        (int(p.name), p)
+        for p in (path.iterdir() if path.is_dir() else ())
+        if p.name.isdigit() and (p / "saved_model.pb").is_file()
+    )
+    if not versions:
+        raise InputError(
+            f"--model={path}: no SavedModel there (no saved_model.pb, no numbered version "
+            "folder); give a version folder, its parent, or a .tflite file"
+        )
+    return versions[-1][1]
+
+
+def load_runner(path: str | os.PathLike) -> SavedModelRunner | TFLiteRunner:
+    path = Path(path)
+    if path.is_file() and path.suffix == ".tflite":
+        return TFLiteRunner(path)
+    if path.is_dir():
+        return SavedModelRunner(path)
+    raise InputError(f"--model={path}: not a SavedModel folder nor a .tflite file")
+
+
+# ---------------------------------------------------------------------------------- inputs
+def dims(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def read_images(path: Path, expected: tuple[int, int, int]) -> tuple[list[str], np.ndarray]:
+    """(names, float32 N×H×W×C in [0, 1]) from an image file, a folder of them or an npz/npy
+    array; every image must already have the `expected` H×W×C."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"--input={path}: no {'/'.join(IMAGE_SUFFIXES)} files in the folder")
+        images = [_read_image_file(f, expected) for f in files]
+        return [f.name for f in files], np.stack(images)
+    if not path.is_file():
+        raise InputError(f"--input={path}: no such file or folder")
+    if path.suffix.lower() in (".npz", ".npy"):
+        array = _load_array(path, ("x", "x_test"))
+        if tuple(array.shape) == tuple(expected):  # one image
+            array = array[None]
+        elif array.ndim == 3 and expected[-1] == 1:  # N×H×W grayscale, as in mnist.npz
+            array = array[..., None]
+        if tuple(array.shape[1:]) != tuple(expected):
+            raise InputError(
+                f"{path}: images are {dims(array.shape[1:])} but the model expects "
+                f"{dims(expected)} (H×W×C); predict never resizes, resize them first"
+            )
+        names = [f"{path.stem}_{i:05d}" for i in range(len(array))]
+        return names, _to_unit_float(array, path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return [path.name], _read_image_file(path, expected)[None]
+    raise InputError(f"--input={path}: expected a PNG/JPEG file, a folder of them, or .npz/.npy")
+
+
+def _read_image_file(path: Path, expected: tuple[int, int, int]) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.mode == "P":  # palette indices mean nothing as pixels: expand them
+                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            array = np.asarray(image)
+    except (UnidentifiedImageError, OSError) as error:
+        raise InputError(f"{path}: not a readable image ({error})") from None
+    if array.ndim == 2:
+        array = array[..., None]
+    if tuple(array.shape) != tuple(expected):
+        raise InputError(
+            f"{path}: image is {dims(array.shape)} but the model expects {dims(expected)} "
+            "(H×W×C); predict never resizes or converts, resize it first"
+        )
+    return _to_unit_float(array, path)
+
+
+def _to_unit_float(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+        if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 1 or np.isnan(array).any()):
+            raise InputError(f"{path}: float images must be in [0, 1] (uint8 is divided by 255)")
+        return array
+    raise InputError(f"{path}: pixel type {array.dtype} not supported; use uint8 or float [0, 1]")
+
+
+def _load_array(path: Path, preferred: tuple[str, ...]) -> np.ndarray:
+    try:
+        loaded = np.load(path, allow_pickle=False)  # never unpickle user input
+    except (OSError, ValueError, EOFError) as error:
+        raise InputError(f"{path}: not a readable .npy/.npz file ({error})") from None
+    if isinstance(loaded, np.ndarray):
+        return loaded
+    with loaded:
+        if not loaded.files:
+            raise InputError(f"{path}: the npz archive holds no arrays")
+        key = next((k for k in preferred if k in loaded.files), loaded.files[0])
+        return loaded[key]
+
+
+def read_codes(path: Path, latent_dim: int) -> tuple[list[str], np.ndarray]:
+    if not path.is_file() or path.suffix.lower() not in (".npy", ".npz"):
+        raise InputError(f"--input={path}: decode takes codes from an existing .npy or .npz file")
+    codes = _load_array(path, ("code", "codes", "mean"))
+    if codes.ndim == 1:
+        codes = codes[None]
+    if codes.ndim != 2 or codes.shape[1] != latent_dim or not np.issubdtype(codes.dtype, np.number):
+        raise InputError(
+            f"{path}: codes are {dims(codes.shape)} {codes.dtype} but the model expects "
+            f"N×{latent_dim} numbers"
+        )
+    return [f"decoded_{i:05d}" for i in range(len(codes))], codes.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------- outputs
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    pixels = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    elif pixels.shape[-1] not in (3, 4):
+        raise InputError(f"cannot write {pixels.shape[-1]}-channel images as PNG")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_file_names(names: list[str]) -> list[str]:
+    """<stem>.png per input; the full name where stems collide (a.png and a.jpg)."""
+    stems = [Path(n).stem if Path(n).suffix.lower() in IMAGE_SUFFIXES else n for n in names]
+    clash = {s for s in stems if stems.count(s) > 1}
+    return [f"{n if s in clash else s}.png" for n, s in zip(names, stems, strict=True)]
+
+
+def render_outputs(task: str, names: list[str], outputs: dict[str, np.ndarray]) -> dict:
+    """{file name: bytes} of a task's results, all in memory before anything is written."""
+    if task in ("reconstruct", "decode"):
+        (images,) = outputs.values()
+        return {
+            f: png_bytes(image) for f, image in zip(image_file_names(names), images, strict=True)
+        }
+    if task == "encode":
+        files = {"files.txt": ("\n".join(names) + "\n").encode()}
+        for key, array in outputs.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array.astype(np.float32))
+            files[f"{key}.npy"] = buffer.getvalue()
+        return files
+    (scores,) = outputs.values()
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["file", "score"])
+    writer.writerows((name, f"{float(s):.6g}") for name, s in zip(names, scores, strict=True))
+    return {"scores.csv": text.getvalue().encode()}
+
+
+def write_files(files: dict[str, bytes], output: Path) -> None:
+    """Writes into a hidden temporary sibling folder, then moves the files in: a failure while
+    writing leaves no partial result in `output`."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = output.parent / f".{output.name}.tmp-{os.getpid()}"
+    try:
+        staging.mkdir()
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
+        output.mkdir(exist_ok=True)
+        for name in files:
+            os.replace(staging / name, output / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------- main
+def predict(model: str, task: str, input_path: str, output: str) -> dict[str, bytes]:
+    """Runs `task` and writes its files into `output`; returns them ({name: bytes})."""
+    if task not in TASKS:
+        raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
+    runner = load_runner(model)
+    signature = TASKS[task]
+    _, shape = runner.input_spec(signature)
+    if task == "decode":
+        names, batch = read_codes(Path(input_path), int(shape[0]))
+    else:
+        names, batch = read_images(Path(input_path), tuple(shape))
+    files = render_outputs(task, names, runner(signature, batch))
+    write_files(files, Path(output))
+    return files
+
+
+def _define_flags():
+    from absl import flags
+
+    flags.DEFINE_string("model", None, "A SavedModel folder (or its parent) or a .tflite file.")
+    flags.DEFINE_enum("task", "reconstruct", list(TASKS), "What to compute.")
+    flags.DEFINE_string("input", None, "PNG/JPEG file, folder of them, .npz/.npy (codes: decode).")
+    flags.DEFINE_string("output", None, "Output folder (created; files in it are replaced).")
+    for name in ("model", "input", "output"):
+        flags.mark_flag_as_required(name)
+    return flags.FLAGS
+
+
+def _fail(message) -> None:
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "predict"
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(USAGE_EXIT_CODE)
+
+
+def run() -> None:
+    """CLI: one-line errors and exit code 2 for bad input (as convae_tf.cli, which this
+    stand-alone module does not import)."""
+    from absl import app, flags
+
+    FLAGS = _define_flags()
+
+    def parse(argv):
+        try:
+            return FLAGS(argv)
+        except flags.Error as error:
+            _fail(f"{error} (see --helpshort)")
+
+    def main(argv):
+        if len(argv) > 1:
+            _fail(f"unexpected arguments {argv[1:]}; every option is a --flag=value")
+        try:
+            files = predict(FLAGS.model, FLAGS.task, FLAGS.input, FLAGS.output)
+        except InputError as error:
+            _fail(error)
+        except OSError as error:  # a missing, unreadable or unwritable path
+            _fail(f"{error.filename}: {error.strerror}; check the path and its permissions")
+        print(f"wrote {len(files)} file(s) to {FLAGS.output}")
+
+    app.run(main, flags_parser=parse)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,224 @@
+"""Measure a trained run on the five applications: writes `DIR/metrics.json` and PNG figures
+under `DIR/figures/` (names starting with `eval_`, next to training's own grids).
+
+    python -m convae_tf.evaluate --workdir=runs/vae-sprites
+    python -m convae_tf.evaluate --workdir=runs/vae-sprites --split=validation --iw_samples=500
+
+Sections of metrics.json and when each is written (absent otherwise):
+    reconstruction  always
+    denoising       always (every model; a plain autoencoder is the baseline of a DAE)
+    inpainting      always
+    vae             the model is a VAE (its encoder gives a posterior (mean, log_var))
+    anomaly         the run was trained with --normal_classes, the split has labels and holds
+                    both normal and anomalous examples
+    probe           the split has labels of at least two classes and is not train (the probe
+                    trains there)
+See the README ("Evaluation") for every key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convae_tf import cli, errors
+from convae_tf.evaluation import applications, splits
+from convae_tf.training import run_folder
+from convae_tf.utils import figures, files
+
+SCHEMA_VERSION = 1
+
+
+@dataclasses.dataclass
+class Options:
+    split: str = "test"
+    dataset: str | None = None  # None: the run's own
+    data_dir: str | None = None
+    max_examples: int | None = None  # None: the whole split
+    iw_samples: int = 100
+    iw_examples: int = 1000
+    anomaly_percentile: float = 95.0
+    probe_examples: int = 2000
+    seed: int = 0
+
+    def validate(self) -> Options:
+        if self.split not in splits.SPLITS:
+            raise errors.ConfigError(
+                f"--split={self.split!r} is not valid; choose one of {', '.join(splits.SPLITS)}"
+            )
+        for name in ("max_examples", "iw_samples", "iw_examples", "probe_examples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise errors.ConfigError(f"--{name}={value} must be at least 1")
+        if not 0 <= self.anomaly_percentile <= 100:
+            raise errors.ConfigError(
+                f"--anomaly_percentile={self.anomaly_percentile} must be in [0, 100]"
+            )
+        return self
+
+
+def evaluate(workdir, options: Options | None = None) -> dict:
+    """Computes every section that applies, writes metrics.json and the figures, returns the
+    metrics."""
+    options = (options or Options()).validate()
+    started = time.time()
+    workdir = Path(workdir)
+    run = run_folder.load_run(workdir)
+    model = run.model
+    source = splits.load_source(run, options.dataset, options.data_dir)
+    examples = splits.split_examples(run, source, options.split)
+    images, labels = splits.to_arrays(examples, limit=options.max_examples)
+    figures_dir = workdir / "figures"
+    written: list[Path] = []
+
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "model": run.config.get("train", {}).get("model", type(model).__name__),
+        "dataset": source.spec,
+        "split": options.split,
+        "num_examples": len(images),
+        "image_shape": list(run.image_shape),
+        "seed": options.seed,
+        "reconstruction": applications.reconstruction(model, images, figures_dir, written),
+        "denoising": applications.denoising(model, images, options.seed, figures_dir, written),
+        "inpainting": applications.inpainting(model, images, options.seed, figures_dir, written),
+    }
+    if _is_vae(model, images):
+        results["vae"] = applications.vae(
+            model,
+            images,
+            labels,
+            options.iw_samples,
+            options.iw_examples,
+            options.seed,
+            figures_dir,
+            written,
+        )
+    normal = run.normal_classes
+    has_both = labels is not None and normal is not None
+    has_both = has_both and 0 < np.isin(labels, normal).sum() < len(labels)
+    if has_both:
+        calibration, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
+        results["anomaly"] = applications.anomaly(
+            model,
+            images,
+            labels,
+            normal,
+            calibration,
+            options.anomaly_percentile,
+            figures_dir,
+            written,
+        )
+    # The probe trains on the train split, so it is measured elsewhere, on several classes.
+    if labels is not None and options.split != "train" and len(np.unique(labels)) >= 2:
+        train_images, train_labels, _ = splits.sample_arrays(
+            source.train, source.num_train, options.probe_examples, seed=options.seed
+        )
+        results["probe"] = applications.linear_probe(
+            model, train_images, train_labels, images, labels, source.num_classes
+        )
+        results["probe"]["train_sample"] = (
+            f"{len(train_images)} of the {source.num_train} train-split examples, drawn uniformly "
+            f"without replacement (seed {options.seed}); tested on the {options.split} split"
+        )
+
+    codes = splits.in_batches(lambda x: splits.codes_of(model, x), images[:2000])
+    written.append(
+        figures.code_scatter(
+            codes, None if labels is None else labels[:2000], figures_dir / "eval_codes_2d.png"
+        )
+    )
+    curves = figures.training_curves(workdir / "history.csv", figures_dir / "training_curves.png")
+    if curves is not None:
+        written.append(curves)
+
+    results["figures"] = sorted(path.name for path in written)
+    results["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
+    results["seconds"] = round(time.time() - started, 1)
+    files.save_json(results, workdir / "metrics.json")
+    return results
+
+
+def _is_vae(model, images) -> bool:
+    # A posterior (mean, log_var) rather than a code: the VAE, or any variant that encodes so.
+    return isinstance(model.encode(images[:1]), (tuple, list)) and hasattr(model, "sample")
+
+
+def summary(results: dict) -> str:
+    parts = [f"{k}={results['reconstruction'][k]:.4g}" for k in ("mse", "psnr", "ssim")]
+    if "vae" in results:
+        parts += [f"{k}={results['vae'][k]:.2f}" for k in ("neg_elbo", "nll_is")]
+    if "anomaly" in results:
+        parts.append(f"auroc={results['anomaly']['auroc']:.4f}")
+    if "probe" in results:
+        parts.append(f"probe={results['probe']['code_accuracy']:.3f}")
+    return " ".join(parts)
+
+
+def _define_flags():
+    # Defined when run as a program, not on import: train, embed and evaluate share flag names
+    # and may be imported together (tests, notebooks).
+    from absl import flags
+
+    flags.DEFINE_string("workdir", None, "Folder of a finished training run.", required=True)
+    flags.DEFINE_enum("split", "test", splits.SPLITS, "Split to measure.")
+    flags.DEFINE_string("dataset", None, "Dataset spec (default: the run's own).")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's own).")
+    flags.DEFINE_integer("max_examples", None, "Measure the first N examples only.", lower_bound=1)
+    flags.DEFINE_integer(
+        "iw_samples", 100, "VAE: posterior samples k of the importance-weighted NLL.", lower_bound=1
+    )
+    flags.DEFINE_integer(
+        "iw_examples", 1000, "VAE: images (the first N) for neg_elbo and nll_is.", lower_bound=1
+    )
+    flags.DEFINE_float(
+        "anomaly_percentile",
+        95.0,
+        "Anomaly threshold: this percentile of the validation (normal) scores.",
+        lower_bound=0.0,
+        upper_bound=100.0,
+    )
+    flags.DEFINE_integer(
+        "probe_examples", 2000, "Linear probe: train-split examples it trains on.", lower_bound=1
+    )
+    flags.DEFINE_integer("seed", 0, "Seed of the corruptions, samples and probe subsample.")
+    return flags.FLAGS
+
+
+def main(argv) -> None:
+    del argv
+    from absl import flags
+
+    values = flags.FLAGS
+    options = Options(
+        split=values.split,
+        dataset=values.dataset,
+        data_dir=values.data_dir,
+        max_examples=values.max_examples,
+        iw_samples=values.iw_samples,
+        iw_examples=values.iw_examples,
+        anomaly_percentile=values.anomaly_percentile,
+        probe_examples=values.probe_examples,
+        seed=values.seed,
+    )
+    results = evaluate(values.workdir, options)
+    print(
+        f"[convae_tf] {results['model']} on {results['dataset']}:{results['split']} "
+        f"({results['num_examples']} images, {results['seconds']} s): {summary(results)}\n"
+        f"Results in {values.workdir}/: metrics.json, figures/ ({len(results['figures'])} eval "
+        "figures)",
+        flush=True,
+    )
+
+
+def run() -> None:
+    _define_flags()
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,2 @@
+"""Helpers shared by several stages (atomic files, figures); they import nothing else from
+convae_tf."""
