@@ -210,8 +210,8 @@ def recipe() -> dict:
 
 def training_precision(name: str) -> contextlib.AbstractContextManager:
     """What compiled training functions of `name` run under: our recipe's precision for ours
-    (onednn_bfloat16 is a rewrite of the running graph, see convae_tf.training.precision), float32 as
-    published for the references."""
+    (onednn_bfloat16 is a rewrite of the running graph, see convae_tf.training.precision),
+    float32 as published for the references."""
     return precision.graph_rewrite("float32" if name in REFERENCES else recipe()["precision"])
 
 

@@ -5,8 +5,8 @@
 
 Our default `vae` trains `--epochs` epochs on the npz data (benchmark.py's: MNIST if present,
 else synthetic digits) from the same seed in float32, under the Keras mixed_bfloat16 policy
-and under TF's oneDNN bfloat16 rewrite (onednn_bfloat16, convae_tf/training/precision.py), for each of
-`--seeds`; the test negative ELBO is measured in float32 after training. Writes
+and under TF's oneDNN bfloat16 rewrite (onednn_bfloat16, convae_tf/training/precision.py), for
+each of `--seeds`; the test negative ELBO is measured in float32 after training. Writes
 `experiments/results/precision_quality.json` and `.md`: per precision, the mean and spread over
 seeds and the training seconds (wall time of `fit`, tracing included: indicative only;
 benchmark.py and layer_speed.py measure speed properly).

@@ -8,9 +8,10 @@
 Tasks: reconstruct (PNG per image), encode (<output name>.npy, rows in the order of
 files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score).
 
-This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md: inference runs
-where convae_tf's models are not needed): it works as a stand-alone script beside an exported
-model. Images are never resized or converted: a wrong size or channel count is an error.
+This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md:
+inference runs where convae_tf's models are not needed): it works as a stand-alone script
+beside an exported model. Images are never resized or converted: a wrong size or channel
+count is an error.
 """
 
 from __future__ import annotations
