@@ -1,6 +1,8 @@
-"""convae_tf.data: sources (sprites, TFDS, npz, folder), image ops and pipelines."""
+"""convae_tf.data: sources (sprites, TFDS, npz, folder, idx), image ops and pipelines."""
 
 from __future__ import annotations
+
+import gzip
 
 import numpy as np
 import pytest
@@ -451,6 +453,137 @@ def test_empty_spec_or_path():
 def test_data_error_is_one_line_value_error():
     error = DataError("first\nsecond")
     assert isinstance(error, ValueError) and str(error) == "first second"
+
+
+# --- idx -----------------------------------------------------------------------------------------
+
+
+def idx_bytes(array, type_code=0x08):
+    """An IDX file's bytes: magic (0, 0, type, rank), big-endian uint32 dims, then the data."""
+    array = np.asarray(array)
+    header = bytes([0, 0, type_code, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    return header + array.tobytes()
+
+
+TRAIN_X, TRAIN_Y = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
+TEST_X, TEST_Y = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
+IDX_NAMES = {"x_train": TRAIN_X, "y_train": TRAIN_Y, "x_test": TEST_X, "y_test": TEST_Y}
+
+
+def write_idx_folder(root, gzipped=()):
+    """A tiny MNIST-layout folder; `gzipped` names the arrays written as .gz. -> (spec, arrays)."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "x_train": rng.integers(0, 256, (5, 4, 3), dtype=np.uint8),
+        "y_train": np.array([0, 3, 1, 3, 2], np.uint8),
+        "x_test": rng.integers(0, 256, (3, 4, 3), dtype=np.uint8),
+        "y_test": np.array([6, 0, 1], np.uint8),
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    for key, name in IDX_NAMES.items():
+        raw = idx_bytes(arrays[key])
+        if key in gzipped:
+            (root / f"{name}.gz").write_bytes(gzip.compress(raw))
+        else:
+            (root / name).write_bytes(raw)
+    return f"idx:{root}", arrays
+
+
+@pytest.mark.parametrize("gzipped", [(), ("x_train", "y_test")], ids=["plain", "some_gz"])
+def test_idx_round_trips_images_labels_and_order(tmp_path, gzipped):
+    spec, arrays = write_idx_folder(tmp_path / "digits", gzipped)
+    src = load_source(spec)
+    assert (src.image_shape, src.num_train, src.num_test) == ((4, 3, 1), 5, 3)
+    assert src.num_classes == 7  # the largest label, 6, is in the test split only
+    for split, ds in (("train", src.train), ("test", src.test)):
+        examples = list(ds.as_numpy_iterator())
+        images = np.stack([ex["image"][..., 0] for ex in examples])
+        np.testing.assert_array_equal(np.round(images * 255), arrays[f"x_{split}"])
+        assert [int(ex["label"]) for ex in examples] == arrays[f"y_{split}"].tolist()
+        assert examples[0]["label"].dtype == np.int64
+    assert list(src.train_labels.as_numpy_iterator()) == [0, 3, 1, 3, 2]
+
+
+def test_idx_prefers_the_plain_file_and_resizes(tmp_path):
+    spec, _ = write_idx_folder(tmp_path)
+    # A broken .gz beside a good plain file is never opened.
+    (tmp_path / f"{TRAIN_X}.gz").write_bytes(b"not gzip")
+    src = load_source(spec, image_size=(8, 6))
+    assert src.image_shape == (8, 6, 1) and first(src.train, 1)[0]["image"].shape == (8, 6, 1)
+
+
+IDX_ERRORS = {
+    "not_idx": ({TRAIN_X: b"PK\x03\x04 a zip"}, ["train-images-idx3-ubyte", "not an IDX file"]),
+    "empty_file": ({TEST_Y: b""}, ["t10k-labels-idx1-ubyte", "not an IDX file"]),
+    "gzip_named_plain": (
+        {TEST_X: gzip.compress(idx_bytes(np.zeros((3, 4, 3), np.uint8)))},
+        ["t10k-images-idx3-ubyte is gzip-compressed", ".gz"],
+    ),
+    "element_type": (
+        {TRAIN_X: idx_bytes(np.zeros((5, 4, 3), ">f4"), type_code=0x0D)},
+        ["train-images-idx3-ubyte holds float32", "uint8"],
+    ),
+    "image_rank": (
+        {TRAIN_X: idx_bytes(np.zeros((5, 12), np.uint8))},
+        ["train-images-idx3-ubyte has rank 2", "rank 3"],
+    ),
+    "label_rank": (
+        {TRAIN_Y: idx_bytes(np.zeros((5, 1), np.uint8))},
+        ["train-labels-idx1-ubyte has rank 2", "rank 1"],
+    ),
+    "truncated_header": (
+        {TRAIN_X: bytes([0, 0, 8, 3, 0, 0])},
+        ["train-images-idx3-ubyte is truncated inside its header"],
+    ),
+    "truncated_data": (
+        {TRAIN_X: idx_bytes(np.zeros((5, 4, 3), np.uint8))[:-7]},
+        ["train-images-idx3-ubyte is truncated", "5x4x3"],
+    ),
+    "trailing_bytes": (
+        {TEST_Y: idx_bytes(np.zeros(3, np.uint8)) + b"\0"},
+        ["t10k-labels-idx1-ubyte is longer than its header says"],
+    ),
+    "corrupt_gzip": (
+        {f"{TRAIN_X}.gz": gzip.compress(idx_bytes(np.zeros((5, 4, 3), np.uint8)))[:-10]},
+        ["train-images-idx3-ubyte.gz is not a readable gzip file"],
+    ),
+    "label_count": (
+        {TRAIN_Y: idx_bytes(np.zeros(4, np.uint8))},
+        ["train-labels-idx1-ubyte has 4 labels but train-images-idx3-ubyte has 5 images"],
+    ),
+    "no_images": (
+        {
+            TEST_X: idx_bytes(np.zeros((0, 4, 3), np.uint8)),
+            TEST_Y: idx_bytes(np.zeros(0, np.uint8)),
+        },
+        ["t10k-images-idx3-ubyte holds no images"],
+    ),
+    "split_sizes": (
+        {TEST_X: idx_bytes(np.zeros((3, 5, 5), np.uint8))},
+        ["train images are 4x3 but test images are 5x5"],
+    ),
+    "missing_files": (
+        {TRAIN_Y: None, TEST_X: None},
+        ["has no train-labels-idx1-ubyte or t10k-images-idx3-ubyte (plain or .gz)", "make data"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(IDX_ERRORS))
+def test_idx_broken_folders(tmp_path, case):
+    """Each case replaces files of a good plain folder: {file name: bytes, or None to delete}."""
+    replacements, fragments = IDX_ERRORS[case]
+    spec, _ = write_idx_folder(tmp_path)
+    for name, raw in replacements.items():
+        (tmp_path / name.removesuffix(".gz")).unlink()
+        if raw is not None:
+            (tmp_path / name).write_bytes(raw)
+    raises_data_error(lambda: load_source(spec), *fragments)
+
+
+def test_idx_missing_folder_or_path(tmp_path):
+    raises_data_error(lambda: load_source(f"idx:{tmp_path}/nope"), "nope does not exist", "idx:")
+    raises_data_error(lambda: load_source("idx:"), "no path after 'idx:'")
 
 
 # --- ops -----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Datasets as tf.data pipelines of float32 images in [0, 1]; imports nothing else from convae_tf.
 
-source = load_source("sprites")  # or "mnist", "npz:PATH", "folder:PATH", ...
+source = load_source("sprites")  # or "mnist", "npz:PATH", "folder:PATH", "idx:DIR", ...
 pipes = make_pipelines(source, batch_size=64)
 """
 

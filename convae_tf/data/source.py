@@ -12,7 +12,8 @@ from convae_tf.data import ops
 
 SPEC_FORMS = (
     "valid dataset specs: 'sprites' or 'sprites/64' (embedded), a TFDS name such as 'mnist', "
-    "'fashion_mnist', 'cifar10', 'name/config' or 'name:version', 'npz:PATH' or 'folder:PATH'"
+    "'fashion_mnist', 'cifar10', 'name/config' or 'name:version', 'npz:PATH', 'folder:PATH' "
+    "or 'idx:DIR'"
 )
 MAX_CHANNELS = 4
 

@@ -1,9 +1,10 @@
 """Dataset spec -> `Source`: train and test tf.data of float32 images in [0, 1] (+ labels).
 
 Spec forms (see `SPEC_FORMS`): the embedded `sprites[/64]`, any TFDS image dataset by name,
-`npz:PATH` (the keras.datasets `mnist.npz` layout) and `folder:PATH` (PNG/JPEG files, one
-subfolder per class or none). Every source gives the same element structure and a fixed order,
-so validation splits and results do not move between runs or machines.
+`npz:PATH` (the keras.datasets `mnist.npz` layout), `folder:PATH` (PNG/JPEG files, one
+subfolder per class or none) and `idx:DIR` (the IDX files of MNIST and its look-alikes).
+Every source gives the same element structure and a fixed order, so validation splits and
+results do not move between runs or machines.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 
 from convae_tf.data.folder import load_folder
+from convae_tf.data.idx import load_idx
 from convae_tf.data.npz import load_npz
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.tfds_sources import load_sprites, load_tfds
@@ -41,12 +43,14 @@ def load_source(
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     scheme, sep, rest = spec.partition(":")
-    if sep and scheme in ("npz", "folder") and not rest.strip():
+    if sep and scheme in ("npz", "folder", "idx") and not rest.strip():
         raise DataError(f"no path after '{scheme}:' in {spec!r}; write {scheme}:PATH")
     if sep and scheme == "npz":
         return load_npz(spec, Path(rest).expanduser(), size)
     if sep and scheme == "folder":
         return load_folder(spec, Path(rest).expanduser(), size)
+    if sep and scheme == "idx":
+        return load_idx(spec, Path(rest).expanduser(), size)
     if spec.split("/")[0] == "sprites":
         return load_sprites(spec, data_dir, size)
     return load_tfds(spec, data_dir, size)
