@@ -4,8 +4,8 @@ Four named, deterministic endpoints, each with a named input and named outputs (
 that TF Serving's REST answers and LiteRT's signature runners use readable keys:
 
     serving_default  images → {"reconstruction"}         (TF Serving's default)
-    encode           images → {"code"}  (VAE: {"mean", "log_var"})
-    decode           code   → {"images"}
+    encode           images → {"code"}  (VAE: {"mean", "log_var"}; model.encode_outputs)
+    decode           code   → {"images"}                 code as model.code gives it
     score            images → {"score"}                  per-example anomaly score
 
 Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim).
@@ -23,25 +23,12 @@ SIGNATURES = (RECONSTRUCT, ENCODE, DECODE, SCORE)
 IMAGES, CODE = "images", "code"
 
 
-def encode_outputs(model: keras.Model, images) -> dict:
-    """`model.encode` as named outputs: the VAE returns (mean, log_var), the others a code."""
-    encoded = model.encode(images, training=False)
-    if isinstance(encoded, (tuple, list)):
-        mean, log_var = encoded
-        return {"mean": mean, "log_var": log_var}
-    return {"code": encoded}
-
-
-def code_for_decoder(encoded: dict):
-    """The decoder input for an `encode_outputs` result: the code, or the VAE's mean."""
-    return encoded["code"] if "code" in encoded else encoded["mean"]
-
-
 def endpoints(model: keras.Model) -> dict:
-    """name → fn(tensor) → dict of named outputs, at inference (no corruption, no sampling)."""
+    """name → fn(tensor) → dict of named outputs, at inference (no corruption, no sampling).
+    The model names its own `encode` outputs (`encode_outputs`)."""
     return {
         RECONSTRUCT: lambda images: {"reconstruction": model(images, training=False)},
-        ENCODE: lambda images: encode_outputs(model, images),
+        ENCODE: lambda images: model.encode_outputs(images),
         DECODE: lambda code: {"images": model.decode(code, training=False)},
         SCORE: lambda images: {"score": model.score(images)},
     }

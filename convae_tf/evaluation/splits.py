@@ -84,12 +84,6 @@ def in_batches(fn, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def codes_of(model: keras.Model, images) -> tf.Tensor:
-    """The code of each image; for the VAE, the posterior mean (its deterministic code)."""
-    encoded = model.encode(images)
-    return encoded[0] if isinstance(encoded, (tuple, list)) else encoded
-
-
 def sample_arrays(
     examples: tf.data.Dataset, total: int, count: int, seed: int = 0, batch_size: int = 1024
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

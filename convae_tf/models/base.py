@@ -11,8 +11,21 @@ A variant overrides one hook and never copies `call`:
   (sparse: activity penalty; VAE: β·KL).
 - `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
 - `training_callbacks()`: a schedule over epochs (stacked: greedy stages; VAE: KL warm-up).
+- `objective_term` / `step_variables()`: which `loss_terms` entry a training step minimises
+  and which variables it updates (default "loss" and every trainable one; stacked: its current
+  stage's loss and variables), so no variant copies `train_step`.
 
-Inference (`call(training=False)`, `encode`, `decode`, `score`) is deterministic.
+What a model says about its own code, so that nothing outside `models/` inspects what `encode`
+returns:
+
+- `code(images)`: the deterministic code (batch, latent_dim), the decoder's input at inference
+  (VAE: the posterior mean).
+- `encode_outputs(images)`: `encode` as named outputs for serving, {"code"} (VAE: {"mean",
+  "log_var"}).
+- `is_variational`: True when `encode` gives a posterior q(z|x) as (mean, log_var) and
+  `sample(n)` draws from the prior (the VAE): evaluation's likelihood section applies.
+
+Inference (`call(training=False)`, `encode`, `code`, `decode`, `score`) is deterministic.
 """
 
 from __future__ import annotations
@@ -47,7 +60,11 @@ class ConvAutoencoder(keras.Model):
 
     # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.
     metric_names: tuple[str, ...] = ("loss", "reconstruction")
+    # The `loss_terms` entry that a training step minimises (stacked: its phase's loss).
+    objective_term = "loss"
     reconstruction_reduction = "mean"
+    # Whether `encode` returns a posterior (mean, log_var) and `sample(n)` exists (the VAE).
+    is_variational = False
 
     def __init__(
         self,
@@ -176,11 +193,25 @@ class ConvAutoencoder(keras.Model):
         `train.py` adds them to `fit`."""
         return []
 
+    def step_variables(self) -> list:
+        """The variables that a training step updates (stacked: the current stage's)."""
+        return self.trainable_variables
+
     # ------------------------------------------------------------------------------ inference
     def encode(self, images, training=False):
-        """Images → code (for the VAE, its posterior's (mean, log-variance))."""
+        """Images → the encoder's output: the code, or for the VAE its posterior's
+        (mean, log-variance). `code` gives the code of any model."""
         self._ensure_built(images)
         return self.encoder(images, training=training)
+
+    def code(self, images):
+        """Images → the code (batch, latent_dim) that the decoder gets at inference:
+        deterministic (for the VAE, the posterior mean)."""
+        return self.sample_code(self.encode(images, training=False), training=False)
+
+    def encode_outputs(self, images) -> dict:
+        """`encode` as named outputs, the serving `encode` signature's: {"code": …}."""
+        return {"code": self.encode(images, training=False)}
 
     def decode_logits(self, code, training=False):
         if not self.built:
@@ -240,12 +271,16 @@ class ConvAutoencoder(keras.Model):
     def train_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            terms = self.loss_terms(images, training=True)
+            terms = self.loss_terms(images, training=True)  # builds the model on first use
             # Gradients are summed across replicas, so each replica's mean is divided by their
             # number (the built-in compute_loss path does the same).
-            loss = terms["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            loss = terms[self.objective_term] / tf.distribute.get_strategy().num_replicas_in_sync
             loss = self.optimizer.scale_loss(loss)
-        variables = self.trainable_variables
+        if not self.optimizer.built:
+            # On every trainable variable, not only this step's: a step that updates a subset
+            # (a stacked stage) must leave the optimizer knowing the later steps' variables.
+            self.optimizer.build(self.trainable_variables)
+        variables = self.step_variables()
         self.optimizer.apply(tape.gradient(loss, variables), variables)
         return self._record(terms, images)
 

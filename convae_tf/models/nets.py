@@ -39,6 +39,15 @@ def encoder(
     return keras.Model(images, code, name=name)
 
 
+def _expand(code, image_shape, filters, activation):
+    """Code → Dense → the feature map that the encoder's last block emitted (its padded size
+    halved len(filters) times, filters[-1] channels): where every decoder starts."""
+    depth = len(filters)
+    low_h, low_w = (blocks.padded_size(size, depth) // 2**depth for size in image_shape[:2])
+    x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
+    return layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
+
+
 def decoder(
     image_shape: tuple[int, int, int],
     filters: tuple[int, ...],
@@ -59,11 +68,8 @@ def decoder(
     than Conv2D's here (forward + backward, batch 128, 28×28×32 → 1).
     """
     height, width, channels = image_shape
-    depth = len(filters)
-    low_h, low_w = (blocks.padded_size(s, depth) // 2**depth for s in (height, width))
     code = keras.Input((latent_dim,), name="code")
-    x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
-    x = layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
+    x = _expand(code, image_shape, filters, activation)
     for i, width_i in enumerate(reversed(filters)):
         x = blocks.upsample_conv_block(
             x, width_i, kernel_size, activation, upsampling, block, name=f"up{i}"
@@ -94,12 +100,9 @@ def mirrored_decoder(
     of their own, which is what greedy layer-wise pretraining trains (the `stacked` model).
     """
     height, width, channels = image_shape
-    depth = len(filters)
-    low_h, low_w = (blocks.padded_size(s, depth) // 2**depth for s in (height, width))
     code = keras.Input((latent_dim,), name="code")
-    x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
-    x = layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
-    for k in reversed(range(depth)):
+    x = _expand(code, image_shape, filters, activation)
+    for k in reversed(range(len(filters))):
         width_k, activation_k = (filters[k - 1], activation) if k else (channels, None)
         x = blocks.upsample_conv_block(
             x,

@@ -19,7 +19,9 @@ Every stage sees the outputs of the trained stages below it as constants (`stop_
 its step passes only its own variables to the optimizer: the other stages are not touched at
 all (Adam moves weights even with zero gradients; variables it never sees it cannot move).
 Then phase K fine-tunes everything with the normal objective. Each phase starts with the
-optimizer's state zeroed (`restart_optimizer`), like a fresh optimizer.
+optimizer's state zeroed (`restart_optimizer`), like a fresh optimizer. The step itself is the
+base `train_step`, told by two hooks what to minimise (`objective_term = "stage_loss"`) and
+what to update (`step_variables()`: the current phase's variables).
 
 The schedule runs inside one `model.fit`, driven by the `StageSchedule` callback that
 `training_callbacks()` returns (train.py adds it): the phase is a pure function of the epoch
@@ -39,7 +41,6 @@ end to end like `ae`.
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from convae_tf.models import nets
@@ -59,6 +60,8 @@ class StackedAE(ConvAutoencoder):
     """
 
     metric_names = ("loss", "reconstruction", "stage_loss", "stage")
+    # The phase's loss: a stage's in pretraining, the full objective in fine-tuning.
+    objective_term = "stage_loss"
 
     def __init__(self, pretrain_epochs: int | tuple[int, ...] = 2, **kwargs):
         # The architecture arguments go to ConvAutoencoder; get_config and the CLI's argument
@@ -190,19 +193,9 @@ class StackedAE(ConvAutoencoder):
         )
         return {**terms, "stage_loss": stage_loss, "stage": ops.convert_to_tensor(float(stage))}
 
-    def train_step(self, data):
-        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            terms = self.loss_terms(images, training=True)  # builds the model on first use
-            # As in the base step: gradients are summed across replicas.
-            loss = terms["stage_loss"] / tf.distribute.get_strategy().num_replicas_in_sync
-            loss = self.optimizer.scale_loss(loss)
-        if not self.optimizer.built:
-            # Built on every variable, not this phase's only, so later phases' are known to it.
-            self.optimizer.build(self.trainable_variables)
-        variables = self.stage_variables(self.current_stage)
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        return self._record(terms, images)
+    def step_variables(self) -> list:
+        # Only the phase's variables reach the optimizer (see the module docstring).
+        return self.stage_variables(self.current_stage)
 
 
 class StageSchedule(keras.callbacks.Callback):

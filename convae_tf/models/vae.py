@@ -3,7 +3,9 @@ weight on the KL term (Higgins et al., 2017) and an optional KL warm-up.
 
 The encoder emits a diagonal Gaussian posterior q(z|x) = N(mean, exp(log_var)) (`code_size`
 doubles, `encode` returns the tuple), the decoder input is a reparameterised sample in
-training and the mean otherwise (`sample_code`), and `regularizer` adds β·KL(q(z|x) ‖ N(0, I)).
+training and the mean otherwise (`sample_code`, so `code` is the posterior mean), and
+`regularizer` adds β·KL(q(z|x) ‖ N(0, I)). Serving names the posterior's two outputs
+(`encode_outputs`: "mean", "log_var").
 The loss is the negative ELBO in nats per image: reconstruction summed over pixels
 (`reconstruction_reduction = "sum"`) plus the KL summed over latent dimensions, averaged over
 the batch.
@@ -52,6 +54,7 @@ class VAE(ConvAutoencoder):
 
     metric_names = ("loss", "reconstruction", "kl")
     reconstruction_reduction = "sum"
+    is_variational = True
 
     def __init__(
         self,
@@ -105,6 +108,10 @@ class VAE(ConvAutoencoder):
         moments = super().encode(images, training=training)
         mean, raw_log_var = ops.split(moments, 2, axis=-1)
         return mean, LOG_VAR_BOUND * ops.tanh(raw_log_var / LOG_VAR_BOUND)
+
+    def encode_outputs(self, images) -> dict:
+        mean, log_var = self.encode(images, training=False)
+        return {"mean": mean, "log_var": log_var}
 
     def sample_code(self, encoded, training=False):
         """z = mean + σ·ε, ε ~ N(0, I) in training (reparameterisation); the mean otherwise."""
