@@ -10,6 +10,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from convae_tf.deploy import signatures
+from convae_tf.utils import image_quality
 
 THRESHOLD_PERCENTILE = 99
 IMAGE_OUTPUTS = ("reconstruction", "images")  # outputs in [0, 1]; the parity gate is absolute
@@ -29,8 +30,13 @@ THRESHOLD_METHOD = (
 
 def flops_per_image(model: keras.Model, signature: str) -> int:
     """FLOPs of one image through `signature` (see FLOPS_METHOD)."""
-    fn = signatures.endpoints(model)[signature]
     spec = signatures.input_specs(model, batch_size=1)[signature]
+    return graph_flops(signatures.endpoints(model)[signature], spec)
+
+
+def graph_flops(fn, spec: tf.TensorSpec) -> int:
+    """FLOPs of `fn` on one input of `spec`, counted on its frozen graph (see FLOPS_METHOD);
+    experiments/benchmark.py counts the keras.io reference models with it too."""
     frozen = convert_variables_to_constants_v2(tf.function(fn).get_concrete_function(spec))
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"  # the profiler prints a table to stdout otherwise
@@ -40,11 +46,9 @@ def flops_per_image(model: keras.Model, signature: str) -> int:
     return int(profile.total_float_ops)
 
 
-def psnr_db(images: np.ndarray, reconstructions: np.ndarray) -> float:
-    """Mean over images of the PSNR in dB for a data range of 1 (images in [0, 1])."""
-    axes = tuple(range(1, images.ndim))
-    mse = np.mean((images.astype(np.float64) - reconstructions) ** 2, axis=axes)
-    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))))
+def mean_psnr(images: np.ndarray, reconstructions: np.ndarray) -> float:
+    """Mean over images of the PSNR in dB, the same measure as metrics.json's."""
+    return float(np.mean(image_quality.per_image_psnr(reconstructions, images)))
 
 
 def anomaly_threshold(scores: np.ndarray) -> dict:
@@ -59,41 +63,34 @@ def anomaly_threshold(scores: np.ndarray) -> dict:
     }
 
 
-def keras_reference(model: keras.Model, images: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """Every signature's outputs computed by the Keras model itself: the parity reference."""
+def keras_reference(
+    model: keras.Model, images: np.ndarray, codes: np.ndarray
+) -> dict[str, dict[str, np.ndarray]]:
+    """Every signature's outputs computed by the Keras model itself: the parity reference.
+    The decoder gets `codes`, the images' codes (`model.code(images)`)."""
     fns = signatures.endpoints(model)
-    encoded = {k: np.asarray(v) for k, v in fns[signatures.ENCODE](images).items()}
+    inputs = {signatures.DECODE: codes}
     return {
-        signatures.RECONSTRUCT: {
-            k: np.asarray(v) for k, v in fns[signatures.RECONSTRUCT](images).items()
-        },
-        signatures.ENCODE: encoded,
-        signatures.DECODE: {
-            k: np.asarray(v)
-            for k, v in fns[signatures.DECODE](signatures.code_for_decoder(encoded)).items()
-        },
-        signatures.SCORE: {k: np.asarray(v) for k, v in fns[signatures.SCORE](images).items()},
+        name: {k: np.asarray(v) for k, v in fns[name](inputs.get(name, images)).items()}
+        for name in signatures.SIGNATURES
     }
 
 
-def parity(runner, reference: dict, images: np.ndarray) -> dict:
+def parity(runner, reference: dict, images: np.ndarray, codes: np.ndarray) -> dict:
     """Max |export − Keras| per signature output, and the reconstruction PSNR, of `runner`
-    (a `convae_tf.predict` runner: parity goes through the code path users run)."""
+    (a `convae_tf.predict` runner: parity goes through the code path users run), on the inputs
+    of `keras_reference`."""
     diffs = {}
     for signature in runner.signatures:
         if signature not in reference:
             continue
-        given = (
-            signatures.code_for_decoder(reference[signatures.ENCODE])
-            if signature == signatures.DECODE
-            else images
-        )
+        given = codes if signature == signatures.DECODE else images
         outputs = runner(signature, given)
         for key, expected in reference[signature].items():
             diffs[f"{signature}/{key}"] = float(np.max(np.abs(outputs[key] - expected)))
             if signature == signatures.RECONSTRUCT:
-                reconstruction_psnr = psnr_db(images, outputs[key])
-    keras_psnr = psnr_db(images, reference[signatures.RECONSTRUCT]["reconstruction"])
+                reconstruction_psnr = mean_psnr(images, outputs[key])
+    keras_psnr = mean_psnr(images, reference[signatures.RECONSTRUCT]["reconstruction"])
     return {
         "max_abs_diff": diffs,
         "reconstruction_psnr_db": reconstruction_psnr,

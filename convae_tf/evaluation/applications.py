@@ -13,9 +13,9 @@ import numpy as np
 import tensorflow as tf
 
 from convae_tf.evaluation import likelihood, metrics, probe
-from convae_tf.evaluation.splits import codes_of, in_batches
+from convae_tf.evaluation.splits import in_batches
 from convae_tf.models import corruptions
-from convae_tf.utils import figures
+from convae_tf.utils import figures, image_quality
 
 # Corruptions of the denoising benchmark, by their stable key in metrics.json. Gaussian σ 0.4 is
 # the keras.io denoising example's noise factor; 0.2 a milder level; salt-and-pepper and masking
@@ -56,9 +56,9 @@ def reconstruction(model, images, figures_dir: Path, written: list) -> dict:
         )
     )
     return {
-        "mse": float(np.mean(metrics.per_image_mse(outputs, images))),
-        "bce": float(np.mean(metrics.per_image_bce_from_logits(images, logits))),
-        "psnr": float(np.mean(metrics.per_image_psnr(outputs, images))),
+        "mse": float(np.mean(image_quality.per_image_mse(outputs, images))),
+        "bce": float(np.mean(metrics.per_image_bce(images, logits))),
+        "psnr": float(np.mean(image_quality.per_image_psnr(outputs, images))),
         "ssim": float(np.mean(ssim)),
         "ssim_filter_size": metrics.ssim_filter_size(*images.shape[1:3]),
     }
@@ -72,8 +72,8 @@ def denoising(model, images, seed: int, figures_dir: Path, written: list) -> dic
         restored = _restore(model, noisy)
         section[name] = {
             "corruption": strength,
-            "psnr_noisy": float(np.mean(metrics.per_image_psnr(noisy, images))),
-            "psnr_denoised": float(np.mean(metrics.per_image_psnr(restored, images))),
+            "psnr_noisy": float(np.mean(image_quality.per_image_psnr(noisy, images))),
+            "psnr_denoised": float(np.mean(image_quality.per_image_psnr(restored, images))),
         }
         written.append(
             figures.restoration(
@@ -214,19 +214,16 @@ def anomaly(
 # ------------------------------------------------------------------------------ probe
 def linear_probe(model, train_images, train_labels, images, labels, num_classes: int) -> dict:
     def codes(x):
-        return in_batches(lambda batch: codes_of(model, batch), x).astype(np.float64)
+        return in_batches(model.code, x).astype(np.float64)
 
-    steps = 300
     majority = np.bincount(train_labels, minlength=num_classes).argmax()
     return {
         "code_accuracy": probe.probe_accuracy(
-            codes(train_images), train_labels, codes(images), labels, num_classes, steps
+            codes(train_images), train_labels, codes(images), labels
         ),
-        "pixel_accuracy": probe.probe_accuracy(
-            train_images, train_labels, images, labels, num_classes, steps
-        ),
+        "pixel_accuracy": probe.probe_accuracy(train_images, train_labels, images, labels),
         "majority_accuracy": float(np.mean(labels == majority)),
         "train_examples": len(train_images),
         "test_examples": len(images),
-        "classifier": probe.DESCRIPTION.format(steps=steps),
+        "classifier": probe.DESCRIPTION,
     }

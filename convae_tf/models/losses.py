@@ -18,8 +18,9 @@ def reconstruction_error(images, logits, kind: str = "bce", reduction: str = "me
     Returns a tensor of shape (batch,).
     """
     if kind == "bce":
-        # max(l, 0) - l*x + log(1 + exp(-|l|)): the usual stable form of sigmoid cross-entropy.
-        per_pixel = ops.relu(logits) - logits * images + ops.log1p(ops.exp(-ops.abs(logits)))
+        # Keras's element-wise BCE; from logits it is TF's stable sigmoid cross-entropy,
+        # max(l, 0) - l*x + log(1 + exp(-|l|)), finite for saturated logits.
+        per_pixel = ops.binary_crossentropy(images, logits, from_logits=True)
     elif kind == "mse":
         per_pixel = ops.square(ops.sigmoid(logits) - images)
     else:

@@ -9,7 +9,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from convae_tf.utils import figures
+from convae_tf.training import run_folder
+from convae_tf.utils import figures, files
 
 
 class ReconstructionGrid(keras.callbacks.Callback):
@@ -56,9 +57,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
             kept = lines[:1] + [
                 line for line in lines[1:] if int(line.split(self.sep, 1)[0]) < resume_epoch
             ]
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text("".join(kept) if resume_epoch else "")
-            tmp.replace(path)
+            files.write_text(path, "".join(kept) if resume_epoch else "")
         super().on_train_begin(logs)
 
 
@@ -90,10 +89,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         if current is None or not math.isfinite(current) or current >= self.best:
             return
         self.best = float(current)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / ".best.tmp.keras"
-        self.model.save(tmp)
-        tmp.replace(self.directory / "best.keras")
-        record_tmp = self.directory / ".best.json.tmp"
-        record_tmp.write_text(json.dumps({"epoch": epoch, self.monitor: self.best}) + "\n")
-        record_tmp.replace(self.record)
+        # The model first: a kill between the two writes leaves best.json behind best.keras,
+        # never ahead of it (a record ahead would refuse checkpoints better than the saved one).
+        run_folder.save_model(self.model, self.directory / "best.keras")
+        files.save_json({"epoch": epoch, self.monitor: self.best}, self.record)
