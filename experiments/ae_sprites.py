@@ -3,18 +3,19 @@
 Command:
     python -m convae_tf.train --config=experiments/ae_sprites.py
 
-Any flag given on the command line overrides a value here, e.g. `--epochs=2`.
+Any flag given on the command line overrides a value here, e.g. `--epochs=2` (or
+`--config.epochs=2`).
 """
+
+from convae_tf.training import config as training_config
 
 
 def get_config():
-    return {
-        "model": "ae",
-        "dataset": "sprites",
-        "epochs": 10,
-        "batch_size": 128,
-        "learning_rate": 1e-3,
-        "latent_dim": 16,
-        "model_args": {"filters": (32, 64), "pooling": "max", "upsampling": "nearest"},
-        "workdir": "runs/ae-sprites",
-    }
+    config = training_config.get_config()
+    config.model = "ae"
+    config.dataset = "sprites"
+    config.epochs = 10
+    config.latent_dim = 16
+    config.model_args = {"filters": (32, 64), "pooling": "max", "upsampling": "nearest"}
+    config.workdir = "runs/ae-sprites"
+    return config

@@ -14,19 +14,19 @@ Command for one digit (experiments/run_anchors.py runs all ten):
     python -m convae_tf.evaluate --workdir=runs/anchors/oneclass-mnist-3   # anomaly.auroc
 """
 
+from convae_tf.training import config as training_config
+
 
 def get_config():
-    return {
-        "model": "ae",
-        "dataset": "mnist",
-        "epochs": 30,
-        "batch_size": 128,
-        "learning_rate": 1e-3,
-        "latent_dim": 32,
-        # BCE, not Ruff et al.'s MSE: with MSE on sigmoid outputs this network stayed at the mean
-        # image for 5 epochs on sprites (test MSE 0.054, AUROC 0.39 for shape 0), while BCE
-        # learned (test MSE 0.012, AUROC 0.64). The anomaly score is then the per-pixel BCE.
-        "model_args": {"filters": (32, 64), "reconstruction_loss": "bce"},
-        "normal_classes": (0,),
-        "workdir": "runs/anchors/oneclass-mnist-0",
-    }
+    config = training_config.get_config()
+    config.model = "ae"
+    config.dataset = "mnist"
+    config.epochs = 30
+    config.latent_dim = 32
+    # BCE, not Ruff et al.'s MSE: with MSE on sigmoid outputs this network stayed at the mean
+    # image for 5 epochs on sprites (test MSE 0.054, AUROC 0.39 for shape 0), while BCE
+    # learned (test MSE 0.012, AUROC 0.64). The anomaly score is then the per-pixel BCE.
+    config.model_args = {"filters": (32, 64), "reconstruction_loss": "bce"}
+    config.normal_classes = (0,)
+    config.workdir = "runs/anchors/oneclass-mnist-0"
+    return config

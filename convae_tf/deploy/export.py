@@ -28,8 +28,11 @@ import time
 from pathlib import Path
 
 import keras
+import ml_collections
 import numpy as np
 import tensorflow as tf
+from absl import flags
+from ml_collections.config_dict import placeholder
 
 import convae_tf
 from convae_tf import cli, data
@@ -121,7 +124,11 @@ def next_version(out: Path) -> int:
 
 
 def publish(staging: Path, out: Path) -> Path:
-    """Renames the finished `staging` folder to the next free version number (atomic)."""
+    """Renames the finished `staging` folder to the next free version number (atomic).
+
+    A folder rename, not `utils.files.atomic_path` (one file, replaced in place): the files
+    inside `staging` need no atomic writes of their own, and os.rename fails rather than
+    replace a (non-empty) version folder that a concurrent export has just published."""
     while True:
         target = out / str(next_version(out))
         try:
@@ -136,8 +143,7 @@ def publish(staging: Path, out: Path) -> Path:
 def representative_data(model: keras.Model, images: np.ndarray):
     """The int8 calibrator's samples: (signature, {input: batch-1 array}) for every signature;
     the decoder is calibrated on the codes of the same images."""
-    codes = signatures.code_for_decoder(signatures.encode_outputs(model, images))
-    codes = np.asarray(codes, np.float32)
+    codes = np.asarray(model.code(images), np.float32)
 
     def samples():
         for image, code in zip(images, codes, strict=True):
@@ -229,12 +235,13 @@ def export(
 
 def check_parity(model, saved_model_dir: Path, tflite_files: dict, images: np.ndarray) -> dict:
     """Parity of every export against Keras; the float32 ones must be within tolerance."""
-    reference = model_card.keras_reference(model, images)
+    codes = np.asarray(model.code(images))
+    reference = model_card.keras_reference(model, images, codes)
     runners = {"saved_model": predict.SavedModelRunner(saved_model_dir)}
     runners |= {q: predict.TFLiteRunner(path) for q, path in tflite_files.items()}
     reports = {}
     for name, runner in runners.items():
-        reports[name] = model_card.parity(runner, reference, images)
+        reports[name] = model_card.parity(runner, reference, images, codes)
         worst = max(reports[name]["max_abs_diff"].values())
         stage(
             f"parity {name}: max |diff| {worst:.2e}, "
@@ -305,34 +312,34 @@ def build_card(model, config, workdir, staging, tflite_files, parity, held_out) 
     }
 
 
-def _define_flags():
-    from absl import flags
-
-    flags.DEFINE_string("workdir", None, "A finished training run (config.json, model.keras).")
-    flags.DEFINE_string("out", None, "Export folder (default: exported_models/<workdir name>).")
-    flags.DEFINE_string(
-        "quantize",
+# The export's options: name: (default, help); the flags of the CLI are made from it.
+FIELDS: cli.Fields = {
+    "out": (placeholder(str), "Export folder (default: exported_models/<workdir name>)."),
+    "quantize": (
         DEFAULT_QUANTIZE,
         f"TFLite files: 'all', 'none' or a comma list of {','.join(tflite.QUANTIZATIONS)}.",
-    )
-    flags.DEFINE_string("data_dir", None, "Override config.json's data_dir (moved TFDS data).")
-    flags.DEFINE_integer(
-        "calibration_images", CALIBRATION_IMAGES, "Training images for int8 calibration."
-    )
-    flags.mark_flag_as_required("workdir")
-    return flags.FLAGS
+    ),
+    "data_dir": (placeholder(str), "Override config.json's data_dir (moved TFDS data)."),
+    "calibration_images": (CALIBRATION_IMAGES, "Training images for int8 calibration."),
+}
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """The export defaults, a new ConfigDict on every call (the arguments of `export`)."""
+    return cli.config_from_fields(FIELDS)
 
 
 def run() -> None:
-    from absl import logging
-
-    FLAGS = _define_flags()
+    """`python -m convae_tf.export`: the flags are defined here, not on import (train,
+    evaluate and export share flag names and may be imported together)."""
+    workdir = flags.DEFINE_string(
+        "workdir", None, "A finished training run (config.json, model.keras).", required=True
+    )
+    export_config = cli.define_config_flags(FIELDS)
 
     def main(argv):
         del argv
-        if not FLAGS["verbosity"].present:  # absl's INFO default floods the output with TF logs
-            logging.set_verbosity(logging.WARNING)
-        export(FLAGS.workdir, FLAGS.out, FLAGS.quantize, FLAGS.data_dir, FLAGS.calibration_images)
+        export(workdir.value, **export_config.resolve().to_dict())
 
     cli.run(main)
 

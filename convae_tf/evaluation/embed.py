@@ -9,26 +9,39 @@ Load it with `numpy.load(path)`: no pickled objects.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+import ml_collections
 import numpy as np
 import tensorflow as tf
+from absl import flags
+from ml_collections.config_dict import placeholder
 
 from convae_tf import cli, errors
 from convae_tf.evaluation import splits
 from convae_tf.training import run_folder
+from convae_tf.utils import files
+
+# name: (default, help); the flags of the CLI are made from it.
+FIELDS: cli.Fields = {
+    "split": ("test", f"Split to embed: {', '.join(splits.SPLITS)}."),
+    "dataset": (placeholder(str), "Dataset spec (default: the run's own)."),
+    "data_dir": (placeholder(str), "TFDS data directory (default: the run's own)."),
+}
 
 
-def embed(
-    workdir,
-    output,
-    split: str = "test",
-    dataset: str | None = None,
-    data_dir: str | None = None,
-    batch_size: int = 256,
-) -> dict[str, np.ndarray]:
-    """Writes the codes of `split` to `output` (atomically) and returns the saved arrays."""
+def get_config() -> ml_collections.ConfigDict:
+    """The embedding defaults, a new ConfigDict on every call."""
+    return cli.config_from_fields(FIELDS)
+
+
+def embed(workdir, output, batch_size: int = 256, **options) -> dict[str, np.ndarray]:
+    """Writes the codes of a split to `output` (atomically) and returns the saved arrays.
+    `options`: fields of `get_config()` to change (split, dataset, data_dir)."""
+    cli.check_fields(options, FIELDS, "embed()")
+    config = get_config()
+    config.update(options)
+    split = config.split
     if split not in splits.SPLITS:
         raise errors.ConfigError(
             f"--split={split!r} is not valid; choose one of {', '.join(splits.SPLITS)}"
@@ -37,11 +50,11 @@ def embed(
     if output.suffix != ".npz":
         raise errors.ConfigError(f"--output={output} must end in .npz")
     run = run_folder.load_run(workdir)
-    source = splits.load_source(run, dataset, data_dir)
+    source = splits.load_source(run, config.dataset, config.data_dir)
     codes, labels = [], []
     # Streamed batch by batch: a large train split never sits in memory as images.
     for batch in splits.split_examples(run, source, split).batch(batch_size).as_numpy_iterator():
-        codes.append(np.asarray(splits.codes_of(run.model, tf.constant(batch["image"]))))
+        codes.append(np.asarray(run.model.code(tf.constant(batch["image"]))))
         if "label" in batch:
             labels.append(batch["label"])
     if not codes:
@@ -54,37 +67,30 @@ def embed(
     }
     if labels:
         arrays["labels"] = np.concatenate(labels).astype(np.int64)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    with open(tmp, "wb") as f:  # a file object: numpy appends no second ".npz"
-        np.savez(f, **arrays)
-    os.replace(tmp, output)
+    with files.atomic_path(output) as tmp:  # tmp ends in .npz too: numpy appends no second one
+        np.savez(tmp, **arrays)
     return arrays
 
 
-def main(argv) -> None:
-    del argv
-    from absl import flags
-
-    values = flags.FLAGS
-    arrays = embed(values.workdir, values.output, values.split, values.dataset, values.data_dir)
-    rows, width = arrays["codes"].shape
-    print(
-        f"[convae_tf] wrote {rows} codes of dimension {width} "
-        f"({'with' if 'labels' in arrays else 'without'} labels) to {values.output}",
-        flush=True,
-    )
-
-
 def run() -> None:
-    # Flags are defined here, not on import (see evaluate._define_flags).
-    from absl import flags
+    """`python -m convae_tf.embed`: the flags are defined here, not on import (train, embed
+    and evaluate share flag names and may be imported together: tests, notebooks)."""
+    workdir = flags.DEFINE_string(
+        "workdir", None, "Folder of a finished training run.", required=True
+    )
+    output = flags.DEFINE_string("output", None, "Output .npz file.", required=True)
+    embed_config = cli.define_config_flags(FIELDS)
 
-    flags.DEFINE_string("workdir", None, "Folder of a finished training run.", required=True)
-    flags.DEFINE_enum("split", "test", splits.SPLITS, "Split to embed.")
-    flags.DEFINE_string("output", None, "Output .npz file.", required=True)
-    flags.DEFINE_string("dataset", None, "Dataset spec (default: the run's own).")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's own).")
+    def main(argv) -> None:
+        del argv
+        arrays = embed(workdir.value, output.value, **embed_config.resolve().to_dict())
+        rows, width = arrays["codes"].shape
+        print(
+            f"[convae_tf] wrote {rows} codes of dimension {width} "
+            f"({'with' if 'labels' in arrays else 'without'} labels) to {output.value}",
+            flush=True,
+        )
+
     cli.run(main)
 
 

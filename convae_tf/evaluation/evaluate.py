@@ -18,12 +18,14 @@ See the README ("Evaluation") for every key.
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import time
 from pathlib import Path
 
+import ml_collections
 import numpy as np
+from absl import flags
+from ml_collections.config_dict import placeholder
 
 from convae_tf import cli, errors
 from convae_tf.evaluation import applications, splits
@@ -33,38 +35,48 @@ from convae_tf.utils import figures, files
 SCHEMA_VERSION = 1
 
 
-@dataclasses.dataclass
-class Options:
-    split: str = "test"
-    dataset: str | None = None  # None: the run's own
-    data_dir: str | None = None
-    max_examples: int | None = None  # None: the whole split
-    iw_samples: int = 100
-    iw_examples: int = 1000
-    anomaly_percentile: float = 95.0
-    probe_examples: int = 2000
-    seed: int = 0
-
-    def validate(self) -> Options:
-        if self.split not in splits.SPLITS:
-            raise errors.ConfigError(
-                f"--split={self.split!r} is not valid; choose one of {', '.join(splits.SPLITS)}"
-            )
-        for name in ("max_examples", "iw_samples", "iw_examples", "probe_examples"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise errors.ConfigError(f"--{name}={value} must be at least 1")
-        if not 0 <= self.anomaly_percentile <= 100:
-            raise errors.ConfigError(
-                f"--anomaly_percentile={self.anomaly_percentile} must be in [0, 100]"
-            )
-        return self
+# What to measure and how: name: (default, help); the flags of the CLI are made from it.
+FIELDS: cli.Fields = {
+    "split": ("test", f"Split to measure: {', '.join(splits.SPLITS)}."),
+    "dataset": (placeholder(str), "Dataset spec (default: the run's own)."),
+    "data_dir": (placeholder(str), "TFDS data directory (default: the run's own)."),
+    "max_examples": (placeholder(int), "Measure the first N examples only (default: all)."),
+    "iw_samples": (100, "VAE: posterior samples k of the importance-weighted NLL."),
+    "iw_examples": (1000, "VAE: images (the first N) for neg_elbo and nll_is."),
+    "anomaly_percentile": (
+        95.0,
+        "Anomaly threshold: this percentile of the validation (normal) scores.",
+    ),
+    "probe_examples": (2000, "Linear probe: train-split examples it trains on."),
+    "seed": (0, "Seed of the corruptions, samples and probe subsample."),
+}
 
 
-def evaluate(workdir, options: Options | None = None) -> dict:
+def get_config() -> ml_collections.ConfigDict:
+    """The evaluation defaults, a new ConfigDict on every call."""
+    return cli.config_from_fields(FIELDS)
+
+
+def validate(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    cli.check_fields(options, FIELDS, "the options")
+    if options.split not in splits.SPLITS:
+        raise errors.ConfigError(
+            f"--split={options.split!r} is not valid; choose one of {', '.join(splits.SPLITS)}"
+        )
+    for name in ("max_examples", "iw_samples", "iw_examples", "probe_examples"):
+        if options[name] is not None and options[name] < 1:
+            raise errors.ConfigError(f"--{name}={options[name]} must be at least 1")
+    if not 0 <= options.anomaly_percentile <= 100:
+        raise errors.ConfigError(
+            f"--anomaly_percentile={options.anomaly_percentile} must be in [0, 100]"
+        )
+    return options
+
+
+def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     """Computes every section that applies, writes metrics.json and the figures, returns the
-    metrics."""
-    options = (options or Options()).validate()
+    metrics. `options`: `get_config()`, with changes."""
+    options = validate(options or get_config())
     started = time.time()
     workdir = Path(workdir)
     run = run_folder.load_run(workdir)
@@ -87,7 +99,7 @@ def evaluate(workdir, options: Options | None = None) -> dict:
         "denoising": applications.denoising(model, images, options.seed, figures_dir, written),
         "inpainting": applications.inpainting(model, images, options.seed, figures_dir, written),
     }
-    if _is_vae(model, images):
+    if model.is_variational:
         results["vae"] = applications.vae(
             model,
             images,
@@ -126,7 +138,7 @@ def evaluate(workdir, options: Options | None = None) -> dict:
             f"without replacement (seed {options.seed}); tested on the {options.split} split"
         )
 
-    codes = splits.in_batches(lambda x: splits.codes_of(model, x), images[:2000])
+    codes = splits.in_batches(model.code, images[:2000])
     written.append(
         figures.code_scatter(
             codes, None if labels is None else labels[:2000], figures_dir / "eval_codes_2d.png"
@@ -143,11 +155,6 @@ def evaluate(workdir, options: Options | None = None) -> dict:
     return results
 
 
-def _is_vae(model, images) -> bool:
-    # A posterior (mean, log_var) rather than a code: the VAE, or any variant that encodes so.
-    return isinstance(model.encode(images[:1]), (tuple, list)) and hasattr(model, "sample")
-
-
 def summary(results: dict) -> str:
     parts = [f"{k}={results['reconstruction'][k]:.4g}" for k in ("mse", "psnr", "ssim")]
     if "vae" in results:
@@ -159,64 +166,25 @@ def summary(results: dict) -> str:
     return " ".join(parts)
 
 
-def _define_flags():
-    # Defined when run as a program, not on import: train, embed and evaluate share flag names
-    # and may be imported together (tests, notebooks).
-    from absl import flags
-
-    flags.DEFINE_string("workdir", None, "Folder of a finished training run.", required=True)
-    flags.DEFINE_enum("split", "test", splits.SPLITS, "Split to measure.")
-    flags.DEFINE_string("dataset", None, "Dataset spec (default: the run's own).")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory (default: the run's own).")
-    flags.DEFINE_integer("max_examples", None, "Measure the first N examples only.", lower_bound=1)
-    flags.DEFINE_integer(
-        "iw_samples", 100, "VAE: posterior samples k of the importance-weighted NLL.", lower_bound=1
-    )
-    flags.DEFINE_integer(
-        "iw_examples", 1000, "VAE: images (the first N) for neg_elbo and nll_is.", lower_bound=1
-    )
-    flags.DEFINE_float(
-        "anomaly_percentile",
-        95.0,
-        "Anomaly threshold: this percentile of the validation (normal) scores.",
-        lower_bound=0.0,
-        upper_bound=100.0,
-    )
-    flags.DEFINE_integer(
-        "probe_examples", 2000, "Linear probe: train-split examples it trains on.", lower_bound=1
-    )
-    flags.DEFINE_integer("seed", 0, "Seed of the corruptions, samples and probe subsample.")
-    return flags.FLAGS
-
-
-def main(argv) -> None:
-    del argv
-    from absl import flags
-
-    values = flags.FLAGS
-    options = Options(
-        split=values.split,
-        dataset=values.dataset,
-        data_dir=values.data_dir,
-        max_examples=values.max_examples,
-        iw_samples=values.iw_samples,
-        iw_examples=values.iw_examples,
-        anomaly_percentile=values.anomaly_percentile,
-        probe_examples=values.probe_examples,
-        seed=values.seed,
-    )
-    results = evaluate(values.workdir, options)
-    print(
-        f"[convae_tf] {results['model']} on {results['dataset']}:{results['split']} "
-        f"({results['num_examples']} images, {results['seconds']} s): {summary(results)}\n"
-        f"Results in {values.workdir}/: metrics.json, figures/ ({len(results['figures'])} eval "
-        "figures)",
-        flush=True,
-    )
-
-
 def run() -> None:
-    _define_flags()
+    """`python -m convae_tf.evaluate`: the flags are defined here, not on import (train, embed
+    and evaluate share flag names and may be imported together: tests, notebooks)."""
+    workdir = flags.DEFINE_string(
+        "workdir", None, "Folder of a finished training run.", required=True
+    )
+    evaluate_config = cli.define_config_flags(FIELDS)
+
+    def main(argv) -> None:
+        del argv
+        results = evaluate(workdir.value, evaluate_config.resolve())
+        print(
+            f"[convae_tf] {results['model']} on {results['dataset']}:{results['split']} "
+            f"({results['num_examples']} images, {results['seconds']} s): {summary(results)}\n"
+            f"Results in {workdir.value}/: metrics.json, figures/ ({len(results['figures'])} "
+            "eval figures)",
+            flush=True,
+        )
+
     cli.run(main)
 
 

@@ -1,164 +1,184 @@
-"""One config system: TrainConfig defaults ← experiment file ← command-line flags.
+"""The training configuration: every default written once (FIELDS), as an ml_collections
+ConfigDict (`get_config()`), with the flags of `python -m convae_tf.train` made from it.
 
 An experiment file (`experiments/*.py`) is a runnable record of a run: its docstring holds the
-command, and `get_config()` returns a dict of TrainConfig fields to override. Flags given on
-the command line override it in turn. The resolved config is saved as `config.json`.
+command, and its `get_config()` starts from this `get_config()` and sets what the experiment
+changes. Precedence: these defaults < the file (--config=FILE) < --config.FIELD=VALUE <
+--FIELD=VALUE (convae_tf.cli). The resolved config is saved as the `train` section of
+`config.json`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
-import os
 import re
 from pathlib import Path
 from typing import Any
 
+import ml_collections
+from ml_collections.config_dict import placeholder
+
+from convae_tf import cli
 from convae_tf.errors import ConfigError
 from convae_tf.training.precision import PRECISIONS
 
-
-@dataclasses.dataclass
-class TrainConfig:
-    model: str = "vae"
-    dataset: str = "sprites"
-    data_dir: str | None = None
-    image_size: tuple[int, int] | None = None
-    epochs: int = 20
-    batch_size: int = 128
-    learning_rate: float = 1e-3
-    latent_dim: int | None = None  # None: the model's own default
-    model_args: dict[str, Any] = dataclasses.field(default_factory=dict)
-    seed: int = 0
-    validation_fraction: float = 0.1
-    normal_classes: tuple[int, ...] | None = None
-    strategy: str = "default"
-    logical_cpus: int = 0
-    tpu: str = ""  # TPU name or grpc:// address for --strategy=tpu ("" : the local TPU VM)
-    early_stopping_patience: int = 0
-    steps_per_epoch: int | None = None
-    deterministic: bool = True
-    workdir: str | None = None
-    precision: str = "auto"  # see convae_tf.training.precision
-
-    def model_kwargs(self) -> dict[str, Any]:
-        kwargs = dict(self.model_args)
-        if self.latent_dim is not None:
-            kwargs["latent_dim"] = self.latent_dim
-        return kwargs
-
-    def resolved_workdir(self) -> Path:
-        if self.workdir:
-            return Path(self.workdir)
-        kind, sep, path = self.dataset.partition(":")
-        # npz:/some/dir/file.npz → npz-file.npz; tfds names like cifar10/v2 → cifar10-v2.
-        name = f"{kind}-{Path(path).name}" if sep and kind in ("npz", "folder") else self.dataset
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"
-        return Path("runs") / f"{self.model}-{name}"
-
-    def validate(self) -> TrainConfig:
-        checks = [
-            (self.epochs >= 1, f"--epochs={self.epochs} must be at least 1"),
-            (self.batch_size >= 1, f"--batch_size={self.batch_size} must be at least 1"),
-            (self.learning_rate > 0, f"--learning_rate={self.learning_rate} must be positive"),
-            (
-                0 < self.validation_fraction < 1,
-                f"--validation_fraction={self.validation_fraction} must be between 0 and 1",
-            ),
-            (
-                self.latent_dim is None or self.latent_dim >= 1,
-                f"--latent_dim={self.latent_dim} must be at least 1",
-            ),
-            (
-                self.strategy in STRATEGIES,
-                f"--strategy={self.strategy!r} is not valid; choose one of {', '.join(STRATEGIES)}",
-            ),
-            (
-                self.precision in PRECISIONS,
-                f"--precision={self.precision!r} is not valid; choose one of "
-                f"{', '.join(PRECISIONS)}",
-            ),
-            (
-                self.steps_per_epoch is None or self.steps_per_epoch >= 1,
-                f"--steps_per_epoch={self.steps_per_epoch} must be at least 1",
-            ),
-            (
-                self.image_size is None
-                or (len(self.image_size) == 2 and min(self.image_size) >= 1),
-                f"--image_size={self.image_size} must be two positive sizes, e.g. 32,32",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+BAD_FILES = ("stop", "skip")  # convae_tf.data.BAD_FILES, without importing TensorFlow here
+
+# name: (default, help). A placeholder is None until set, and says what type a flag parses.
+FIELDS: cli.Fields = {
+    "model": (
+        "vae",
+        "Model name; `python -c 'import convae_tf; print(convae_tf.list_models())'` lists them.",
+    ),
+    "dataset": (
+        "sprites",
+        "sprites, a TFDS name (mnist, cifar10, ...), npz:PATH, idx:DIR or folder:PATH.",
+    ),
+    "data_dir": (placeholder(str), "TFDS data directory (default: TFDS's own)."),
+    "image_size": (
+        placeholder(tuple),
+        "Resize every image to H,W (default: keep the dataset's size).",
+    ),
+    "epochs": (20, "Training epochs."),
+    "batch_size": (128, "Global batch size (split across replicas)."),
+    "learning_rate": (1e-3, "Adam learning rate."),
+    "latent_dim": (placeholder(int), "Code size (default: the model's own)."),
+    "model_args": (
+        {},
+        "Model constructor argument as key=value, repeatable: --model_args=pooling=avg "
+        "--model_args=filters=32,64; merged over the config file's model_args.",
+    ),
+    "seed": (0, "Seed of weights, shuffling and noise."),
+    "validation_fraction": (0.1, "Share of the train split held out for validation."),
+    "normal_classes": (
+        placeholder(tuple),
+        "Train on these labels only (one-class anomaly detection), e.g. 0 or 1,7 "
+        "(default: every class).",
+    ),
+    "shuffle_buffer": (
+        10_000,
+        "Most decoded images the train shuffle holds when the split is neither cached in "
+        "memory nor read from image files (TFDS, npz, idx above --cache_budget_mb); cached "
+        "splits and folder: file lists are shuffled whole.",
+    ),
+    "cache_budget_mb": (
+        1024,
+        "MiB of decoded float32 images kept in memory across validation, train and test (in "
+        "that order); a split that does not fit is read again each pass (0: never cache).",
+    ),
+    "bad_files": (
+        "stop",
+        "What a folder: image that cannot be read or decoded does when training meets it: "
+        "stop (one line naming the file) or skip (dropped; the count and names are reported).",
+    ),
+    "strategy": (
+        "default",
+        "default: one device; mirrored: MirroredStrategy over the visible GPUs (or logical "
+        "CPUs); multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; tpu: "
+        "TPUStrategy.",
+    ),
+    "logical_cpus": (
+        0,
+        "Split the CPU into N logical devices (to try --strategy=mirrored without GPUs).",
+    ),
+    "tpu": ("", "TPU name or grpc:// address for --strategy=tpu (empty: the local TPU VM)."),
+    "early_stopping_patience": (0, "Stop after N epochs without a better val_loss (0: never)."),
+    "steps_per_epoch": (
+        placeholder(int),
+        "Train steps per epoch (default: one pass over the data).",
+    ),
+    "deterministic": (True, "Enable TensorFlow op determinism (same seed, same weights)."),
+    "workdir": (placeholder(str), "Output folder (default: runs/<model>-<dataset>)."),
+    "precision": (
+        "auto",
+        f"One of {', '.join(PRECISIONS)}. auto: onednn_bfloat16 (TF rewrites the float32 "
+        "training graph to bfloat16) on CPUs with native bfloat16, else float32; mixed_*: a "
+        "Keras dtype policy (see convae_tf.training.precision).",
+    ),
+}
 
 
-FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+def get_config() -> ml_collections.ConfigDict:
+    """The training defaults, a new ConfigDict on every call."""
+    return cli.config_from_fields(FIELDS)
 
 
-def load_experiment(path: str) -> dict[str, Any]:
-    """The overrides that `get_config()` of an experiment file returns."""
-    if not os.path.isfile(path):
-        raise ConfigError(
-            f"--config={path}: no such file; give the path of an experiments/*.py file"
-        )
-    spec = importlib.util.spec_from_file_location(f"_experiment_{Path(path).stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # any error in user code becomes one clear line
-        raise ConfigError(
-            f"--config={path} could not be run: {type(error).__name__}: {error}"
-        ) from None
-    if not callable(getattr(module, "get_config", None)):
-        raise ConfigError(f"--config={path} defines no get_config(); add one that returns a dict")
-    overrides = dict(module.get_config())
-    unknown = sorted(set(overrides) - FIELDS)
-    if unknown:
-        raise ConfigError(
-            f"--config={path} sets unknown fields {unknown}; "
-            f"valid fields: {', '.join(sorted(FIELDS))}"
-        )
-    return overrides
+def model_kwargs(cfg) -> dict[str, Any]:
+    kwargs = cfg.model_args.to_dict()
+    if cfg.latent_dim is not None:
+        kwargs["latent_dim"] = cfg.latent_dim
+    return kwargs
 
 
-def resolve(experiment: dict[str, Any], flags: dict[str, Any]) -> TrainConfig:
-    """Defaults, then the experiment's values, then the flags given on the command line."""
-    values = {**experiment, **flags}
-    for key in ("image_size", "normal_classes"):
-        if values.get(key) is not None:
-            try:
-                values[key] = tuple(int(v) for v in values[key])
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"--{key}={values[key]!r} must be comma-separated integers, e.g. 1,7"
-                ) from None
-    return TrainConfig(**values).validate()
+def resolved_workdir(cfg) -> Path:
+    if cfg.workdir:
+        return Path(cfg.workdir)
+    kind, sep, path = cfg.dataset.partition(":")
+    # npz:/some/dir/file.npz → npz-file.npz, idx:data/mnist → idx-mnist; tfds names like
+    # cifar10/v2 → cifar10-v2.
+    path_kinds = ("npz", "folder", "idx")
+    name = f"{kind}-{Path(path).name}" if sep and kind in path_kinds else cfg.dataset
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"
+    return Path("runs") / f"{cfg.model}-{name}"
 
 
-def parse_model_args(items: list[str]) -> dict[str, Any]:
-    """`key=value` strings → dict; values are Python literals where they parse as one
-    (`filters=32,64` → (32, 64), `latent_dim=8` → 8), strings otherwise (`pooling=avg`)."""
-    import ast
+def _integers(values) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
-    parsed = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--model_args={item!r} must be key=value, e.g. pooling=avg")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text
-        parsed[key.strip()] = value
-    return parsed
+
+def validate(cfg) -> ml_collections.ConfigDict:
+    """Raises a ConfigError naming the first bad value (as its flag); returns `cfg`."""
+    cli.check_fields(cfg, FIELDS, "the config")
+    for name in ("image_size", "normal_classes"):
+        if cfg[name] is not None and not _integers(cfg[name]):
+            raise ConfigError(f"--{name}={cfg[name]!r} must be comma-separated integers, e.g. 1,7")
+    checks = [
+        (cfg.epochs >= 1, f"--epochs={cfg.epochs} must be at least 1"),
+        (cfg.batch_size >= 1, f"--batch_size={cfg.batch_size} must be at least 1"),
+        (cfg.learning_rate > 0, f"--learning_rate={cfg.learning_rate} must be positive"),
+        (
+            0 < cfg.validation_fraction < 1,
+            f"--validation_fraction={cfg.validation_fraction} must be between 0 and 1",
+        ),
+        (
+            cfg.latent_dim is None or cfg.latent_dim >= 1,
+            f"--latent_dim={cfg.latent_dim} must be at least 1",
+        ),
+        (
+            cfg.strategy in STRATEGIES,
+            f"--strategy={cfg.strategy!r} is not valid; choose one of {', '.join(STRATEGIES)}",
+        ),
+        (
+            cfg.precision in PRECISIONS,
+            f"--precision={cfg.precision!r} is not valid; choose one of {', '.join(PRECISIONS)}",
+        ),
+        (
+            cfg.steps_per_epoch is None or cfg.steps_per_epoch >= 1,
+            f"--steps_per_epoch={cfg.steps_per_epoch} must be at least 1",
+        ),
+        (
+            cfg.image_size is None or (len(cfg.image_size) == 2 and min(cfg.image_size) >= 1),
+            f"--image_size={cfg.image_size} must be two positive sizes, e.g. 32,32",
+        ),
+        (cfg.logical_cpus >= 0, f"--logical_cpus={cfg.logical_cpus} must be 0 or more"),
+        (cfg.shuffle_buffer >= 1, f"--shuffle_buffer={cfg.shuffle_buffer} must be at least 1"),
+        (
+            cfg.cache_budget_mb >= 0,
+            f"--cache_budget_mb={cfg.cache_budget_mb} must be 0 or more",
+        ),
+        (
+            cfg.bad_files in BAD_FILES,
+            f"--bad_files={cfg.bad_files!r} is not valid; choose one of {', '.join(BAD_FILES)}",
+        ),
+        (
+            cfg.early_stopping_patience >= 0,
+            f"--early_stopping_patience={cfg.early_stopping_patience} must be 0 or more",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    return cfg
 
 
 def check_model_kwargs(model_class, kwargs: dict[str, Any]) -> None:

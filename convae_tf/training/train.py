@@ -2,6 +2,7 @@
 
     python -m convae_tf.train --model=ae --dataset=sprites --epochs=5
     python -m convae_tf.train --config=experiments/ae_sprites.py --epochs=2   # flags override
+    python -m convae_tf.train --config=experiments/ae_sprites.py --config.epochs=2   # the same
 
 Rerunning the same command after an interruption resumes from the last finished epoch.
 """
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import keras
+import ml_collections
 import tensorflow as tf
 from absl import flags
 
@@ -24,97 +26,14 @@ from convae_tf.training import callbacks as ae_callbacks
 from convae_tf.training import config, distributed, precision, run_folder
 from convae_tf.utils import files
 
-D = config.TrainConfig()
-flags.DEFINE_string(
-    "config", None, "Experiment file (experiments/*.py); flags given here override it."
-)
-flags.DEFINE_string(
-    "model",
-    D.model,
-    "Model name; `python -c 'import convae_tf; print(convae_tf.list_models())'` lists them.",
-)
-flags.DEFINE_string(
-    "dataset", D.dataset, "sprites, a TFDS name (mnist, cifar10, ...), npz:PATH or folder:PATH."
-)
-flags.DEFINE_string("data_dir", D.data_dir, "TFDS data directory (default: TFDS's own).")
-flags.DEFINE_list(
-    "image_size", None, "Resize every image to H,W (default: keep the dataset's size)."
-)
-flags.DEFINE_integer("epochs", D.epochs, "Training epochs.", lower_bound=1)
-flags.DEFINE_integer(
-    "batch_size", D.batch_size, "Global batch size (split across replicas).", lower_bound=1
-)
-flags.DEFINE_float("learning_rate", D.learning_rate, "Adam learning rate.", lower_bound=0.0)
-flags.DEFINE_integer(
-    "latent_dim", D.latent_dim, "Code size (default: the model's own).", lower_bound=1
-)
-flags.DEFINE_multi_string(
-    "model_args",
-    [],
-    "Model constructor argument as key=value, repeatable: "
-    "--model_args=pooling=avg --model_args=filters=32,64.",
-)
-flags.DEFINE_integer("seed", D.seed, "Seed of weights, shuffling and noise.")
-flags.DEFINE_float(
-    "validation_fraction",
-    D.validation_fraction,
-    "Share of the train split held out for validation.",
-)
-flags.DEFINE_list(
-    "normal_classes",
-    None,
-    "Train on these labels only (one-class anomaly detection), e.g. 0 or 1,7.",
-)
-flags.DEFINE_enum(
-    "strategy",
-    D.strategy,
-    config.STRATEGIES,
-    "default: one device; mirrored: MirroredStrategy over the visible GPUs (or logical CPUs); "
-    "multi_worker: MultiWorkerMirroredStrategy over the cluster in TF_CONFIG; tpu: TPUStrategy.",
-)
-flags.DEFINE_string("tpu", D.tpu, "TPU name or grpc:// address for --strategy=tpu.")
-flags.DEFINE_integer(
-    "logical_cpus",
-    D.logical_cpus,
-    "Split the CPU into N logical devices (to try --strategy=mirrored without GPUs).",
-    lower_bound=0,
-)
-flags.DEFINE_integer(
-    "early_stopping_patience",
-    D.early_stopping_patience,
-    "Stop after N epochs without a better val_loss (0: never).",
-    lower_bound=0,
-)
-flags.DEFINE_integer(
-    "steps_per_epoch",
-    D.steps_per_epoch,
-    "Train steps per epoch (default: one pass over the data).",
-    lower_bound=1,
-)
-flags.DEFINE_bool(
-    "deterministic", D.deterministic, "Enable TensorFlow op determinism (same seed, same weights)."
-)
-flags.DEFINE_enum(
-    "precision",
-    D.precision,
-    precision.PRECISIONS,
-    "auto: onednn_bfloat16 (TF rewrites the float32 training graph to bfloat16) on CPUs with "
-    "native bfloat16, else float32; mixed_*: a Keras dtype policy.",
-)
-flags.DEFINE_string("workdir", None, "Output folder (default: runs/<model>-<dataset>).")
-flags.DEFINE_bool("overwrite", False, "Replace a finished run in --workdir instead of refusing.")
-FLAGS = flags.FLAGS
-
-CONFIG_FLAGS = sorted(config.FIELDS - {"model_args"})
-
 
 def stage(message: str) -> None:
     print(f"[convae_tf] {message}", flush=True)
 
 
-def build_model(cfg: config.TrainConfig, image_shape) -> keras.Model:
+def build_model(cfg, image_shape) -> keras.Model:
     model_class = registry.get(cfg.model)
-    kwargs = cfg.model_kwargs()
+    kwargs = config.model_kwargs(cfg)
     config.check_model_kwargs(model_class, kwargs)
     try:
         model = model_class(**kwargs)
@@ -161,9 +80,11 @@ def make_callbacks(cfg, model, workdir: Path, preview_images) -> list[keras.call
     return callbacks
 
 
-def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict:
-    """Train `cfg.model` on `cfg.dataset` into the workdir; returns the test metrics."""
+def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) -> dict:
+    """Train `cfg.model` on `cfg.dataset` into the workdir; returns the test metrics.
+    `cfg`: `config.get_config()`, with the changes of a run."""
     started = time.time()
+    config.validate(cfg)
     registry.get(cfg.model)  # fail on an unknown name before any work
     distributed.split_cpu(cfg.logical_cpus)
     keras.utils.set_random_seed(cfg.seed)
@@ -171,7 +92,7 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
         tf.config.experimental.enable_op_determinism()
     strategy = distributed.make_strategy(cfg.strategy, cfg.tpu)
     chief = distributed.is_chief(strategy)
-    workdir = distributed.writable_workdir(cfg.resolved_workdir(), chief)
+    workdir = distributed.writable_workdir(config.resolved_workdir(cfg), chief)
     source, pipes = load_data(cfg, strategy)
 
     # Seed again right before the weights are drawn: preparing a dataset on first use consumes
@@ -180,7 +101,7 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
     with strategy.scope():
         model = build_model(cfg, pipes.image_shape)
     resolved = {
-        "train": cfg.to_dict() | {"workdir": str(cfg.resolved_workdir())},
+        "train": cfg.to_dict() | {"workdir": str(config.resolved_workdir(cfg))},
         "model_config": {
             k: v for k, v in model.get_config().items() if k not in ("name", "dtype", "trainable")
         },
@@ -197,14 +118,20 @@ def train_and_evaluate(cfg: config.TrainConfig, overwrite: bool = False) -> dict
             f"{strategy.num_replicas_in_sync} replica(s); workdir {workdir}"
             + (" (resuming)" if resuming else "")
         )
-        # From the uncached test split: a partial read of a cached dataset makes TF warn.
-        preview = next(iter(source.test.batch(8)))["image"].numpy()
-        callbacks = make_callbacks(cfg, model, workdir, preview)
-        history = fit(cfg, model, strategy, pipes, callbacks, run_folder.resume_epoch(workdir))
-        check_finite(history, cfg, workdir)
-        run_folder.save_model(model, workdir / "model.keras")
-        stage("test: evaluating on the test split")
-        test_metrics = evaluate(cfg, model, strategy, pipes)
+        # Image files are decoded as they stream: a bad one met here stops the run with one
+        # line naming it (the run folder stays resumable), or is skipped (--bad_files=skip).
+        with data.named_file_errors():
+            # From the uncached test split: a partial read of a cached dataset makes TF warn.
+            preview = next(iter(source.test.batch(8)))["image"].numpy()
+            callbacks = make_callbacks(cfg, model, workdir, preview)
+            epoch = run_folder.resume_epoch(workdir)
+            history = fit(cfg, model, strategy, pipes, callbacks, epoch)
+            check_finite(history, cfg, workdir)
+            run_folder.save_model(model, workdir / "model.keras")
+            stage("test: evaluating on the test split")
+            test_metrics = evaluate(cfg, model, strategy, pipes)
+        if source.skipped is not None and source.skipped.summary():
+            stage(f"data: {source.skipped.summary()}")
     if cfg.strategy == "multi_worker":
         # Identical on every worker when their replicas stayed in sync.
         stage(f"weights fingerprint: {distributed.fingerprint(model)}")
@@ -227,10 +154,14 @@ RESULTS = """Results in {workdir}/:
   tensorboard/  tensorboard --logdir {workdir}/tensorboard"""
 
 
-def load_data(cfg: config.TrainConfig, strategy: tf.distribute.Strategy):
+def load_data(cfg, strategy: tf.distribute.Strategy):
     stage(f"data: loading {cfg.dataset!r}")
     source = data.load_source(
-        cfg.dataset, data_dir=cfg.data_dir, image_size=cfg.image_size, seed=cfg.seed
+        cfg.dataset,
+        data_dir=cfg.data_dir,
+        image_size=cfg.image_size,
+        seed=cfg.seed,
+        bad_files=cfg.bad_files,
     )
     several = strategy.num_replicas_in_sync > 1 or cfg.strategy == "multi_worker"
     pipes = data.make_pipelines(
@@ -242,6 +173,8 @@ def load_data(cfg: config.TrainConfig, strategy: tf.distribute.Strategy):
         # Partial batches would hand some replica an empty slice (which TF's oneDNN
         # convolutions reject) or, across workers, unequal step counts.
         drop_remainder=several,
+        shuffle_buffer=cfg.shuffle_buffer,
+        cache_budget_mb=cfg.cache_budget_mb,
     )
     if several and pipes.num_validation < cfg.batch_size:
         raise errors.ConfigError(
@@ -307,28 +240,18 @@ def check_finite(history, cfg, workdir: Path) -> None:
         )
 
 
-def config_from_flags() -> config.TrainConfig:
-    experiment = config.load_experiment(FLAGS.config) if FLAGS.config else {}
-    given = {name: FLAGS[name].value for name in CONFIG_FLAGS if FLAGS[name].present}
-    if FLAGS["model_args"].present:
-        given["model_args"] = {
-            **experiment.get("model_args", {}),
-            **config.parse_model_args(FLAGS.model_args),
-        }
-    try:
-        return config.resolve(experiment, given)
-    except (TypeError, ValueError) as error:
-        if isinstance(error, errors.ConfigError):
-            raise
-        raise errors.ConfigError(f"bad configuration value: {error}") from None
-
-
-def main(argv) -> None:
-    del argv
-    train_and_evaluate(config_from_flags(), overwrite=FLAGS.overwrite)
-
-
 def run() -> None:
+    """`python -m convae_tf.train`: the flags are defined here, not on import (evaluate, embed
+    and export share flag names and may be imported beside this module)."""
+    overwrite = flags.DEFINE_bool(
+        "overwrite", False, "Replace a finished run in --workdir instead of refusing."
+    )
+    train_config = cli.define_config_flags(config.FIELDS)
+
+    def main(argv) -> None:
+        del argv
+        train_and_evaluate(train_config.resolve(), overwrite=overwrite.value)
+
     cli.run(main)
 
 
