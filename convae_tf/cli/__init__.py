@@ -1,4 +1,6 @@
-"""Shared command-line plumbing: one-line errors with exit code 2 instead of tracebacks."""
+"""Command-line plumbing shared by the CLIs: one-line errors with exit code 2 instead of
+tracebacks (this module), quiet output by default (`quiet`), and one config system for every
+program (`configs`: defaults, then a config file, then flags)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,15 @@ import sys
 
 from absl import app, flags
 
+from convae_tf.cli.configs import (
+    ConfigFlags,
+    Fields,
+    check_fields,
+    config_from_fields,
+    define_config_flags,
+    program_flags_in_help,
+)
+from convae_tf.cli.quiet import quiet_python_logs, quiet_start
 from convae_tf.errors import UserError
 
 # Errors caused by what the user gave us. Anything else is a bug and keeps its traceback.
@@ -25,9 +36,11 @@ def fail(message) -> None:
 
 def _parse_flags(argv):
     try:
-        return flags.FLAGS(argv)
+        remaining = flags.FLAGS(argv)
     except flags.Error as error:
         fail(f"{error} (see --helpshort)")
+    quiet_python_logs()
+    return remaining
 
 
 def run(main) -> None:
@@ -41,4 +54,18 @@ def run(main) -> None:
         except USER_ERRORS as error:
             fail(error)
 
+    program_flags_in_help()
     app.run(guarded_main, flags_parser=_parse_flags)
+
+
+__all__ = [
+    "USER_ERRORS",
+    "ConfigFlags",
+    "Fields",
+    "check_fields",
+    "config_from_fields",
+    "define_config_flags",
+    "fail",
+    "quiet_start",
+    "run",
+]

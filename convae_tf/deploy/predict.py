@@ -16,11 +16,14 @@ count is an error.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
 import shutil
 import sys
+import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +43,41 @@ class InputError(ValueError):
     """Unusable model path, input or output; the message is one line naming the fix."""
 
 
+# ---------------------------------------------------------------------------- quiet output
+@contextlib.contextmanager
+def native_info_held_back():
+    """While TF_CPP_MIN_LOG_LEVEL hides INFO (1 or more), C++ output of the block is held back:
+    TensorFlow's import (oneDNN, CUDA drivers), the TFLite converter and LiteRT's XNNPACK
+    delegate print lines that ignore that level (tensorflow/tensorflow#100442). File
+    descriptor 2 points at a temporary file meanwhile; its text is replayed if the block fails.
+    Also used by convae_tf.cli and the converter (this module imports no convae_tf)."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()  # Python's own writes of the block belong to the held text
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                held.seek(0)
+                os.write(2, held.read())
+
+
 # --------------------------------------------------------------------------------- runners
 class SavedModelRunner:
     """A SavedModel's signatures as `runner(signature, array) → {output name: array}`."""
 
     def __init__(self, path: str | os.PathLike):
-        import tensorflow as tf
+        with native_info_held_back():
+            import tensorflow as tf
 
         self.path = saved_model_version_dir(Path(path))
         self._tf = tf
@@ -85,7 +117,9 @@ class TFLiteRunner:
 
         self.path = Path(path)
         try:
-            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+            with native_info_held_back():  # LiteRT logs its XNNPACK delegate on allocation
+                self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise InputError(f"{self.path} is not a readable .tflite file ({error})") from None
         self.signatures = sorted(self._interpreter.get_signature_list())
@@ -292,7 +326,8 @@ def render_outputs(task: str, names: list[str], outputs: dict[str, np.ndarray]) 
 
 def write_files(files: dict[str, bytes], output: Path) -> None:
     """Writes into a hidden temporary sibling folder, then moves the files in: a failure while
-    writing leaves no partial result in `output`."""
+    writing leaves no partial result in `output`. (Not convae_tf.utils.files: this script
+    imports nothing of the package, see the module docstring.)"""
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = output.parent / f".{output.name}.tmp-{os.getpid()}"
     try:
@@ -332,7 +367,23 @@ def _define_flags():
     flags.DEFINE_string("output", None, "Output folder (created; files in it are replaced).")
     for name in ("model", "input", "output"):
         flags.mark_flag_as_required(name)
+    # --help lists the main module's key flags; under `python -m convae_tf.predict` the main
+    # module is the entry module, not this one (convae_tf.cli does the same for the others).
+    for name in ("model", "task", "input", "output"):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     return flags.FLAGS
+
+
+def _quiet_unless_verbose(FLAGS) -> None:
+    """convae_tf.cli's default, inline: without -v/--verbosity, TensorFlow's C++ logs (a user's
+    own TF_CPP_MIN_LOG_LEVEL wins), absl's INFO lines and library warnings stay hidden.
+    TensorFlow is imported later, by the SavedModel runner, so its C++ level still applies."""
+    if FLAGS["verbosity"].present:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    FLAGS.verbosity = -2  # absl's ERROR; absl keeps a value set before main
+    if not sys.warnoptions:  # the user's -W / PYTHONWARNINGS wins
+        warnings.simplefilter("ignore")
 
 
 def _fail(message) -> None:
@@ -350,9 +401,11 @@ def run() -> None:
 
     def parse(argv):
         try:
-            return FLAGS(argv)
+            remaining = FLAGS(argv)
         except flags.Error as error:
             _fail(f"{error} (see --helpshort)")
+        _quiet_unless_verbose(FLAGS)
+        return remaining
 
     def main(argv):
         if len(argv) > 1:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from convae_tf.deploy.predict import native_info_held_back
 from convae_tf.errors import ConfigError
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
@@ -87,7 +88,8 @@ def convert(
     elif quantization != "float32":
         raise ValueError(f"unknown quantization {quantization!r}")
     try:
-        with warnings.catch_warnings():
+        # The converter prints debug lines from C++ ("fully_quantize: 0, ..."): held back.
+        with warnings.catch_warnings(), native_info_held_back():
             # The int8 calibrator runs TF's own deprecated tf.lite.Interpreter: not ours to fix.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
             return converter.convert()
