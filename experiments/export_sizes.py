@@ -1,8 +1,8 @@
 """File size, parity and batch-1 latency of every export format, on a default-sized model.
 
 Command:
-    python experiments/export_sizes.py            # trains runs/export-sizes-ae (ae defaults)
-    python experiments/export_sizes.py --workdir=runs/ae-sprites   # an existing run instead
+    python -m experiments.export_sizes            # trains runs/export-sizes-ae (ae defaults)
+    python -m experiments.export_sizes --workdir=runs/ae-sprites   # an existing run instead
 
 Trains the `ae` model with its default filters and latent size on the embedded sprites data
 (32×32×1; a short run: sizes do not depend on training, parity barely), exports it with
@@ -13,13 +13,16 @@ writes experiments/results/export_sizes.{md,json}. The markdown table is pasted 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from experiments import report, timing
+
+LATENCY_CALLS, WARMUP_CALLS = 200, 10
 
 
 def train_default_model(workdir: Path) -> None:
@@ -27,7 +30,8 @@ def train_default_model(workdir: Path) -> None:
 
     if (workdir / "model.keras").is_file():
         return
-    cfg = config.TrainConfig(
+    cfg = config.get_config()
+    cfg.update(
         model="ae",
         dataset="sprites",
         epochs=2,
@@ -38,17 +42,14 @@ def train_default_model(workdir: Path) -> None:
     train.train_and_evaluate(cfg, overwrite=True)
 
 
-def batch1_latency_ms(runner, images: np.ndarray, repeats: int = 200) -> float:
-    """Median time of one `serving_default` call on one image (after warm-up)."""
-    for image in images[:10]:
-        runner("serving_default", image[None])
-    times = []
-    for i in range(repeats):
-        image = images[i % len(images)][None]
-        started = time.perf_counter()
-        runner("serving_default", image)
-        times.append(time.perf_counter() - started)
-    return float(np.median(times) * 1e3)
+def batch1_latency_ms(runner, images: np.ndarray) -> float:
+    """Median time of one `serving_default` call on one image (the images in turn), after
+    warm-up calls."""
+    one_at_a_time = itertools.cycle(images[:, None])
+    seconds = timing.time_calls(
+        lambda: runner("serving_default", next(one_at_a_time)), LATENCY_CALLS, WARMUP_CALLS
+    )
+    return seconds * 1e3
 
 
 def main() -> None:
@@ -117,12 +118,10 @@ def main() -> None:
         f"`ae` with its defaults (filters (32, 64), latent_dim 16) on sprites 32×32×1: "
         f"{card['parameters']:,} parameters, {card['flops_per_image']['reconstruct']:,} FLOPs "
         f"per image; export with --quantize=all took {export_seconds:.0f} s. Latency: median "
-        "of 200 single-image `serving_default` calls on this 2-core CPU (the SavedModel "
-        "through tf.saved_model.load, .tflite through LiteRT, default threads).\n\n"
+        f"of {LATENCY_CALLS} single-image `serving_default` calls on this 2-core CPU (the "
+        "SavedModel through tf.saved_model.load, .tflite through LiteRT, default threads).\n\n"
     )
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "export_sizes.md").write_text(header + "\n".join(lines) + "\n")
-    (RESULTS / "export_sizes.json").write_text(json.dumps(summary, indent=2) + "\n")
+    report.write_results(report.RESULTS, "export_sizes", summary, header + "\n".join(lines) + "\n")
     print(header + "\n".join(lines))
 
 

@@ -1,7 +1,7 @@
 """Where the time of the keras.io VAE's architecture goes, and what can speed it up (issue 6).
 
-    .venv/bin/python experiments/layer_speed.py            # ~2 minutes on 2 cores
-    .venv/bin/python experiments/layer_speed.py --quick    # a smoke test
+    python -m experiments.layer_speed            # ~2 minutes on 2 cores (make bench-layers)
+    python -m experiments.layer_speed --quick    # a smoke test
 
 `benchmark.py` measures our `vae` at the keras.io VAE's architecture against the reference
 end to end. This script takes that training step apart, on this machine, in one process, and
@@ -13,9 +13,8 @@ writes `experiments/results/layer_speed.json` and `layer_speed.md`:
    convae_tf/training/precision.py), and the speedups;
 2. exact rewrites of the stride-2 Conv2DTranspose, the layers that dominate the step: the same
    function computed as (a) TF's conv2d_transpose, what Keras runs; (b) a sub-pixel
-   convolution (one 2×2 conv to 4× the channels, then depth_to_space); (c) four phase
-   convolutions (1×1, 1×2, 2×1, 2×2) interleaved; (d) one matmul to 9× the channels, then
-   col2im by shifted adds. Each is checked equal to (a) before it is timed;
+   convolution; (c) four phase convolutions; (d) one matmul, then col2im
+   (`experiments/transpose_rewrites.py`). Each is checked equal to (a) before it is timed;
 3. end to end: images/s of our `vae` at the reference's architecture in each precision, and
    in our recipe's precision at larger batch sizes, against the reference at its batch 128
    (float32, as published).
@@ -28,25 +27,21 @@ constant input lets grappler fold part of the backward pass away, which flatters
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import benchmark  # noqa: E402  (beside this script: references, data, timing helpers)
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import readme_block  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import layers  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
 
 from convae_tf import data
-from convae_tf.training import precision  # noqa: E402
+from convae_tf.training import precision
+from experiments import ours, references, report, timing
+from experiments.datasets import Dataset, npz_path
+from experiments.transpose_rewrites import KERAS_WAY, REWRITES, transpose_conv
 
 # float32; the Keras mixed policy; the float32 model with TF's bfloat16 graph rewrite.
 PRECISIONS = ("float32", "mixed_bfloat16", "onednn_bfloat16")
@@ -151,96 +146,11 @@ def layer_table(batch: int, repeats: int, steps: int) -> dict:
             f"{mode}_ms": round(statistics.median(times[name, mode]), 3) for mode in PRECISIONS
         }
         for mode in PRECISIONS[1:]:
-            rows[name][f"{mode}_speedup"] = benchmark.median_ratio(f32, times[name, mode])
+            rows[name][f"{mode}_speedup"] = timing.median_ratio(f32, times[name, mode])
     return rows
 
 
 # ----------------------------------------------------------------------------- 2. rewrites
-# A stride-2, kernel-3, 'same' transposed convolution maps x[m] to y[2m + t] with kernel tap t
-# (TF's SAME padding for it puts nothing before), so along each axis the even outputs take
-# taps 0 (from x[m]) and 2 (from x[m-1]) and the odd outputs tap 1 (from x[m]). Keras's kernel
-# is (kh, kw, out, in).
-def _taps(kernel, rows, cols):
-    """(len(rows), len(cols), in, out) conv kernel from Conv2DTranspose taps."""
-    return tf.stack([tf.stack([tf.transpose(kernel[r, c]) for c in cols]) for r in rows])
-
-
-def _pad(x, top, left):
-    return tf.pad(x, [[0, 0], [top, 0], [left, 0], [0, 0]])
-
-
-def transpose_conv(x, kernel):
-    b, h, w, _ = tf.unstack(tf.shape(x))
-    return tf.nn.conv2d_transpose(x, kernel, [b, 2 * h, 2 * w, kernel.shape[2]], 2, "SAME")
-
-
-def sub_pixel(x, kernel):
-    zero = tf.zeros_like(kernel[0, 0])
-    phase_taps = ([2, 0], [None, 1])  # per output phase: the tap read from x[m-1], from x[m]
-
-    def tap(r, c):
-        return zero if r is None or c is None else kernel[r, c]
-
-    k = tf.stack(
-        [
-            tf.stack(
-                [
-                    tf.transpose(
-                        tf.concat(
-                            [
-                                tap(phase_taps[a][dy], phase_taps[b][dx])
-                                for a in (0, 1)
-                                for b in (0, 1)
-                            ],
-                            axis=0,
-                        )
-                    )
-                    for dx in (0, 1)
-                ]
-            )
-            for dy in (0, 1)
-        ]
-    )
-    return tf.nn.depth_to_space(tf.nn.conv2d(_pad(x, 1, 1), k, 1, "VALID"), 2)
-
-
-def phase_convolutions(x, kernel):
-    even_even = tf.nn.conv2d(_pad(x, 1, 1), _taps(kernel, [2, 0], [2, 0]), 1, "VALID")
-    even_odd = tf.nn.conv2d(_pad(x, 1, 0), _taps(kernel, [2, 0], [1]), 1, "VALID")
-    odd_even = tf.nn.conv2d(_pad(x, 0, 1), _taps(kernel, [1], [2, 0]), 1, "VALID")
-    odd_odd = tf.nn.conv2d(x, _taps(kernel, [1], [1]), 1, "VALID")
-    return tf.nn.depth_to_space(tf.concat([even_even, even_odd, odd_even, odd_odd], -1), 2)
-
-
-def matmul_col2im(x, kernel):
-    _, h, w, cin = x.shape
-    cout = kernel.shape[2]
-    columns = tf.matmul(
-        tf.reshape(x, (-1, cin)), tf.reshape(tf.transpose(kernel, (3, 0, 1, 2)), (cin, 9 * cout))
-    )
-    c = tf.split(tf.reshape(columns, (-1, h, w, 9 * cout)), 9, axis=-1)  # tap (r, c) at 3r + c
-
-    def down(t):
-        return _pad(t, 1, 0)[:, :h]
-
-    def right(t):
-        return _pad(t, 0, 1)[:, :, :w]
-
-    even_even = c[0] + down(c[6]) + right(c[2]) + down(right(c[8]))
-    even_odd = c[1] + down(c[7])
-    odd_even = c[3] + right(c[5])
-    return tf.nn.depth_to_space(tf.concat([even_even, even_odd, odd_even, c[4]], -1), 2)
-
-
-KERAS_WAY = "conv2d_transpose (Keras)"
-REWRITES = {
-    KERAS_WAY: transpose_conv,
-    "sub-pixel 2×2 conv + depth_to_space": sub_pixel,
-    "4 phase convs + depth_to_space": phase_convolutions,
-    "matmul + col2im": matmul_col2im,
-}
-
-
 def rewrite_table(batch: int, repeats: int, steps: int) -> dict:
     rng = np.random.default_rng(1)
     check_x = tf.constant(rng.standard_normal((2, 5, 5, 6)), tf.float32)
@@ -281,7 +191,7 @@ def rewrite_table(batch: int, repeats: int, steps: int) -> dict:
         rows.setdefault(label, {}).setdefault(dtype, {})[name] = {
             "ms": round(statistics.median(values), 3),
             "gflops_per_second": round(flops / statistics.median(values) / 1e6, 1),
-            "speedup": benchmark.median_ratio(baseline, values),
+            "speedup": timing.median_ratio(baseline, values),
         }
     return rows
 
@@ -290,13 +200,13 @@ def rewrite_table(batch: int, repeats: int, steps: int) -> dict:
 def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict:
     """Our `vae` at the reference's architecture: every precision at the first batch size, our
     recipe's precision at the others; the reference as published alongside."""
-    rec = benchmark.recipe()
-    npz, _ = benchmark.npz_path(None, quick)
-    ds = benchmark.Dataset(f"npz:{npz}", None, benchmark.REFERENCE_BATCH, 1024 if quick else None)
+    rec = ours.recipe()
+    npz, _ = npz_path(None, quick)
+    ds = Dataset(f"npz:{npz}", None, references.REFERENCE_BATCH, quick)
     keras.utils.set_random_seed(0)
-    reference = benchmark.REFERENCES["keras_io_vae"](ds.image_shape)
+    reference = references.keras_io_vae(ds.image_shape)
     models = {
-        mode: benchmark.ours("vae@reference", ds.image_shape, dict(rec, precision=mode))
+        mode: ours.build(ours.AT_REFERENCE_ARCHITECTURE, ds.image_shape, dict(rec, precision=mode))
         for mode in PRECISIONS
     }
     streams = {
@@ -308,21 +218,21 @@ def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict
 
     def rate(model, fit_args, batch, n, mode):
         with precision.graph_rewrite(mode):
-            return benchmark.fit_rate(model, fit_args, batch, n, warmup=3)
+            return timing.fit_rate(model, fit_args, batch, n, warmup=3)
 
     rates = {"reference": [], **{run: [] for run in runs}}
-    reference_args = dict(x=ds.x_train, batch_size=benchmark.REFERENCE_BATCH, shuffle=True)
+    reference_args = references.fit_arguments("keras_io_vae", ds.x_train)
     for round_ in range(repeats):
         rates["reference"].append(
-            rate(reference, reference_args, benchmark.REFERENCE_BATCH, steps, "float32")
+            rate(reference, reference_args, references.REFERENCE_BATCH, steps, "float32")
         )
         for mode, size in runs:
-            n = max(4, steps * benchmark.REFERENCE_BATCH // size)
+            n = max(4, steps * references.REFERENCE_BATCH // size)
             rates[mode, size].append(rate(models[mode], dict(x=streams[size]), size, n, mode))
         say(f"end to end round {round_ + 1}/{repeats}")
     rows = [
         {
-            "run": f"keras_io_vae (batch {benchmark.REFERENCE_BATCH}, float32)",
+            "run": f"keras_io_vae (batch {references.REFERENCE_BATCH}, float32)",
             "images_per_second": round(statistics.median(rates["reference"]), 1),
         }
     ]
@@ -333,19 +243,19 @@ def end_to_end_table(batch_sizes, repeats: int, steps: int, quick: bool) -> dict
                 "precision": mode,
                 "batch": size,
                 "images_per_second": round(statistics.median(rates[mode, size]), 1),
-                "ratio_to_reference": benchmark.median_ratio(rates[mode, size], rates["reference"]),
+                "ratio_to_reference": timing.median_ratio(rates[mode, size], rates["reference"]),
             }
         )
     return rows
 
 
 # --------------------------------------------------------------------------------- report
-def markdown(report: dict) -> str:
+def markdown(result: dict) -> str:
     lines = [
         "# Layer speed: the keras.io VAE's training step, taken apart",
         "",
-        f"`layer_speed.py` — {report['machine']}. Batch {report['batch']}; medians over "
-        f"{report['repeats']} alternating rounds; a speedup is a median of per-round ratios.",
+        f"`{result['command']}` — {result['machine']}. Batch {result['batch']}; medians over "
+        f"{result['repeats']} alternating rounds; a speedup is a median of per-round ratios.",
         "",
         "## 1. Each layer's training cost (forward + backward) by precision",
         "",
@@ -356,7 +266,7 @@ def markdown(report: dict) -> str:
         "speedup onednn |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, row in report["layers"].items():
+    for name, row in result["layers"].items():
         lines.append(
             f"| {name} | {row['float32_ms']:.2f} | {row['mixed_bfloat16_ms']:.2f} | "
             f"{row['onednn_bfloat16_ms']:.2f} | {row['mixed_bfloat16_speedup']:.2f}× | "
@@ -366,13 +276,13 @@ def markdown(report: dict) -> str:
         "",
         "## 2. Exact rewrites of the stride-2 Conv2DTranspose (forward + backward)",
         "",
-        f"Useful GFLOP/s against this machine's float32 matmul peak of {report['peak']:.0f} "
+        f"Useful GFLOP/s against this machine's float32 matmul peak of {result['peak']:.0f} "
         "(bfloat16 can exceed it).",
         "",
         "| layer | dtype | implementation | ms | GFLOP/s | speed vs conv2d_transpose |",
         "| --- | --- | --- | ---: | ---: | ---: |",
     ]
-    for label, per_dtype in report["rewrites"].items():
+    for label, per_dtype in result["rewrites"].items():
         for dtype, per_impl in per_dtype.items():
             for name, row in per_impl.items():
                 lines.append(
@@ -386,7 +296,7 @@ def markdown(report: dict) -> str:
         "| run | images/s | ratio to the reference |",
         "| --- | ---: | ---: |",
     ]
-    for row in report["end_to_end"]:
+    for row in result["end_to_end"]:
         ratio = row.get("ratio_to_reference")
         lines.append(
             f"| {row['run']} | {row['images_per_second']:.0f} | "
@@ -395,9 +305,9 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_summary(report: dict) -> str:
-    layers_ = {k: v for k, v in report["layers"].items() if k != "all layers"}
-    total = report["layers"]["all layers"]
+def readme_summary(result: dict) -> str:
+    layers_ = {k: v for k, v in result["layers"].items() if k != "all layers"}
+    total = result["layers"]["all layers"]
 
     def spread(mode):
         values = [row[f"{mode}_speedup"] for row in layers_.values()]
@@ -405,24 +315,24 @@ def readme_summary(report: dict) -> str:
 
     rewrites = [
         row["speedup"]
-        for per_dtype in report["rewrites"].values()
+        for per_dtype in result["rewrites"].values()
         for per_impl in per_dtype.values()
         for name, row in per_impl.items()
         if name != KERAS_WAY
     ]
     shares = "–".join(
-        f"{100 * per_dtype['float32'][KERAS_WAY]['gflops_per_second'] / report['peak']:.0f}%"
-        for per_dtype in report["rewrites"].values()
+        f"{100 * per_dtype['float32'][KERAS_WAY]['gflops_per_second'] / result['peak']:.0f}%"
+        for per_dtype in result["rewrites"].values()
     )
     runs = ", ".join(
         f"{row['ratio_to_reference']:.2f}× ({row['precision']}, batch {row['batch']})"
-        for row in report["end_to_end"]
+        for row in result["end_to_end"]
         if "ratio_to_reference" in row
     )
     return (
-        f"Generated by `layer_speed.py` ({report['seconds']:.0f} s; full tables in "
+        f"Generated by `{result['command']}` ({result['seconds']:.0f} s; full tables in "
         "`experiments/results/layer_speed.md`), batch "
-        f"{report['batch']}, medians of {report['repeats']} alternating rounds. Against float32, "
+        f"{result['batch']}, medians of {result['repeats']} alternating rounds. Against float32, "
         "each of the keras.io VAE's layers trains (forward + backward) at "
         f"{spread('mixed_bfloat16')} under the Keras mixed_bfloat16 policy and at "
         f"{spread('onednn_bfloat16')} under TF's oneDNN bfloat16 rewrite. Exact rewrites of its "
@@ -436,11 +346,11 @@ def readme_summary(report: dict) -> str:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batch", type=int, default=benchmark.REFERENCE_BATCH)
+    parser.add_argument("--batch", type=int, default=references.REFERENCE_BATCH)
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
     parser.add_argument("--steps", type=int, default=20, help="timed passes per measurement")
     parser.add_argument("--batch_sizes", default="128,256,512")
-    parser.add_argument("--out", default=str(benchmark.RESULTS))
+    parser.add_argument("--out", default=str(report.RESULTS))
     parser.add_argument("--quick", action="store_true", help="a smoke test: tiny and fast")
     args = parser.parse_args(argv)
     if args.quick:
@@ -452,25 +362,23 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     started = time.time()
     batch_sizes = [int(s) for s in args.batch_sizes.split(",")]
-    report = {
-        "command": " ".join(["layer_speed.py", *(sys.argv[1:] if argv is None else argv)]),
+    result = {
+        "command": report.command("layer_speed", argv),
         "machine": f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, Keras {keras.__version__}",
         "batch": args.batch,
         "repeats": args.repeats,
     }
-    report["peak"] = round(benchmark.measure_peak(0.2 if args.quick else 3.0), 1)
-    report["layers"] = layer_table(args.batch, args.repeats, args.steps)
-    report["rewrites"] = rewrite_table(args.batch, args.repeats, args.steps)
-    report["end_to_end"] = end_to_end_table(batch_sizes, args.repeats, args.steps * 3, args.quick)
-    report["seconds"] = round(time.time() - started, 1)
+    result["peak"] = round(timing.measure_peak(0.2 if args.quick else 3.0), 1)
+    result["layers"] = layer_table(args.batch, args.repeats, args.steps)
+    result["rewrites"] = rewrite_table(args.batch, args.repeats, args.steps)
+    result["end_to_end"] = end_to_end_table(batch_sizes, args.repeats, args.steps * 3, args.quick)
+    result["seconds"] = round(time.time() - started, 1)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "layer_speed.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "layer_speed.md").write_text(markdown(report))
-    if not args.quick and out.resolve() == benchmark.RESULTS.resolve():
-        readme_block.replace("layer_speed", readme_summary(report))
-    say(f"done in {report['seconds']} s: {out / 'layer_speed.json'}, {out / 'layer_speed.md'}")
-    return report
+    report.write_results(out, "layer_speed", result, markdown(result))
+    if report.quotes_in_readme(out, args.quick):
+        report.replace_readme_block("layer_speed", readme_summary(result))
+    say(f"done in {result['seconds']} s: {out / 'layer_speed.json'}, {out / 'layer_speed.md'}")
+    return result
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Run the anchor experiments (train + evaluate) and write the results table.
 
-    python experiments/run_anchors.py            # full length (see each config's epochs)
-    python experiments/run_anchors.py --quick    # smoke run: 1 short epoch, small evaluation
-    python experiments/run_anchors.py --only=vae-sprites,dae-sprites
-    python experiments/run_anchors.py --mnist=npz:/data/mnist.npz   # MNIST from a local file
+    python -m experiments.run_anchors            # full length (see each config's epochs)
+    python -m experiments.run_anchors --quick    # smoke run: 1 short epoch, small evaluation
+    python -m experiments.run_anchors --only=vae-sprites,dae-sprites
+    python -m experiments.run_anchors --mnist=npz:/data/mnist.npz   # MNIST from a local file
 
 Writes experiments/results/anchors.json and anchors.md (what ran, on which data and machine,
 how long, and the headline metrics read from each run's metrics.json) and copies the table
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-import readme_block  # beside this script
+from experiments.report import replace_readme_block
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
@@ -242,7 +242,7 @@ def result_cell(entry: dict) -> str:
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    command = "python experiments/run_anchors.py" + (" --quick" if report["quick"] else "")
+    command = "python -m experiments.run_anchors" + (" --quick" if report["quick"] else "")
     mode = (
         "QUICK smoke run (1 epoch of 20 steps, evaluation on 500 test images): it checks the "
         "pipeline and does not reproduce the anchors"
@@ -267,7 +267,7 @@ def markdown(report: dict) -> str:
 
 
 def update_readme(table: str) -> bool:
-    return readme_block.replace("anchors", table)
+    return replace_readme_block("anchors", table)
 
 
 def main() -> None:
