@@ -4,13 +4,22 @@ source = load_source("sprites")  # or "mnist", "npz:PATH", "folder:PATH", "idx:D
 pipes = make_pipelines(source, batch_size=64)
 """
 
+from convae_tf.data.image_files import BAD_FILES, named_file_errors
 from convae_tf.data.ops import resize, to_unit_float
-from convae_tf.data.pipeline import Pipelines, make_pipelines
+from convae_tf.data.pipeline import (
+    DEFAULT_CACHE_BUDGET_MB,
+    DEFAULT_SHUFFLE_BUFFER,
+    Pipelines,
+    make_pipelines,
+)
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.sources import DEFAULT_DATASET, load_source
 from convae_tf.errors import DataError
 
 __all__ = [
+    "BAD_FILES",
+    "DEFAULT_CACHE_BUDGET_MB",
+    "DEFAULT_SHUFFLE_BUFFER",
     "DEFAULT_DATASET",
     "SPEC_FORMS",
     "DataError",
@@ -18,6 +27,7 @@ __all__ = [
     "Source",
     "load_source",
     "make_pipelines",
+    "named_file_errors",
     "resize",
     "to_unit_float",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -12,20 +12,29 @@ import tensorflow as tf
 from convae_tf.data.source import Source
 from convae_tf.errors import DataError
 
+# The most decoded images a shuffle holds when the train split is neither cached nor streamed
+# from files (there the whole split is shuffled): 10,000 64x64 RGB images are 470 MiB.
+DEFAULT_SHUFFLE_BUFFER = 10_000
+# Decoded float32 images kept in memory for validation and train together, in MiB.
+DEFAULT_CACHE_BUDGET_MB = 1024
+
 
 @dataclasses.dataclass(frozen=True)
 class Pipelines:
     train: tf.data.Dataset  # float32 [B, H, W, C]; seeded shuffle, new order every epoch
     validation: tf.data.Dataset  # same, fixed order
-    test: tf.data.Dataset  # same, fixed order
+    test: tf.data.Dataset  # same, fixed order; never cached (read once per evaluation)
     image_shape: tuple[int, int, int]
     num_train: int
     num_validation: int
-    # What `epochs` needs to rebuild the train order of any epoch.
-    train_images: tf.data.Dataset | None = None  # cached, unshuffled, unbatched
+    # What `epochs` needs to rebuild the train order of any epoch: seed -> the train images
+    # (unbatched) in the order of that shuffle seed (see `_train_order`).
+    shuffled_images: Callable[[int], tf.data.Dataset] | None = None
     batch_size: int = 0
     seed: int = 0
     drop_remainder: bool = False
+    # Files may be skipped while streaming (bad_files=skip), so a pass may come up short.
+    spare_pass: bool = False
 
     @property
     def steps_per_pass(self) -> int:
@@ -46,7 +55,9 @@ class Pipelines:
         (a backup that fell back to its previous copy) cannot run out of data.
         """
         steps = steps_per_epoch or self.steps_per_pass
-        passes_per_epoch = -(-steps // self.steps_per_pass)
+        # A spare pass per epoch (read only if needed) keeps every epoch `steps` long when
+        # skipped files shorten a pass, so epochs still start where an uninterrupted run's do.
+        passes_per_epoch = -(-steps // self.steps_per_pass) + self.spare_pass
         epochs = []
         for epoch in range(first, last + 1):
             passes = [self._pass(epoch, index) for index in range(passes_per_epoch)]
@@ -56,10 +67,9 @@ class Pipelines:
 
     def _pass(self, epoch: int, index: int) -> tf.data.Dataset:
         # Python-int seeds, fixed at build time (a tensor seed trips TF's seed logic when
-        # the global seed is 0). A large odd multiplier keeps (seed, epoch, pass) distinct;
-        # the buffer spans the split, so each pass is a uniform permutation.
+        # the global seed is 0). A large odd multiplier keeps (seed, epoch, pass) distinct.
         pass_seed = ((self.seed * 1_000_003 + epoch) * 1_009 + index) % (1 << 31)
-        shuffled = self.train_images.shuffle(self.num_train, seed=pass_seed)
+        shuffled = self.shuffled_images(pass_seed)
         return shuffled.batch(self.batch_size, drop_remainder=self.drop_remainder)
 
 
@@ -71,6 +81,8 @@ def make_pipelines(
     validation_fraction: float = 0.1,
     normal_classes: Sequence[int] | None = None,
     drop_remainder: bool = False,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    cache_budget_mb: float = DEFAULT_CACHE_BUDGET_MB,
 ) -> Pipelines:
     """Splits `source.train` into train and validation and batches all three splits.
 
@@ -79,6 +91,12 @@ def make_pipelines(
     validation (one-class anomaly detection): the test split stays whole, anomalies included.
     `drop_remainder` drops each split's last partial batch: tf.distribute may hand a replica an
     empty slice of a partial batch, which TF's oneDNN convolutions reject.
+
+    Memory: validation, then train, are cached in memory, decoded, while their float32 size
+    fits what is left of `cache_budget_mb`; a split that does not fit is read again on every
+    pass. The test split is read once per evaluation, so it is not cached. The train order is
+    a full seeded permutation whenever the split is cached or streamed from files; otherwise
+    (TFDS, in-memory arrays) the shuffle holds at most `shuffle_buffer` decoded images.
     """
     if (
         isinstance(batch_size, bool)
@@ -91,7 +109,16 @@ def make_pipelines(
         raise DataError(
             f"validation_fraction={validation_fraction!r} is invalid; use a number in (0, 1)"
         )
-    examples, total = source.train, source.num_train
+    for name, value, low in (
+        ("shuffle_buffer", shuffle_buffer, 1),
+        ("cache_budget_mb", cache_budget_mb, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or value < low:
+            raise DataError(f"{name}={value!r} is invalid; use a number >= {low}")
+    # For a source streamed from files these are references (paths, labels): filtering,
+    # splitting and shuffling them decodes nothing.
+    examples = source.train_refs if source.streams_files else source.train
+    total = source.num_train
     if normal_classes is not None:
         keep = _check_classes(source, normal_classes)
         total = _count_classes(source, keep)
@@ -111,33 +138,79 @@ def make_pipelines(
         )
     num_validation = min(total - 1, max(1, int(total * validation_fraction)))
     num_train = total - num_validation
-    train_images = _images(examples.skip(num_validation)).cache()
+    budget = CacheBudget(cache_budget_mb, source.image_shape)
+    validation = source.decoded(examples.take(num_validation))
+    validation = _fixed(validation, budget.fits(num_validation), batch_size, drop_remainder)
+    shuffled_images = _train_order(
+        source, examples.skip(num_validation), num_train, budget.fits(num_train), shuffle_buffer
+    )
     train = (
-        train_images.shuffle(num_train, seed=seed, reshuffle_each_iteration=True)
+        shuffled_images(seed)
         .batch(batch_size, drop_remainder=drop_remainder)
         .prefetch(tf.data.AUTOTUNE)
     )
     return Pipelines(
         train=train,
-        validation=_fixed(examples.take(num_validation), batch_size, drop_remainder),
-        test=_fixed(source.test, batch_size, drop_remainder),
+        validation=validation,
+        test=_fixed(source.test, False, batch_size, drop_remainder),
         image_shape=source.image_shape,
         num_train=num_train,
         num_validation=num_validation,
-        train_images=train_images,
+        shuffled_images=shuffled_images,
         batch_size=batch_size,
         seed=seed,
         drop_remainder=drop_remainder,
+        spare_pass=source.skipped is not None,
     )
+
+
+class CacheBudget:
+    """Memory for in-memory caches, handed out split by split while it lasts."""
+
+    def __init__(self, megabytes: float, image_shape: Sequence[int]):
+        self.left = float(megabytes) * 2**20
+        self.image_bytes = 4 * int(np.prod(image_shape))  # float32, as the pipeline holds them
+
+    def fits(self, count: int) -> bool:
+        """Whether `count` images fit in what is left; if so, they take their share."""
+        need = count * self.image_bytes
+        if need > self.left:
+            return False
+        self.left -= need
+        return True
+
+
+def _train_order(
+    source: Source, examples: tf.data.Dataset, num_train: int, cache: bool, shuffle_buffer: int
+) -> Callable[[int], tf.data.Dataset]:
+    """seed -> the train images (unbatched) in that seed's order, the cheapest way memory
+    allows. The order depends on the seed alone, never on what this process read before.
+
+    Cached: decoded once into memory, each pass a shuffle of the whole split (the buffer holds
+    the cache's own tensors). Streamed from files: each pass shuffles the whole list of file
+    references (a few bytes each), then decodes; a shuffle permutes by seed and count alone,
+    so this is the same order as the cached one. Otherwise (TFDS, in-memory arrays): a
+    shuffle buffer of at most `shuffle_buffer` decoded images.
+    """
+    if cache:
+        cached = _images(source.decoded(examples)).cache()
+        return lambda seed: cached.shuffle(num_train, seed=seed)
+    if source.streams_files:
+        return lambda seed: _images(source.decode(examples.shuffle(num_train, seed=seed)))
+    images = _images(examples)
+    buffer = min(num_train, int(shuffle_buffer))
+    return lambda seed: images.shuffle(buffer, seed=seed)
 
 
 def _images(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _fixed(ds: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
-    batched = _images(ds).cache().batch(batch_size, drop_remainder=drop_remainder)
-    return batched.prefetch(tf.data.AUTOTUNE)
+def _fixed(
+    ds: tf.data.Dataset, cache: bool, batch_size: int, drop_remainder: bool
+) -> tf.data.Dataset:
+    images = _images(ds).cache() if cache else _images(ds)
+    return images.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
 def _check_classes(source: Source, normal_classes: Sequence[int]) -> tuple[int, ...]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -38,10 +39,28 @@ class Source:
     train_labels: tf.data.Dataset | None = dataclasses.field(
         default=None, repr=False, compare=False
     )
+    # Sources read lazily from files (folder:): the train split as light references (path and
+    # label) in the same order, and `decode` (references -> examples, a dataset transformation),
+    # so that the pipeline filters and shuffles references instead of decoded images. `train`
+    # is `decode(train_refs)`. None for in-memory and TFDS sources.
+    train_refs: tf.data.Dataset | None = dataclasses.field(default=None, repr=False, compare=False)
+    decode: Callable[[tf.data.Dataset], tf.data.Dataset] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
+    # `image_files.SkippedFiles`, with bad_files="skip" only: the unreadable files skipped so far.
+    skipped: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def has_labels(self) -> bool:
         return self.num_classes is not None
+
+    @property
+    def streams_files(self) -> bool:
+        return self.train_refs is not None
+
+    def decoded(self, refs: tf.data.Dataset) -> tf.data.Dataset:
+        """Examples of `refs` (a selection of `train_refs`, or of `train` when not streamed)."""
+        return self.decode(refs) if self.streams_files else refs
 
 
 def from_arrays(

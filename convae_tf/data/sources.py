@@ -14,6 +14,7 @@ from pathlib import Path
 
 from convae_tf.data.folder import load_folder
 from convae_tf.data.idx import load_idx
+from convae_tf.data.image_files import BAD_FILES
 from convae_tf.data.npz import load_npz
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.tfds_sources import load_sprites, load_tfds
@@ -28,11 +29,15 @@ def load_source(
     data_dir: str | None = None,
     image_size: tuple[int, int] | None = None,
     seed: int = 0,
+    bad_files: str = "stop",
 ) -> Source:
     """Resolves a dataset spec into a `Source`; raises `DataError` with the fix on bad input.
 
     `data_dir` is the TFDS data directory (TFDS's default when None). `image_size=(H, W)`
-    resizes every image (bilinear). `seed` is accepted for a uniform call signature, but no
+    resizes every image (bilinear). `bad_files` says what a file source (folder:) does with a
+    file that cannot be read or decoded when it is met while streaming: "stop" (a DataError
+    naming it, raised where the data is iterated: see `named_file_errors`) or "skip" (dropped;
+    `Source.skipped` lists them). `seed` is accepted for a uniform call signature, but no
     source depends on it: splits and orders must stay put across runs that vary the seed.
     """
     del seed
@@ -40,6 +45,8 @@ def load_source(
     if not spec:
         raise DataError(f"empty dataset spec; {SPEC_FORMS}")
     size = _check_image_size(image_size)
+    if bad_files not in BAD_FILES:
+        raise DataError(f"bad_files={bad_files!r} is invalid; use one of {', '.join(BAD_FILES)}")
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     scheme, sep, rest = spec.partition(":")
@@ -48,7 +55,7 @@ def load_source(
     if sep and scheme == "npz":
         return load_npz(spec, Path(rest).expanduser(), size)
     if sep and scheme == "folder":
-        return load_folder(spec, Path(rest).expanduser(), size)
+        return load_folder(spec, Path(rest).expanduser(), size, bad_files)
     if sep and scheme == "idx":
         return load_idx(spec, Path(rest).expanduser(), size)
     if spec.split("/")[0] == "sprites":

@@ -63,8 +63,8 @@ FIELDS: cli.Fields = {
     ),
     "cache_budget_mb": (
         1024,
-        "MiB of decoded float32 images kept in memory across validation, train and test (in "
-        "that order); a split that does not fit is read again each pass (0: never cache).",
+        "MiB of decoded float32 images kept in memory for validation, then train; a split that "
+        "does not fit is read again each pass (0: never cache). The test split is not cached.",
     ),
     "bad_files": (
         "stop",

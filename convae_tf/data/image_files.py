@@ -1,0 +1,219 @@
+"""Image files (PNG/JPEG) decoded inside tf.data, as a split streams: nothing is decoded ahead.
+
+TF's decode ops fail without naming the file. So each file is decoded in a one-element dataset
+of its own whose errors are ignored, followed by a stand-in marked bad: exactly one element per
+file comes out, and it carries the path. With `bad_files="stop"` the first bad one fails the
+iteration with an assertion whose message names the path (`named_file_errors` turns it into a
+`DataError`); with `"skip"` it is dropped and its path recorded in `SkippedFiles`. That costs
+about 0.1 ms per file (here ~4,000 files/s against ~10,000 for a bare decode, on 2 cores), far
+less than a training step spends per image.
+
+A file whose shape differs from the reference (the first readable file) fails in both modes,
+unless a target size is given: then every image takes the reference's channels and that size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+
+import tensorflow as tf
+
+from convae_tf.data import ops
+from convae_tf.data.source import dims, first_line
+from convae_tf.errors import DataError
+
+BAD_FILES = ("stop", "skip")
+# Files decoded before training, in sorted order: a wrongly assembled small folder then fails
+# before a run folder is written. A constant, so loading stays independent of the file count.
+PREFLIGHT_FILES = 16
+# Delimits our message inside a TF error (assertion failed: [<<...>>] plus TF's node context).
+_OPEN, _CLOSE = "<<convae_tf data error: ", ">>"
+_MESSAGE = re.compile(re.escape(_OPEN) + r"(.*?)" + re.escape(_CLOSE), re.DOTALL)
+_SKIP_HINT = "pass --bad_files=skip to skip unreadable files"
+
+
+class SkippedFiles:
+    """Unreadable files skipped so far, each once (a file met every epoch counts once)."""
+
+    def __init__(self) -> None:
+        self._paths: dict[str, None] = {}  # an ordered set: the order they were met
+        self._lock = threading.Lock()  # tf.data calls `record` from its own threads
+
+    def record(self, path) -> bool:
+        path = path.numpy() if hasattr(path, "numpy") else path
+        with self._lock:
+            self._paths[os.fsdecode(path)] = None
+        return False
+
+    @property
+    def paths(self) -> list[str]:
+        with self._lock:
+            return list(self._paths)
+
+    def summary(self, shown: int = 3) -> str | None:
+        """One line for the user, or None when nothing was skipped."""
+        paths = self.paths
+        if not paths:
+            return None
+        more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+        return (
+            f"skipped {len(paths)} unreadable image file(s): {', '.join(paths[:shown])}{more}; "
+            "remove or re-save them"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class FileDecoder:
+    """A dataset of `{"path": string, "label"?: int64}` -> `{"image": float32 [H, W, C] in
+    [0, 1], "label"?}`, in the same order (less the skipped files)."""
+
+    reference: str  # the file whose shape every other must have (without `size`)
+    reference_shape: tuple[int, int, int]  # as decoded
+    size: tuple[int, int] | None
+    bad_files: str
+    skipped: SkippedFiles | None  # None unless bad_files == "skip"
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        height_width = self.size or self.reference_shape[:2]
+        return (*height_width, self.reference_shape[2])
+
+    def __call__(self, refs: tf.data.Dataset) -> tf.data.Dataset:
+        parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
+        examples = refs.map(_decode_or_mark_bad, **parallel)
+        if self.bad_files == "skip":
+            examples = examples.filter(self._keep_or_record)
+        return examples.map(self._finish, **parallel)
+
+    def _keep_or_record(self, example) -> tf.Tensor:
+        # py_function runs for bad files only; it returns False, so the filter drops them.
+        return tf.cond(
+            example["ok"],
+            lambda: tf.constant(True),
+            lambda: tf.py_function(self.skipped.record, [example["path"]], tf.bool),
+        )
+
+    def _finish(self, example) -> dict:
+        path, image = example["path"], example["image"]
+        unreadable = tf.strings.join(
+            [_OPEN, "cannot read or decode image ", path, " (missing, unreadable, truncated or ",
+             "not a PNG/JPEG); remove or re-save that file, or ", _SKIP_HINT, _CLOSE]
+        )  # fmt: skip
+        # Explicit dependencies: stateful asserts are not otherwise ordered before later ops.
+        with tf.control_dependencies([tf.debugging.Assert(example["ok"], [unreadable])]):
+            image = tf.identity(image)
+        if self.size is None:
+            expected = tf.constant(self.reference_shape, tf.int32)
+            shape = tf.shape(image, out_type=tf.int32)
+            mismatch = tf.strings.join(
+                [_OPEN, "images differ in size or channels: ", os.fsencode(self.reference), " is ",
+                 dims(self.reference_shape), " but ", path, " is ",
+                 tf.strings.reduce_join(tf.strings.as_string(shape), separator="x"),
+                 "; pass image_size=(H, W) (--image_size) to resize them to one size", _CLOSE]
+            )  # fmt: skip
+            same = tf.reduce_all(tf.equal(shape, expected))
+            with tf.control_dependencies([tf.debugging.Assert(same, [mismatch])]):
+                image = ops.to_unit_float(tf.ensure_shape(image, self.reference_shape))
+        else:
+            image = _to_channels(image, self.reference_shape[2])
+            image = ops.resize(ops.to_unit_float(image), self.size)
+            image = tf.ensure_shape(image, self.image_shape)
+        out = {"image": image}
+        if "label" in example:
+            out["label"] = example["label"]
+        return out
+
+
+def make_decoder(
+    paths: Sequence[bytes], size: tuple[int, int] | None, bad_files: str
+) -> FileDecoder:
+    """A decoder whose reference is the first readable of `paths` (sorted file order), checked
+    on the first PREFLIGHT_FILES of them."""
+    skipped = SkippedFiles() if bad_files == "skip" else None
+    first = paths[:PREFLIGHT_FILES]
+    reference = None
+    for path in first:
+        try:
+            image = tf.io.decode_image(
+                tf.io.read_file(path), channels=0, dtype=tf.uint8, expand_animations=False
+            )
+        except tf.errors.OpError as error:
+            if bad_files == "stop":
+                raise DataError(
+                    f"cannot decode image {os.fsdecode(path)} ({_op_reason(error)}); remove or "
+                    f"re-save that file, or {_SKIP_HINT}"
+                ) from None
+            skipped.record(path)
+            continue
+        reference = (os.fsdecode(path), tuple(int(d) for d in image.shape))
+        break
+    if reference is None:
+        raise DataError(
+            f"none of the first {len(first)} image files can be decoded (e.g. "
+            f"{os.fsdecode(first[0])}); check that the folder holds PNG/JPEG images"
+        )
+    decoder = FileDecoder(reference[0], reference[1], size, bad_files, skipped)
+    with named_file_errors():
+        for _ in decoder(tf.data.Dataset.from_tensor_slices({"path": list(first)})):
+            pass
+    return decoder
+
+
+@contextlib.contextmanager
+def named_file_errors() -> Iterator[None]:
+    """Turns the error of a bad file met while streaming into a one-line DataError."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        found = _MESSAGE.search(str(error))
+        if found is None:
+            raise
+        raise DataError(found.group(1)) from None
+
+
+def _decode_or_mark_bad(ref) -> dict:
+    path = ref["path"]
+
+    def decode(path):
+        raw = tf.io.read_file(path)
+        image = tf.io.decode_image(raw, channels=0, dtype=tf.uint8, expand_animations=False)
+        return {"image": image, "ok": tf.constant(True)}
+
+    decoded = tf.data.Dataset.from_tensors(path).map(decode).ignore_errors()
+    stand_in = {"image": tf.zeros((1, 1, 1), tf.uint8), "ok": tf.constant(False)}
+    first = decoded.concatenate(tf.data.Dataset.from_tensors(stand_in)).take(1)
+    return {**ref, **first.get_single_element()}
+
+
+def _to_channels(image: tf.Tensor, target: int) -> tf.Tensor:
+    """uint8 [H, W, 1-4] -> [H, W, target]: grey <-> colour, alpha added (opaque) or dropped."""
+    channels = tf.shape(image)[-1]
+    has_alpha = tf.logical_or(tf.equal(channels, 2), tf.equal(channels, 4))
+    colour = tf.cond(has_alpha, lambda: image[..., :-1], lambda: image)
+    is_grey = tf.equal(tf.shape(colour)[-1], 1)
+    if target in (3, 4):
+        colour = tf.cond(is_grey, lambda: tf.tile(colour, [1, 1, 3]), lambda: colour)
+        colour = tf.ensure_shape(colour, (None, None, 3))
+    else:
+        colour = tf.cond(
+            is_grey,
+            lambda: colour,
+            lambda: tf.image.rgb_to_grayscale(tf.ensure_shape(colour, (None, None, 3))),
+        )
+        colour = tf.ensure_shape(colour, (None, None, 1))
+    if target in (1, 3):
+        return colour
+    opaque = tf.fill(tf.shape(colour[..., :1]), tf.constant(255, tf.uint8))
+    alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: opaque)
+    return tf.concat([colour, tf.ensure_shape(alpha, (None, None, 1))], axis=-1)
+
+
+def _op_reason(error: tf.errors.OpError) -> str:
+    """TF's message without its `{{function_node ...}}` prefix and `[Op:...]` suffix."""
+    reason = re.sub(r"\{\{[^}]*\}\}\s*", "", first_line(error))
+    return re.sub(r"\s*\[Op:[^\]]*\].*$", "", reason) or type(error).__name__
