@@ -363,3 +363,17 @@ def test_a_streamed_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_pa
     ]
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("test_examples", [0, 5, 1000])
+def test_the_closing_test_measure_reads_the_first_test_examples(tmp_path, test_examples):
+    # A run's last step must not grow with the dataset; 0 keeps the whole split.
+    class_folder(tmp_path)
+    source = load_source(f"folder:{tmp_path}")
+    pipes = make_pipelines(source, batch_size=2)
+    cfg = config.get_config()
+    cfg.update(batch_size=2, test_examples=test_examples)
+    images = np.concatenate(list(train.closing_test_batches(cfg, pipes).as_numpy_iterator()))
+    whole = np.concatenate(list(pipes.test.as_numpy_iterator()))
+    assert len(whole) == source.num_test > 5
+    np.testing.assert_array_equal(images, whole[: test_examples or None])

@@ -71,6 +71,12 @@ FIELDS: cli.Fields = {
         "What a folder: image that cannot be read or decoded does when training meets it: "
         "stop (one line naming the file) or skip (dropped; the count and names are reported).",
     ),
+    "test_examples": (
+        5000,
+        "Test images (the first N of the test split, in its fixed order) that the closing "
+        "test measure of a training run reads (0: the whole split); python -m "
+        "convae_tf.evaluate measures the whole split.",
+    ),
     "strategy": (
         "default",
         "default: one device; mirrored: MirroredStrategy over the visible GPUs (or logical "
@@ -160,6 +166,7 @@ def validate(cfg) -> ml_collections.ConfigDict:
             cfg.image_size is None or (len(cfg.image_size) == 2 and min(cfg.image_size) >= 1),
             f"--image_size={cfg.image_size} must be two positive sizes, e.g. 32,32",
         ),
+        (cfg.test_examples >= 0, f"--test_examples={cfg.test_examples} must be 0 or more"),
         (cfg.logical_cpus >= 0, f"--logical_cpus={cfg.logical_cpus} must be 0 or more"),
         (cfg.shuffle_buffer >= 1, f"--shuffle_buffer={cfg.shuffle_buffer} must be at least 1"),
         (

@@ -128,8 +128,12 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
             history = fit(cfg, model, strategy, pipes, callbacks, epoch)
             check_finite(history, cfg, workdir)
             run_folder.save_model(model, workdir / "model.keras")
-            stage("test: evaluating on the test split")
-            test_metrics = evaluate(cfg, model, strategy, pipes)
+            test = closing_test_batches(cfg, pipes)
+            stage(
+                "test: evaluating on the test split"
+                + (f" (its first {cfg.test_examples} images)" if cfg.test_examples else "")
+            )
+            test_metrics = evaluate(cfg, model, strategy, test)
         if source.skipped is not None and source.skipped.summary():
             stage(f"data: {source.skipped.summary()}")
     if cfg.strategy == "multi_worker":
@@ -223,11 +227,25 @@ def _fit(cfg, model, strategy, pipes, callbacks, train, steps) -> keras.callback
     )
 
 
-def evaluate(cfg, model, strategy, pipes) -> dict[str, float]:
+def closing_test_batches(cfg, pipes) -> tf.data.Dataset:
+    """The test batches of the closing measure: the first `test_examples` images. Capped so that
+    a run's last step does not grow with the dataset (a folder of 10^6 images has a test split
+    of 2·10^5); `evaluate` is where the whole split is measured."""
+    if not cfg.test_examples:
+        return pipes.test
+    return (
+        pipes.test.unbatch()
+        .take(cfg.test_examples)
+        .batch(cfg.batch_size, drop_remainder=pipes.drop_remainder)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def evaluate(cfg, model, strategy, test: tf.data.Dataset) -> dict[str, float]:
     if cfg.strategy == "multi_worker":
-        steps = sum(1 for _ in pipes.test)  # full batches only (drop_remainder)
-        return distributed.evaluate(model, strategy, pipes.test, steps)
-    return {k: float(v) for k, v in model.evaluate(pipes.test, return_dict=True, verbose=0).items()}
+        steps = sum(1 for _ in test)  # full batches only (drop_remainder)
+        return distributed.evaluate(model, strategy, test, steps)
+    return {k: float(v) for k, v in model.evaluate(test, return_dict=True, verbose=0).items()}
 
 
 def check_finite(history, cfg, workdir: Path) -> None:
