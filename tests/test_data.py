@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from conftest import write_png
 from PIL import Image
 
 from convae_tf import data
@@ -15,16 +16,8 @@ from convae_tf.data import DataError, load_source, make_pipelines, sprites, tfds
 
 
 @pytest.fixture(scope="module")
-def sprites_dir(tmp_path_factory):
-    """A TFDS data dir with `sprites` prepared once for this module."""
-    path = tmp_path_factory.mktemp("tfds")
-    load_source("sprites", data_dir=str(path))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
 def sprites_source(sprites_dir):
-    return load_source("sprites", data_dir=sprites_dir)
+    return load_source("sprites", data_dir=str(sprites_dir))
 
 
 def raises_data_error(fn, *fragments):
@@ -51,11 +44,6 @@ def coded_images(n, size=4, channels=1, offset=0):
     """uint8 images whose constant value identifies them (value = offset + index)."""
     values = (offset + np.arange(n)).astype(np.uint8)
     return np.broadcast_to(values[:, None, None, None], (n, size, size, channels)).copy()
-
-
-def write_png(path, array, mode=None):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.asarray(array, np.uint8), mode).save(path)
 
 
 # --- sprites -------------------------------------------------------------------------------------
@@ -89,9 +77,10 @@ def test_sprites_prepares_identically_and_later_loads_only_read(
         raise AssertionError("an already prepared dataset was generated again")
 
     monkeypatch.setattr(sprites.ConvaeSprites, "_generate_examples", no_generation)
-    assert load_source("sprites", data_dir=sprites_dir).num_train == 10_000
+    assert load_source("sprites", data_dir=str(sprites_dir)).num_train == 10_000
 
 
+@pytest.mark.slow  # prepares a second, 4× larger dataset
 def test_sprites_64(tmp_path):
     src = load_source("sprites/64", data_dir=str(tmp_path))
     assert src.image_shape == (64, 64, 1)
@@ -364,7 +353,7 @@ def test_folder_split_is_deterministic_and_stable(tmp_path):
 
 def test_folder_without_subfolders_has_no_labels(tmp_path):
     for i in range(5):
-        write_png(tmp_path / f"{i}.png", np.full((4, 4), 10 * i), mode="L")
+        write_png(tmp_path / f"{i}.png", np.full((4, 4), 10 * i))
     Image.fromarray(np.full((4, 4), 200, np.uint8)).save(tmp_path / "photo.JPG", quality=95)
     (tmp_path / "notes.txt").write_text("not an image")
     src = load_source(f"folder:{tmp_path}")
@@ -416,7 +405,7 @@ def test_folder_mismatched_images(tmp_path, second, described):
 
 def test_folder_image_size_allows_mismatched_images(tmp_path):
     write_png(tmp_path / "a.png", np.full((4, 4, 3), 255))
-    write_png(tmp_path / "b.png", np.full((9, 7), 51), mode="L")
+    write_png(tmp_path / "b.png", np.full((9, 7), 51))
     write_png(tmp_path / "c.png", np.full((5, 5, 3), 102))
     src = load_source(f"folder:{tmp_path}", image_size=(8, 8))
     assert src.image_shape == (8, 8, 3)

@@ -1,75 +1,31 @@
-"""`evaluate` and `embed` on tiny trained models of every kind, and their CLI errors."""
+"""`evaluate` and `embed` in-process on conftest's tiny runs of every kind; one CLI run (slow).
+Their bad input on the command line: tests/test_bad_input.py."""
 
-import os
-import subprocess
-import sys
+import json
 
 import numpy as np
 import pytest
+from conftest import RUN_KINDS, run_cli
 
 from convae_tf import errors
 from convae_tf.evaluation import embed, evaluate, likelihood, splits
-from convae_tf.training import config, run_folder
+from convae_tf.training import run_folder
 
-KINDS = {
-    # name: (model_args, normal_classes)
-    "ae": ({}, (0,)),
-    "dae": ({}, None),
-    "sparse": ({}, None),
-    "stacked": ({"pretrain_epochs": 0}, None),
-    "vae": ({}, (0,)),
-}
-QUICK = evaluate.Options(iw_samples=4, iw_examples=24, probe_examples=90, max_examples=60)
+KINDS = list(RUN_KINDS)
+QUICK = evaluate.get_config()
+QUICK.update(iw_samples=4, iw_examples=24, probe_examples=90, max_examples=60)
 RECONSTRUCTION_KEYS = {"mse", "bce", "psnr", "ssim"}
 DENOISING_KEYS = {"gaussian_0.2", "gaussian_0.4", "salt_pepper_0.1", "masking_0.25"}
 
 
-def _toy_images(labels, rng):
-    """16×16 images: a bright square whose corner depends on the label, plus faint noise."""
-    images = rng.uniform(0.0, 0.1, size=(len(labels), 16, 16, 1))
-    for i, label in enumerate(labels):
-        top, left = [(2, 2), (2, 9), (9, 5)][label]
-        images[i, top : top + 5, left : left + 5] = 1.0
-    return (images * 255).astype(np.uint8)
+def normal_classes(name):
+    return RUN_KINDS[name][1]
 
 
 @pytest.fixture(scope="module")
-def npz_path(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    y_train, y_test = rng.integers(0, 3, 240), rng.integers(0, 3, 90)
-    path = tmp_path_factory.mktemp("data") / "toy.npz"
-    np.savez(
-        path,
-        x_train=_toy_images(y_train, rng),
-        x_test=_toy_images(y_test, rng),
-        y_train=y_train,
-        y_test=y_test,
-    )
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, npz_path):
-    """One tiny finished run per kind: {name: workdir}, trained in-process like train.py."""
-    from convae_tf.training import train
-
-    root = tmp_path_factory.mktemp("runs")
-    workdirs = {}
-    for name, (model_args, normal_classes) in KINDS.items():
-        cfg = config.TrainConfig(
-            model=name,
-            dataset=f"npz:{npz_path}",
-            epochs=1,
-            steps_per_epoch=2,
-            batch_size=16,
-            latent_dim=3,
-            model_args={"filters": (4, 8), **model_args},
-            normal_classes=normal_classes,
-            workdir=str(root / name),
-        )
-        train.train_and_evaluate(cfg)
-        workdirs[name] = root / name
-    return workdirs
+def trained(trained_run):
+    """One tiny finished run per kind (conftest's trained_run): {name: workdir}."""
+    return {name: trained_run(name) for name in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +33,10 @@ def evaluated(trained):
     return {name: evaluate.evaluate(workdir, QUICK) for name, workdir in trained.items()}
 
 
-@pytest.mark.parametrize("name", list(KINDS))
+@pytest.mark.parametrize("name", KINDS)
 def test_every_key_that_applies_is_written(name, evaluated, trained):
     results = evaluated[name]
-    on_disk = config_json(trained[name] / "metrics.json")
+    on_disk = json.loads((trained[name] / "metrics.json").read_text())
     assert on_disk["reconstruction"].keys() >= RECONSTRUCTION_KEYS
     assert set(on_disk["denoising"]) == DENOISING_KEYS
     for entry in on_disk["denoising"].values():
@@ -89,7 +45,7 @@ def test_every_key_that_applies_is_written(name, evaluated, trained):
     assert on_disk["probe"].keys() >= {"code_accuracy", "pixel_accuracy", "train_examples"}
     assert on_disk["probe"]["train_examples"] == QUICK.probe_examples
     assert ("vae" in on_disk) == (name == "vae")
-    assert ("anomaly" in on_disk) == (KINDS[name][1] is not None)
+    assert ("anomaly" in on_disk) == (normal_classes(name) is not None)
     assert on_disk["num_examples"] == QUICK.max_examples
     assert results["reconstruction"] == on_disk["reconstruction"]
     assert all(np.isfinite(v) for v in on_disk["reconstruction"].values())
@@ -107,7 +63,7 @@ def test_vae_and_anomaly_sections(evaluated):
     assert {"precision", "recall", "threshold"} <= anomaly.keys()
 
 
-@pytest.mark.parametrize("name", list(KINDS))
+@pytest.mark.parametrize("name", KINDS)
 def test_figures_are_written_and_not_empty(name, evaluated, trained):
     names = evaluated[name]["figures"]
     expected = {"eval_reconstructions.png", "eval_inpainting.png", "eval_codes_2d.png"}
@@ -115,7 +71,7 @@ def test_figures_are_written_and_not_empty(name, evaluated, trained):
     expected.add("training_curves.png")
     if name == "vae":
         expected |= {"eval_vae_samples.png", "eval_vae_traversal.png", "eval_vae_interpolation.png"}
-    if KINDS[name][1] is not None:
+    if normal_classes(name) is not None:
         expected |= {"eval_anomaly_scores.png", "eval_anomaly_roc.png"}
     assert set(names) == expected
     for figure in names:
@@ -156,61 +112,24 @@ def test_validation_split_holds_normal_classes_only(trained):
 def test_bad_values_are_refused_before_any_work(trained, tmp_path):
     with pytest.raises(errors.ConfigError, match=".npz"):
         embed.embed(trained["ae"], tmp_path / "codes.txt")
-    with pytest.raises(errors.ConfigError, match="split"):
-        evaluate.evaluate(trained["ae"], evaluate.Options(split="holdout"))
-    with pytest.raises(errors.ConfigError, match="iw_samples"):
-        evaluate.evaluate(trained["ae"], evaluate.Options(iw_samples=0))
-
-
-def config_json(path):
-    import json
-
-    return json.loads(path.read_text())
+    for change, message in [({"split": "holdout"}, "split"), ({"iw_samples": 0}, "iw_samples")]:
+        options = evaluate.get_config()
+        options.update(change)
+        with pytest.raises(errors.ConfigError, match=message):
+            evaluate.evaluate(trained["ae"], options)
+    with pytest.raises(errors.ConfigError, match="unknown fields \\['splitt'\\]"):
+        embed.embed(trained["ae"], tmp_path / "codes.npz", splitt="train")
 
 
 # ------------------------------------------------------------------------------------ CLI
-def _run(module, *flags):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *flags],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
-def test_cli_runs(trained, tmp_path):
-    result = _run(
-        "convae_tf.embed",
-        f"--workdir={trained['ae']}",
+@pytest.mark.slow
+def test_cli_runs(trained_run, tmp_path):
+    result = run_cli(
+        "embed",
+        f"--workdir={trained_run('ae')}",
         "--split=validation",
         f"--output={tmp_path / 'val.npz'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "val.npz").stat().st_size > 0
-
-
-@pytest.mark.parametrize(
-    "module, flags, message",
-    [
-        ("convae_tf.evaluate", ["--workdir={missing}"], "does not exist"),
-        ("convae_tf.evaluate", ["--workdir={empty}"], "no model.keras"),
-        ("convae_tf.evaluate", ["--workdir={run}", "--split=holdout"], "split"),
-        ("convae_tf.embed", ["--workdir={missing}", "--output={out}"], "does not exist"),
-    ],
-)
-def test_bad_input_is_one_line_and_exit_2(module, flags, message, trained, tmp_path):
-    (tmp_path / "empty").mkdir()
-    values = {
-        "missing": tmp_path / "nowhere",
-        "empty": tmp_path / "empty",
-        "run": trained["dae"],
-        "out": tmp_path / "x.npz",
-    }
-    result = _run(module, *(flag.format(**values) for flag in flags))
-    assert result.returncode == 2, result.stderr[-2000:]
-    # "<program>.py: error: ..." (TensorFlow's own log lines say "error" too).
-    errors = [line for line in result.stderr.splitlines() if ".py: error:" in line]
-    assert len(errors) == 1 and message in errors[0], result.stderr[-2000:]
-    assert "Traceback" not in result.stderr
+    with np.load(tmp_path / "val.npz") as saved:
+        assert str(saved["split"]) == "validation" and len(saved["codes"]) > 0

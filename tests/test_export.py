@@ -1,10 +1,10 @@
-"""Export of every registered model: SavedModel signatures, TFLite parity, atomic versions."""
+"""Export of every registered model: SavedModel signatures, TFLite parity (the exports and
+their TFLite conversions are slow), and in-process: atomic versions, interrupts, one-line
+converter errors. Its bad input on the command line: tests/test_bad_input.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 import textwrap
 import types
@@ -14,80 +14,16 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import TINY, make_workdir, run_python
 
 import convae_tf
 from convae_tf import errors
 from convae_tf.deploy import export, signatures, tflite
-from convae_tf.training import config
-from convae_tf.utils import files
-
-TINY = {"latent_dim": 2, "filters": (4, 8)}
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-def blob_images(n: int, size: int, seed: int = 0) -> np.ndarray:
-    """uint8 N×size×size×1 images of one bright disc each: structured, so training means
-    something, and cheap."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:size, :size]
-    images = np.zeros((n, size, size, 1), np.uint8)
-    for i in range(n):
-        cy, cx = rng.uniform(0.25 * size, 0.75 * size, 2)
-        radius = rng.uniform(0.1 * size, 0.3 * size)
-        images[i, ..., 0] = 255 * ((yy - cy) ** 2 + (xx - cx) ** 2 < radius**2)
-    return images
-
-
-def make_workdir(root: Path, name: str, size: int = 16, steps: int = 1, **model_args) -> Path:
-    """A finished training run in train.py's layout (config.json, model.keras) on a tiny npz
-    dataset, trained for `steps` batches. Built here rather than through train.py so that a
-    variant whose arguments the training CLI does not yet accept can still be exported."""
-    workdir = root / f"run-{name}"
-    workdir.mkdir(parents=True)
-    npz = root / f"blobs{size}.npz"
-    if not npz.exists():
-        np.savez(npz, x_train=blob_images(48, size), x_test=blob_images(8, size, seed=1))
-    keras.utils.set_random_seed(0)
-    model = convae_tf.get_model(name, **model_args)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3))
-    images = blob_images(8 * steps, size).astype(np.float32) / 255.0
-    model.fit(images, batch_size=8, epochs=1, verbose=0)
-    model.save(workdir / "model.keras")
-    train = config.TrainConfig(
-        model=name, dataset=f"npz:{npz}", epochs=1, batch_size=8, workdir=str(workdir)
-    )
-    files.save_json(
-        {
-            "train": train.to_dict(),
-            "model_config": {
-                k: v for k, v in model.get_config().items() if k not in ("name", "dtype")
-            },
-            "image_shape": [size, size, 1],
-            "num_classes": None,
-        },
-        workdir / "config.json",
-    )
-    return workdir
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """name → the version folder of that model's export (made once, on first use)."""
-    cache = {}
-
-    def get(name: str) -> Path:
-        if name not in cache:
-            root = tmp_path_factory.mktemp(name)
-            workdir = make_workdir(root, name, **TINY)
-            cache[name] = export.export(workdir, root / "exported" / name, quantize="float32,int8")
-        return cache[name]
-
-    return get
-
 
 MODELS = convae_tf.list_models()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_export_writes_version_folder_with_every_file(exported, name):
     version_dir = exported(name)
@@ -105,16 +41,11 @@ def test_export_writes_version_folder_with_every_file(exported, name):
     assert np.isfinite(threshold["value"]) and threshold["percentile"] == 99
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_saved_model_cli_lists_the_signatures(exported, name):
-    result = subprocess.run(
-        [Path(sys.executable).with_name("saved_model_cli"), "show", "--all"]
-        + ["--dir", str(exported(name))],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    saved_model_cli = Path(sys.executable).with_name("saved_model_cli")
+    result = run_python(saved_model_cli, "show", "--all", "--dir", exported(name))
     assert result.returncode == 0, result.stderr[-2000:]
     for signature in signatures.SIGNATURES:
         assert f"signature_def['{signature}']" in result.stdout
@@ -123,6 +54,7 @@ def test_saved_model_cli_lists_the_signatures(exported, name):
     assert "outputs['reconstruction']" in result.stdout and "outputs['score']" in result.stdout
 
 
+@pytest.mark.slow
 def test_saved_models_reload_without_convae_tf(exported):
     """Every export loads and runs in a process that never imports convae_tf."""
     folders = {name: str(exported(name)) for name in MODELS}
@@ -147,9 +79,7 @@ def test_saved_models_reload_without_convae_tf(exported):
         print(json.dumps(results))
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300
-    )
+    result = run_python("-c", script)
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads(result.stdout.strip().splitlines()[-1])
     for name, (reconstruction, encoded, decoded, score) in results.items():
@@ -158,6 +88,7 @@ def test_saved_models_reload_without_convae_tf(exported):
         assert encoded == (["log_var", "mean"] if name == "vae" else ["code"]), name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_signatures_have_no_random_ops(exported, name):
     loaded = tf.saved_model.load(str(exported(name)))
@@ -165,6 +96,7 @@ def test_signatures_have_no_random_ops(exported, name):
         assert signatures.random_ops(loaded.signatures[signature]) == set(), signature
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_parity_keras_saved_model_tflite(exported, name):
     """Measured again here, independently of the export's own check."""
@@ -204,7 +136,11 @@ def test_versions_increase_and_interrupted_export_leaves_nothing(ae_workdir, tmp
     out = tmp_path / "exported" / "ae"
     (out / "1").mkdir(parents=True)  # an earlier version (its content does not matter here)
     (out / "1" / "saved_model.pb").write_bytes(b"earlier")
-    assert export.export(ae_workdir, out, quantize="none").name == "2"
+    published = export.export(ae_workdir, out, quantize="none")
+    assert published.name == "2"
+    assert {"saved_model.pb", "variables", "model_card.json", "config.json"} <= {
+        p.name for p in published.iterdir()
+    }
     before = {p.relative_to(out): p.stat().st_mtime_ns for p in out.rglob("*")}
 
     def interrupted(*args, **kwargs):
@@ -237,21 +173,6 @@ def test_flex_ops_fail_with_one_line(ae_workdir, tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
 
-def test_cli_errors_are_one_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "convae_tf.export", f"--workdir={tmp_path}/missing"],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
-    assert result.returncode == 2
-    # TensorFlow's C++ start-up lines go to stderr before any of our code runs; ours is one.
-    errors = [line for line in result.stderr.splitlines() if line.startswith("export.py: error:")]
-    assert len(errors) == 1 and "config.json does not exist" in errors[0], result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_parse_quantizations():
     assert tflite.parse_quantizations("all") == tflite.QUANTIZATIONS
     assert tflite.parse_quantizations("int8, float32,int8") == ("int8", "float32")
@@ -260,6 +181,7 @@ def test_parse_quantizations():
         tflite.parse_quantizations("int4")
 
 
+@pytest.mark.slow
 def test_int8_is_at_most_35_percent_of_float32_on_a_default_sized_model(tmp_path):
     # The model's default filters (32, 64) and latent_dim (16), on 32×32 images like sprites.
     workdir = make_workdir(tmp_path, "ae", size=32)

@@ -1,4 +1,4 @@
-"""Metric maths against values computed by hand."""
+"""Metric maths against values computed by hand (the library calls behind them included)."""
 
 import math
 
@@ -6,16 +6,17 @@ import numpy as np
 import pytest
 
 from convae_tf.evaluation import metrics, probe
+from convae_tf.utils import figures, image_quality
 
 
 def test_psnr_of_known_arrays():
     clean = np.zeros((2, 4, 4, 1))
     off_by_tenth = np.full((2, 4, 4, 1), 0.1)  # mse 0.01 → 10·log10(1/0.01) = 20 dB
-    np.testing.assert_allclose(metrics.per_image_psnr(off_by_tenth, clean), [20.0, 20.0])
+    np.testing.assert_allclose(image_quality.per_image_psnr(off_by_tenth, clean), [20.0, 20.0])
     half = clean.copy()
     half[1, :2] = 1.0  # second image: half the pixels off by 1 → mse 0.5 → 3.0103 dB
     np.testing.assert_allclose(
-        metrics.per_image_psnr(half, clean), [100.0, 10 * math.log10(2)], rtol=1e-9
+        image_quality.per_image_psnr(half, clean), [100.0, 10 * math.log10(2)], rtol=1e-9
     )  # identical images are capped at 100 dB, not infinite
 
 
@@ -25,7 +26,7 @@ def test_psnr_matches_tensorflow():
     rng = np.random.default_rng(0)
     a, b = rng.uniform(size=(3, 8, 8, 1)), rng.uniform(size=(3, 8, 8, 1))
     expected = tf.image.psnr(a.astype(np.float32), b.astype(np.float32), max_val=1.0).numpy()
-    np.testing.assert_allclose(metrics.per_image_psnr(a, b), expected, rtol=1e-4)
+    np.testing.assert_allclose(image_quality.per_image_psnr(a, b), expected, rtol=1e-4)
 
 
 def test_masked_psnr_pools_the_masked_pixels_only():
@@ -52,7 +53,7 @@ def test_bce_from_logits():
     images = np.array([[[[1.0]], [[0.0]]]])  # one 2×1 image
     logits = np.array([[[[0.0]], [[math.log(3)]]]])  # p = 0.5 and 0.75
     expected = (math.log(2) + -math.log(0.25)) / 2
-    np.testing.assert_allclose(metrics.per_image_bce_from_logits(images, logits), [expected])
+    np.testing.assert_allclose(metrics.per_image_bce(images, logits), [expected], rtol=1e-12)
 
 
 # -------------------------------------------------------------------------- AUROC and AUPRC
@@ -130,19 +131,37 @@ def test_active_units_and_kl_per_dim():
     np.testing.assert_allclose(kl, [0.5, 0.5 * (2 - 1 - math.log(2))])
 
 
-def test_pca_keeps_two_dimensional_codes_and_projects_others():
+def test_principal_plane_keeps_two_dimensional_codes_and_projects_others():
     codes = np.array([[1.0, 2.0], [3.0, 4.0]])
-    np.testing.assert_array_equal(metrics.pca_2d(codes)[0], codes)
+    np.testing.assert_array_equal(figures.principal_plane(codes)[0], codes)
+    np.testing.assert_array_equal(figures.principal_plane(codes[:, :1])[0], [[1.0, 0], [3.0, 0]])
     rng = np.random.default_rng(0)
-    line = np.outer(rng.normal(size=50), [1.0, 2.0, 2.0])  # variance along one axis only
-    points, explained = metrics.pca_2d(line)
+    t = rng.normal(size=50)
+    line = np.outer(t, [1.0, 2.0, 2.0])  # variance along one axis only, |axis| = 3
+    points, explained = figures.principal_plane(line)
     assert points.shape == (50, 2)
     assert explained[0] == pytest.approx(1.0)
+    # The first coordinate is the position along the line: t·3 about its mean, up to sign.
+    np.testing.assert_allclose(np.abs(points[:, 0]), np.abs(3 * (t - t.mean())), rtol=1e-9)
 
 
 def test_probe_separates_separable_classes():
     rng = np.random.default_rng(0)
     labels = np.arange(300) % 3
     features = np.eye(3)[labels] * 5 + rng.normal(size=(300, 3))
-    accuracy = probe.probe_accuracy(features[:200], labels[:200], features[200:], labels[200:], 3)
+    accuracy = probe.probe_accuracy(features[:200], labels[:200], features[200:], labels[200:])
     assert accuracy > 0.95
+    # Same features, same accuracy; a constant feature (an always-black pixel) changes nothing.
+    constant = np.hstack([features, np.zeros((300, 1))])
+    assert probe.probe_accuracy(constant[:200], labels[:200], constant[200:], labels[200:]) == (
+        accuracy
+    )
+
+
+def test_probe_on_noise_is_near_chance():
+    # 20 noise features fit 300 training rows to ~47 %; on fresh rows only chance (1/3) is left.
+    rng = np.random.default_rng(0)
+    labels = np.arange(600) % 3
+    noise = rng.normal(size=(600, 20))
+    accuracy = probe.probe_accuracy(noise[:300], labels[:300], noise[300:], labels[300:])
+    assert 0.25 < accuracy < 0.42

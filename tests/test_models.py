@@ -1,14 +1,12 @@
 """Every registered model, tiny shapes: shapes, a fit step, gradients, `.keras` round trips."""
 
-import subprocess
-import sys
 import textwrap
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny import TINY, images, tiny_model
+from conftest import TINY, images, run_python, tiny_model
 
 import convae_tf
 from convae_tf.models import registry
@@ -25,12 +23,25 @@ def test_output_shape_and_range(name):
     y = np.asarray(model(x))
     assert y.shape == x.shape
     assert y.min() >= 0.0 and y.max() <= 1.0
-    assert tuple(
-        model.encode(x).shape
-        if not isinstance(model.encode(x), tuple)
-        else model.encode(x)[0].shape
-    ) == (2, TINY["latent_dim"])
+    assert tuple(model.code(x).shape) == (2, TINY["latent_dim"])
     assert np.asarray(model.score(x)).shape == (2,)
+
+
+def test_code_is_what_the_decoder_gets_at_inference(name):
+    model = tiny_model(name)
+    x = images()
+    code = np.asarray(model.code(x))
+    np.testing.assert_array_equal(code, model.code(x))  # deterministic, even for the VAE
+    np.testing.assert_allclose(model.decode(code), model(x, training=False), atol=1e-6)
+
+
+def test_serving_outputs_are_named_by_the_model(name):
+    model = tiny_model(name)
+    outputs = model.encode_outputs(images())
+    variational = {"mean", "log_var"}
+    assert set(outputs) == (variational if model.is_variational else {"code"})
+    assert model.is_variational == (name == "vae")
+    assert all(tuple(v.shape) == (2, TINY["latent_dim"]) for v in outputs.values())
 
 
 def test_fit_step_gives_finite_loss(name):
@@ -71,23 +82,30 @@ def test_keras_round_trip_identical_outputs(name, tmp_path):
     np.testing.assert_array_equal(reloaded.score(x), model.score(x))
 
 
-def test_keras_file_reloads_in_a_fresh_process(name, tmp_path):
-    model = tiny_model(name)
+@pytest.mark.slow
+def test_keras_files_reload_in_a_fresh_process(tmp_path):
+    """What a new process sees after `import convae_tf`: every model's file, identical outputs."""
     x = images()
-    model.fit(x, epochs=1, verbose=0)
-    model.save(tmp_path / "model.keras")
     np.save(tmp_path / "x.npy", x)
-    np.save(tmp_path / "expected.npy", np.asarray(model(x)))
+    for name in convae_tf.list_models():
+        model = tiny_model(name)
+        model.fit(x, epochs=1, verbose=0)
+        model.save(tmp_path / f"{name}.keras")
+        np.save(tmp_path / f"{name}.npy", np.asarray(model(x)))
     script = textwrap.dedent(f"""
         import numpy as np, keras, convae_tf
-        model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
         x = np.load({str(tmp_path / "x.npy")!r})
-        np.testing.assert_array_equal(model(x), np.load({str(tmp_path / "expected.npy")!r}))
-        print("identical")
+        for name in convae_tf.list_models():
+            model = keras.saving.load_model({str(tmp_path)!r} + f"/{{name}}.keras")
+            expected = np.load({str(tmp_path)!r} + f"/{{name}}.npy")
+            np.testing.assert_array_equal(model(x), expected, err_msg=name)
+            print(name, "identical")
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    result = run_python("-c", script)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "identical" in result.stdout
+    assert result.stdout.split() == [
+        word for name in convae_tf.list_models() for word in (name, "identical")
+    ]
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (30, 30, 1), (17, 23, 2), (64, 64, 3)])

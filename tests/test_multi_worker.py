@@ -1,7 +1,6 @@
 """Two worker processes on localhost train one model with MultiWorkerMirroredStrategy."""
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import ENV
 
 import convae_tf  # noqa: F401  (registers the models for load_model)
 
@@ -37,20 +37,12 @@ def free_ports(n):
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, (320, 16, 16), np.uint8),
-        x_test=rng.integers(0, 256, (64, 16, 16), np.uint8),
-    )
-    return f"--dataset=npz:{path}"
+def dataset(toy_npz):
+    return f"--dataset=npz:{toy_npz}"
 
 
 def start(workdir, dataset, tf_config=None):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"}
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return subprocess.Popen(
@@ -68,6 +60,7 @@ def finish(process):
     return re.search(r"weights fingerprint: (\w+)", out).group(1), out
 
 
+@pytest.mark.slow
 def test_two_workers_match_each_other_and_one_process(tmp_path, dataset):
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     workers = [

@@ -10,12 +10,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import SHAPE, TINY
 
 import convae_tf
 from convae_tf.models.stacked import StackedAE
 
-TINY = {"filters": (4, 8), "latent_dim": 2}
-SHAPE = (16, 16, 1)
 PRETRAIN = 2  # epochs per stage
 NUM_STAGES = 3  # two conv blocks, then the bottleneck
 EPOCHS = NUM_STAGES * PRETRAIN + 4

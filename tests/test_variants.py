@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny import SHAPE, TINY, images, tiny_model
+from conftest import SHAPE, TINY, images, tiny_model
 
 import convae_tf
 from convae_tf.models import corruptions, losses, vae
@@ -326,6 +326,12 @@ def test_vae_samples_in_training_and_is_deterministic_at_inference():
     mean, log_var = model.encode(x)
     assert tuple(mean.shape) == tuple(log_var.shape) == (2, TINY["latent_dim"])
     np.testing.assert_array_equal(model(x), model.decode(mean))
+    # Its code (evaluation, embeddings, the decoder's serving input) is the posterior mean, and
+    # serving names both moments.
+    np.testing.assert_array_equal(model.code(x), mean)
+    served = model.encode_outputs(x)
+    np.testing.assert_array_equal(served["mean"], mean)
+    np.testing.assert_array_equal(served["log_var"], log_var)
 
 
 def test_vae_log_variance_is_bounded():
