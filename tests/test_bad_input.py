@@ -236,7 +236,7 @@ CASES = [
         "export: workdir without a model",
         "export",
         ["--workdir={root}/no_model_run", "--out={root}/out2"],
-        ["config.json"],
+        ["no_model_run", "model.keras"],
         ["out2"],
     ),
     (

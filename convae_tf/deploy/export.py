@@ -38,6 +38,7 @@ import convae_tf
 from convae_tf import cli, data
 from convae_tf.deploy import model_card, predict, signatures, tflite
 from convae_tf.errors import ConfigError
+from convae_tf.training import run_folder
 from convae_tf.utils.files import save_json
 
 # float32 is the exact reference that the parity gate checks; int8 is the file for the edge
@@ -59,31 +60,6 @@ def stage(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ inputs
-def load_workdir(workdir: Path) -> tuple[keras.Model, dict]:
-    config_path, model_path = workdir / "config.json", workdir / "model.keras"
-    for path in (config_path, model_path):
-        if not path.is_file():
-            raise ExportError(
-                f"{path} does not exist; --workdir must be a finished training run "
-                "(python -m convae_tf.train --workdir=...)"
-            )
-    import json
-
-    try:
-        config = json.loads(config_path.read_text())
-        config["train"]["dataset"]  # noqa: B018  (the key the export needs)
-    except (ValueError, KeyError, TypeError) as error:
-        raise ExportError(f"{config_path} is not a training config.json ({error!r})") from None
-    try:
-        model = keras.saving.load_model(model_path, safe_mode=True)
-    except Exception as error:  # corrupt zip, unknown class, ...: one line for the user
-        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise ExportError(f"{model_path} could not be loaded: {first[:300]}") from None
-    if getattr(model, "image_shape", None) is None:
-        raise ExportError(f"{model_path} holds an unbuilt model; re-save it after training")
-    return model, config
-
-
 class HeldOutData:
     """The training config's data, re-created: validation images (held out from training) for
     parity and the threshold, training images for int8 calibration."""
@@ -206,10 +182,15 @@ def export(
     if calibration_images < 1:
         raise ExportError(f"--calibration_images={calibration_images} must be at least 1")
     out = Path(out) if out else Path("exported_models") / workdir.resolve().name
-    model, config = load_workdir(workdir)
+    run = run_folder.load_run(workdir)
+    with data.named_file_errors():  # a corrupt image file met while streaming: one line
+        return _export(run, out, quantizations, data_dir, calibration_images, started)
+
+
+def _export(run, out: Path, quantizations, data_dir, calibration_images, started) -> Path:
+    model, config, workdir = run.model, run.config, run.workdir
     stage(f"model: {type(model).__name__} {model.image_shape}, {model.count_params():,} params")
     held_out = HeldOutData(config, model.image_shape, data_dir, calibration_images)
-
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-tmp-", dir=out))
     try:

@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import flags
 from ml_collections.config_dict import placeholder
 
-from convae_tf import cli, errors
+from convae_tf import cli, data, errors
 from convae_tf.evaluation import splits
 from convae_tf.training import run_folder
 from convae_tf.utils import files
@@ -83,7 +83,9 @@ def run() -> None:
 
     def main(argv) -> None:
         del argv
-        arrays = embed(workdir.value, output.value, **embed_config.resolve().to_dict())
+        options = embed_config.resolve().to_dict()
+        with data.named_file_errors():  # a corrupt image file met while streaming: one line
+            arrays = embed(workdir.value, output.value, **options)
         rows, width = arrays["codes"].shape
         print(
             f"[convae_tf] wrote {rows} codes of dimension {width} "

@@ -27,7 +27,7 @@ import numpy as np
 from absl import flags
 from ml_collections.config_dict import placeholder
 
-from convae_tf import cli, errors
+from convae_tf import cli, data, errors
 from convae_tf.evaluation import applications, splits
 from convae_tf.training import run_folder
 from convae_tf.utils import figures, files
@@ -176,7 +176,8 @@ def run() -> None:
 
     def main(argv) -> None:
         del argv
-        results = evaluate(workdir.value, evaluate_config.resolve())
+        with data.named_file_errors():  # a corrupt image file met while streaming: one line
+            results = evaluate(workdir.value, evaluate_config.resolve())
         print(
             f"[convae_tf] {results['model']} on {results['dataset']}:{results['split']} "
             f"({results['num_examples']} images, {results['seconds']} s): {summary(results)}\n"

@@ -138,4 +138,6 @@ def load_run(workdir) -> Run:
             f"{model_path} could not be loaded ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''}); retrain the run"
         ) from None
+    if getattr(model, "image_shape", None) is None:
+        raise ConfigError(f"{model_path} holds an unbuilt model; re-save it after training")
     return Run(workdir=workdir, config=run_config, model=model)
