@@ -224,6 +224,7 @@ def _fit(cfg, model, strategy, pipes, callbacks, train, steps) -> keras.callback
         steps_per_epoch=steps,
         callbacks=callbacks,
         verbose=1 if sys.stdout.isatty() else 2,
+        shuffle=False,  # the pipeline shuffles, seeded per epoch (Keras would only warn)
     )
 
 
