@@ -7,7 +7,8 @@ network has no dense bottleneck (7×7×32 feature maps); this zoo's models do, s
 wide (64). keras.io first trains 50 epochs on clean images then 100 on noisy ones; here one
 run of 50 epochs on noisy inputs (fresh noise every step).
 
-Command (MNIST must be prepared in the TFDS data dir, or pass --dataset=npz:PATH/mnist.npz):
+Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
+--dataset=idx:data/mnist):
     python -m convae_tf.train --config=experiments/dae_mnist.py
     python -m convae_tf.evaluate --workdir=runs/anchors/dae-mnist   # denoising.gaussian_0.4
 """

@@ -3,7 +3,7 @@
     python -m experiments.run_anchors            # full length (see each config's epochs)
     python -m experiments.run_anchors --quick    # smoke run: 1 short epoch, small evaluation
     python -m experiments.run_anchors --only=vae-sprites,dae-sprites
-    python -m experiments.run_anchors --mnist=npz:/data/mnist.npz   # MNIST from a local file
+    python -m experiments.run_anchors --mnist=idx:data/mnist        # MNIST fetched by make data
 
 Writes experiments/results/anchors.json and anchors.md (what ran, on which data and machine,
 how long, and the headline metrics read from each run's metrics.json) and copies the table
@@ -97,7 +97,7 @@ def data_missing(dataset: str, data_dir: str | None) -> str | None:
     return (
         f"data not present: {dataset} is not prepared in the TFDS data dir "
         f"({data_dir or '~/tensorflow_datasets'}) and cannot be downloaded here; prepare it or "
-        "pass --mnist=npz:PATH/mnist.npz"
+        "run make data and pass --mnist=idx:data/mnist (or --mnist=npz:PATH/mnist.npz)"
     )
 
 
@@ -274,7 +274,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny training/eval")
     parser.add_argument("--only", default="", help="comma-separated anchor names")
-    parser.add_argument("--mnist", default="mnist", help="MNIST dataset spec (npz:PATH too)")
+    parser.add_argument(
+        "--mnist",
+        default="mnist",
+        help="MNIST dataset spec (idx:data/mnist after make data; npz:PATH too)",
+    )
     parser.add_argument("--data_dir", default=None, help="TFDS data directory")
     parser.add_argument("--runs_dir", default="runs/anchors", help="where the runs go")
     parser.add_argument("--no_readme", action="store_true", help="leave README.md alone")

@@ -6,7 +6,8 @@ shows the 2-D latent plane and a grid of decoded digits. Here: the same latent s
 batch, optimiser and likelihood, trained on the train split only, with this zoo's encoder
 (Conv2D + max-pool blocks (32, 64), where keras.io uses stride-2 convolutions).
 
-Command (MNIST must be prepared in the TFDS data dir, or pass --dataset=npz:PATH/mnist.npz):
+Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
+--dataset=idx:data/mnist):
     python -m convae_tf.train --config=experiments/vae_mnist.py
     python -m convae_tf.evaluate --workdir=runs/anchors/vae-mnist
 """
