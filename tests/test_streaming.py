@@ -373,7 +373,8 @@ def test_the_closing_test_measure_reads_the_first_test_examples(tmp_path, test_e
     pipes = make_pipelines(source, batch_size=2)
     cfg = config.get_config()
     cfg.update(batch_size=2, test_examples=test_examples)
-    images = np.concatenate(list(train.closing_test_batches(cfg, pipes).as_numpy_iterator()))
+    closing = train.closing_test_batches(cfg, pipes, source)
+    images = np.concatenate(list(closing.as_numpy_iterator()))
     whole = np.concatenate(list(pipes.test.as_numpy_iterator()))
     assert len(whole) == source.num_test > 5
     np.testing.assert_array_equal(images, whole[: test_examples or None])

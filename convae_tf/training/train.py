@@ -128,7 +128,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
             history = fit(cfg, model, strategy, pipes, callbacks, epoch)
             check_finite(history, cfg, workdir)
             run_folder.save_model(model, workdir / "model.keras")
-            test = closing_test_batches(cfg, pipes)
+            test = closing_test_batches(cfg, pipes, source)
             stage(
                 "test: evaluating on the test split"
                 + (f" (its first {cfg.test_examples} images)" if cfg.test_examples else "")
@@ -228,18 +228,20 @@ def _fit(cfg, model, strategy, pipes, callbacks, train, steps) -> keras.callback
     )
 
 
-def closing_test_batches(cfg, pipes) -> tf.data.Dataset:
+def closing_test_batches(cfg, pipes, source) -> tf.data.Dataset:
     """The test batches of the closing measure: the first `test_examples` images. Capped so that
     a run's last step does not grow with the dataset (a folder of 10^6 images has a test split
     of 2·10^5); `evaluate` is where the whole split is measured."""
-    if not cfg.test_examples:
+    count = cfg.test_examples
+    if not count or count >= source.num_test:
         return pipes.test
-    return (
-        pipes.test.unbatch()
-        .take(cfg.test_examples)
-        .batch(cfg.batch_size, drop_remainder=pipes.drop_remainder)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    test = pipes.test.unbatch().take(count)
+    test = test.batch(cfg.batch_size, drop_remainder=pipes.drop_remainder)
+    if source.skipped is None:  # no file can be skipped: the count is exact
+        # Keras warns that a dataset of unknown length "ran out of data" when it ends.
+        batches = count // cfg.batch_size if pipes.drop_remainder else -(-count // cfg.batch_size)
+        test = test.apply(tf.data.experimental.assert_cardinality(batches))
+    return test.prefetch(tf.data.AUTOTUNE)
 
 
 def evaluate(cfg, model, strategy, test: tf.data.Dataset) -> dict[str, float]:
