@@ -9,12 +9,10 @@ imports to the standard library and absl (no TensorFlow).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import os
 import sys
-import tempfile
 import warnings
 
 from absl import flags
@@ -74,33 +72,12 @@ def quiet_start() -> None:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(native_log_level(sys.argv[1:]))
     if verbosity_in(sys.argv[1:]) is None:
         os.environ.setdefault("TQDM_DISABLE", "1")
-    with native_logs_held_back():
+    # Its one copy lives in the stand-alone predict script, which imports nothing of convae_tf
+    # (and no TensorFlow at import): importing it here is as cheap as it is safe.
+    from convae_tf.deploy.predict import native_info_held_back
+
+    with native_info_held_back():
         import tensorflow  # noqa: F401
-
-
-@contextlib.contextmanager
-def native_logs_held_back():
-    """File descriptor 2, where C++ code logs, points at a temporary file for the block; its text
-    is replayed if the block fails. Held back only while TF_CPP_MIN_LOG_LEVEL hides INFO. (The
-    same as convae_tf.deploy.predict.native_info_held_back, which this module may not import.)"""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        failed = True
-        try:
-            yield
-            failed = False
-        finally:
-            sys.stderr.flush()  # Python's own writes of the block belong to the held text
-            os.dup2(saved, 2)
-            os.close(saved)
-            if failed:
-                held.seek(0)
-                os.write(2, held.read())
 
 
 def quiet_python_logs() -> None:
