@@ -75,6 +75,50 @@ def write_png(path, pixels):
     return path
 
 
+# ------------------------------------------------------------------ identifiable images
+# Images per class of `class_folder`: more than the folder loader decodes up front
+# (image_files.PREFLIGHT_FILES), so that files sorted last are only met while streaming.
+PER_CLASS = 20
+
+
+def constant_png(path, value, shape=(6, 5, 3)):
+    """A constant image whose value (0-255) identifies it."""
+    return write_png(path, np.full(shape, value, np.uint8))
+
+
+def class_folder(root, per_class=PER_CLASS):
+    """Classes 'cat' (label 0, values 0..) and 'dog' (label 1, values 100..)."""
+    for label, name in enumerate(["cat", "dog"]):
+        for i in range(per_class):
+            constant_png(root / name / f"{i:02d}.png", 100 * label + i)
+    return f"folder:{root}"
+
+
+def identify(image) -> int:
+    """The identifying value (0-255) of an image of `class_folder`, from its first pixel."""
+    return int(round(float(np.asarray(image).reshape(-1)[0]) * 255))
+
+
+def values(ds):
+    """The identifying value of every image of a dataset of examples or of images, in order."""
+    return [
+        identify(element["image"] if isinstance(element, dict) else element)
+        for element in ds.as_numpy_iterator()
+    ]
+
+
+def labelled(ds):
+    """(value, label) of every example of a dataset, in order."""
+    return [(identify(ex["image"]), int(ex["label"])) for ex in ds.as_numpy_iterator()]
+
+
+def batch_values(batches):
+    """The same for image batches: a dataset of them, or a list."""
+    if hasattr(batches, "as_numpy_iterator"):
+        batches = batches.as_numpy_iterator()
+    return [identify(image) for batch in batches for image in np.asarray(batch)]
+
+
 # ------------------------------------------------------------------------ subprocesses
 def run_python(*args, env=None, cwd=None, timeout=600):
     """`python *args` in a subprocess, its output captured as text."""

@@ -226,6 +226,35 @@ CASES = [
         ["busy/config.json"],
     ),
     (
+        "train: not a record folder",
+        "train",
+        [*TINY_FLAGS, "--dataset=tfrecord:{root}/empty"],
+        ["no metadata.json", "convae_tf.prepare"],
+        ["out1"],
+    ),
+    ("prepare: no --out", "prepare", ["--dataset=npz:{root}/good.npz"], ["--out"], []),
+    (
+        "prepare: an existing folder",
+        "prepare",
+        ["--dataset=npz:{root}/good.npz", "--out={root}/empty"],
+        ["already exists", "new --out"],
+        [],
+    ),
+    (
+        "prepare: corrupt image in folder",
+        "prepare",
+        ["--dataset=folder:{root}/corrupt_folder", "--out={root}/out3"],
+        ["broken.png", "--bad_files=skip"],
+        ["out3"],
+    ),
+    (
+        "prepare: unknown dataset",
+        "prepare",
+        ["--dataset=mnistt", "--out={root}/out3"],
+        ["unknown dataset 'mnistt'"],
+        ["out3"],
+    ),
+    (
         "export: missing workdir",
         "export",
         ["--workdir={root}/nope", "--out={root}/out2"],
@@ -401,6 +430,7 @@ def test_the_table_covers_every_cli_without_repeating_a_case():
         "evaluate",
         "embed",
         "predict",
+        "prepare",
     }
     assert len({name for name, *_ in CASES}) == len(CASES)
     assert len({(program, tuple(flags)) for _, program, flags, *_ in CASES}) == len(CASES)

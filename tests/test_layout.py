@@ -16,7 +16,7 @@ ALLOWED = {
     "errors": set(),
     "utils": set(),
     "cli": {"errors"},
-    "data": {"errors"},
+    "data": {"errors", "cli"},  # cli: the prepare command
     "models": {"errors"},
     "training": {"errors", "utils", "cli", "data", "models"},
     "deploy": {"errors", "utils", "cli", "data", "models", "training"},

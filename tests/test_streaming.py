@@ -12,51 +12,29 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import ENV, assert_one_line_error, run_cli, tiny_run_config
+from conftest import (
+    ENV,
+    PER_CLASS,
+    assert_one_line_error,
+    batch_values,
+    class_folder,
+    constant_png,
+    labelled,
+    run_cli,
+    tiny_run_config,
+    values,
+)
 from PIL import Image
 
 from convae_tf import data
-from convae_tf.data import DataError, image_files, load_source, make_pipelines
+from convae_tf.data import DataError, load_source, make_pipelines
 from convae_tf.data.pipeline import CacheBudget
+from convae_tf.data.prepare import prepare_records
 from convae_tf.errors import ConfigError
 from convae_tf.training import config, run_folder, train
 
+
 # More files than the preflight decodes, so that files sorted last are only met while streaming.
-PER_CLASS = 20
-assert 2 * PER_CLASS > image_files.PREFLIGHT_FILES + 4
-
-
-def write_png(path, value, shape=(6, 5, 3)):
-    """A constant image whose value (0-255) identifies it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.full(shape, value, np.uint8).squeeze()).save(path)
-
-
-def class_folder(root, per_class=PER_CLASS):
-    """Classes 'cat' (label 0, values 0..) and 'dog' (label 1, values 100..)."""
-    for label, name in enumerate(["cat", "dog"]):
-        for i in range(per_class):
-            write_png(root / name / f"{i:02d}.png", 100 * label + i)
-    return f"folder:{root}"
-
-
-def values(ds):
-    """The identifying value of every image of a dataset of examples or of images, in order."""
-    out = []
-    for element in ds.as_numpy_iterator():
-        image = element["image"] if isinstance(element, dict) else element
-        out.append(int(round(float(image.reshape(-1)[0]) * 255)))
-    return out
-
-
-def batch_values(ds):
-    return [
-        v
-        for batch in ds.as_numpy_iterator()
-        for v in values(tf.data.Dataset.from_tensors(batch).unbatch())
-    ]
-
-
 def expected_split(root):
     """The split the eager loader made, from first principles: each file's relative path
     hashed (sha256, first 8 bytes, as a fraction of 2**64): below 0.2 is test; each split in
@@ -73,13 +51,6 @@ def expected_split(root):
     test = [(value[f], label[f]) for f in ordered if unit_hash(f) < 0.2]
     train = [(value[f], label[f]) for f in ordered if unit_hash(f) >= 0.2]
     return train, test
-
-
-def labelled(ds):
-    return [
-        (int(round(float(ex["image"][0, 0, 0]) * 255)), int(ex["label"]))
-        for ex in ds.as_numpy_iterator()
-    ]
 
 
 # --- loading lists, streaming decodes -------------------------------------------------------------
@@ -128,7 +99,7 @@ def test_a_file_of_another_shape_fails_when_met_naming_both_shapes(tmp_path):
     root = tmp_path / "pets"
     spec = class_folder(root)
     odd = root / "dog" / "zz_odd.png"
-    write_png(odd, 7, shape=(9, 5, 3))
+    constant_png(odd, 7, shape=(9, 5, 3))
     src = load_source(spec)
     split = src.train if _in_train(root, odd) else src.test
     shapes = r"6x5x3 but .*zz_odd.png is 9x5x3.*image_size"
@@ -141,8 +112,8 @@ def test_a_file_of_another_shape_fails_when_met_naming_both_shapes(tmp_path):
 
 
 def test_with_a_size_grey_and_alpha_files_take_the_first_files_channels(tmp_path):
-    write_png(tmp_path / "a.png", 200, shape=(4, 4, 3))
-    write_png(tmp_path / "b.png", 50, shape=(6, 6))  # grey
+    constant_png(tmp_path / "a.png", 200, shape=(4, 4, 3))
+    constant_png(tmp_path / "b.png", 50, shape=(6, 6))  # grey
     Image.fromarray(np.full((5, 5, 4), 90, np.uint8), "RGBA").save(tmp_path / "c.png")
     src = load_source(f"folder:{tmp_path}", image_size=(3, 3))
     images = [ex["image"] for ex in [*src.train.as_numpy_iterator(), *src.test.as_numpy_iterator()]]
@@ -259,7 +230,7 @@ def test_only_splits_within_the_cache_budget_are_cached(tmp_path):
     budgets = {"none": 0, "all": 1}  # MiB; 1 MiB holds every split here
     pipes = {k: make_pipelines(src, batch_size=4, cache_budget_mb=v) for k, v in budgets.items()}
     before = {k: batch_values(p.validation) for k, p in pipes.items()}
-    write_png(path, 255)  # the file changes on disk after the first pass
+    constant_png(path, 255)  # the file changes on disk after the first pass
     after = {k: batch_values(p.validation) for k, p in pipes.items()}
     assert after["all"] == before["all"]
     assert after["none"][0] == 255 and after["none"][1:] == before["none"][1:]
@@ -322,23 +293,28 @@ def test_the_cli_names_a_bad_file_met_while_training_in_one_line(folder_with_bad
 
 
 @pytest.mark.slow
-def test_a_streamed_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_path):
-    """Read from files, uncached, with a skipped file: resume still gives the same weights."""
+@pytest.mark.parametrize("kind", ["folder", "tfrecord"])
+def test_a_streamed_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_path, kind):
+    """Read from files, uncached (an image folder with a skipped file, or records read shard by
+    shard): resume still gives the same weights."""
     root = tmp_path / "noise"
     rng = np.random.default_rng(0)
     root.mkdir()
     for i in range(120):
         Image.fromarray(rng.integers(0, 256, (16, 16), np.uint8)).save(root / f"{i:03d}.png")
     (root / "zz_corrupt.png").write_bytes(b"garbage")
+    dataset = [f"--dataset=folder:{root}", "--bad_files=skip"]
+    if kind == "tfrecord":
+        prepare_records(f"folder:{root}", tmp_path / "rec", shard_mb=0.005, bad_files="skip")
+        dataset = [f"--dataset=tfrecord:{tmp_path / 'rec'}", "--shuffle_buffer=20"]
     flags = [
         "--model=ae",
         "--model_args=filters=4,8",
         "--epochs=4",
         "--steps_per_epoch=9",  # longer than a pass: epochs span passes
         "--batch_size=16",
-        f"--dataset=folder:{root}",
+        *dataset,
         "--cache_budget_mb=0",
-        "--bad_files=skip",
     ]
     workdir = tmp_path / "killed"
     command = [sys.executable, "-m", "convae_tf.train", *flags, f"--workdir={workdir}"]
@@ -356,7 +332,8 @@ def test_a_streamed_run_killed_and_resumed_ends_like_an_uninterrupted_one(tmp_pa
     assert "(resuming)" in resumed.stdout
     straight = run_cli("train", *flags, f"--workdir={tmp_path / 'straight'}")
     assert straight.returncode == 0, straight.stderr[-3000:]
-    assert "skipped 1 unreadable image file(s)" in straight.stdout
+    if kind == "folder":
+        assert "skipped 1 unreadable image file(s)" in straight.stdout
     weights = [
         keras.saving.load_model(w / "model.keras").get_weights()
         for w in (workdir, tmp_path / "straight")

@@ -18,7 +18,14 @@ import warnings
 from absl import flags
 from absl import logging as absl_logging
 
-ENTRY_POINTS = ("train", "export", "evaluate", "embed", "predict")  # convae-<name> scripts
+ENTRY_POINTS = (
+    "train",
+    "export",
+    "evaluate",
+    "embed",
+    "predict",
+    "prepare",
+)  # convae-<name> scripts
 VERBOSITY_FLAGS = ("-v", "--v", "-verbosity", "--verbosity")  # absl's spellings
 QUIET_NATIVE_LEVEL = 3  # TF_CPP_MIN_LOG_LEVEL hiding errors too (cuInit on CPU-only machines)
 

@@ -166,9 +166,16 @@ def make_decoder(
 
 @contextlib.contextmanager
 def named_file_errors() -> Iterator[None]:
-    """Turns the error of a bad file met while streaming into a one-line DataError."""
+    """Turns the error of a bad file met while streaming (an image file, or a record file
+    whose checksum fails) into a one-line DataError."""
     try:
         yield
+    except tf.errors.DataLossError as error:
+        # A record file (tfrecord:) whose checksum fails; TF does not say which file.
+        raise DataError(
+            f"a record file is corrupt ({_op_reason(error)}); prepare the record folder again "
+            "with python -m convae_tf.prepare"
+        ) from None
     except tf.errors.OpError as error:
         found = _MESSAGE.search(str(error))
         if found is None:

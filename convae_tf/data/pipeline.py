@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from convae_tf.data import records
 from convae_tf.data.source import Source
 from convae_tf.errors import DataError
 
@@ -27,9 +28,10 @@ class Pipelines:
     image_shape: tuple[int, int, int]
     num_train: int
     num_validation: int
-    # What `epochs` needs to rebuild the train order of any epoch: seed -> the train images
-    # (unbatched) in the order of that shuffle seed (see `_train_order`).
-    shuffled_images: Callable[[int], tf.data.Dataset] | None = None
+    # What `epochs` needs to rebuild the train order of any epoch: (seed, worker) -> the train
+    # images (unbatched) in the order of that shuffle seed, one worker's share of them when
+    # `worker` is (count, index) (see `_train_order`).
+    shuffled_images: Callable[..., tf.data.Dataset] | None = None
     batch_size: int = 0
     seed: int = 0
     drop_remainder: bool = False
@@ -43,7 +45,14 @@ class Pipelines:
             return self.num_train // self.batch_size
         return -(-self.num_train // self.batch_size)
 
-    def epochs(self, first: int, last: int, steps_per_epoch: int | None = None) -> tf.data.Dataset:
+    def epochs(
+        self,
+        first: int,
+        last: int,
+        steps_per_epoch: int | None = None,
+        worker: tuple[int, int] | None = None,
+        batch_size: int | None = None,
+    ) -> tf.data.Dataset:
         """Train batches of epochs `first` .. `last - 1` as one stream, for `fit` with
         `steps_per_epoch` (default: one pass per epoch).
 
@@ -53,24 +62,37 @@ class Pipelines:
         An epoch longer than a pass continues into further passes, each with its own order.
         One spare epoch at the end means a run that resumes an epoch earlier than expected
         (a backup that fell back to its previous copy) cannot run out of data.
+
+        `worker=(count, index)`: the stream of one of `count` input workers (multi-worker
+        training), in batches of `batch_size` (its share of the global batch). Each pass, the
+        workers read disjoint parts of the train split that together make the whole: record
+        files when there are at least `count` of them, files of a folder: source, otherwise
+        elements. With element sharding the workers' batches together are exactly the global
+        batches of a single process.
         """
         steps = steps_per_epoch or self.steps_per_pass
         # A spare pass per epoch (read only if needed) keeps every epoch `steps` long when
-        # skipped files shorten a pass, so epochs still start where an uninterrupted run's do.
-        passes_per_epoch = -(-steps // self.steps_per_pass) + self.spare_pass
+        # skipped files shorten a pass, or a worker's share of the files is a little smaller,
+        # so epochs still start where an uninterrupted run's do.
+        passes_per_epoch = -(-steps // self.steps_per_pass) + (self.spare_pass or bool(worker))
         epochs = []
         for epoch in range(first, last + 1):
-            passes = [self._pass(epoch, index) for index in range(passes_per_epoch)]
+            passes = [
+                self._pass(epoch, index, worker, batch_size) for index in range(passes_per_epoch)
+            ]
             epochs.append(functools.reduce(tf.data.Dataset.concatenate, passes).take(steps))
         stream = functools.reduce(tf.data.Dataset.concatenate, epochs)
         return stream.prefetch(tf.data.AUTOTUNE)
 
-    def _pass(self, epoch: int, index: int) -> tf.data.Dataset:
+    def _pass(self, epoch: int, index: int, worker=None, batch_size=None) -> tf.data.Dataset:
         # Python-int seeds, fixed at build time (a tensor seed trips TF's seed logic when
         # the global seed is 0). A large odd multiplier keeps (seed, epoch, pass) distinct.
         pass_seed = ((self.seed * 1_000_003 + epoch) * 1_009 + index) % (1 << 31)
-        shuffled = self.shuffled_images(pass_seed)
-        return shuffled.batch(self.batch_size, drop_remainder=self.drop_remainder)
+        shuffled = self.shuffled_images(pass_seed, worker)
+        batches = shuffled.batch(batch_size or self.batch_size, drop_remainder=self.drop_remainder)
+        # A worker's pass ends where a single process's would: with element sharding, the
+        # batches of one worker's longer share would otherwise run into the next pass's.
+        return batches.take(self.steps_per_pass) if worker else batches
 
 
 def make_pipelines(
@@ -95,8 +117,10 @@ def make_pipelines(
     Memory: validation, then train, are cached in memory, decoded, while their float32 size
     fits what is left of `cache_budget_mb`; a split that does not fit is read again on every
     pass. The test split is read once per evaluation, so it is not cached. The train order is
-    a full seeded permutation whenever the split is cached or streamed from files; otherwise
-    (TFDS, in-memory arrays) the shuffle holds at most `shuffle_buffer` decoded images.
+    a full seeded permutation whenever the split is cached or streamed from image files; a
+    record source (tfrecord:) too large to cache is read shard by shard (`_record_order`);
+    otherwise (TFDS, in-memory arrays) the shuffle holds at most `shuffle_buffer` decoded
+    images.
     """
     if (
         isinstance(batch_size, bool)
@@ -119,6 +143,7 @@ def make_pipelines(
     # splitting and shuffling them decodes nothing.
     examples = source.train_refs if source.streams_files else source.train
     total = source.num_train
+    keep = None
     if normal_classes is not None:
         keep = _check_classes(source, normal_classes)
         total = _count_classes(source, keep)
@@ -141,9 +166,15 @@ def make_pipelines(
     budget = CacheBudget(cache_budget_mb, source.image_shape)
     validation = source.decoded(examples.take(num_validation))
     validation = _fixed(validation, budget.fits(num_validation), batch_size, drop_remainder)
-    shuffled_images = _train_order(
-        source, examples.skip(num_validation), num_train, budget.fits(num_train), shuffle_buffer
-    )
+    cache_train = budget.fits(num_train)
+    if source.shards is not None and not cache_train:
+        shuffled_images = _record_order(
+            source, keep, _first_train_index(source, keep, num_validation), shuffle_buffer
+        )
+    else:
+        shuffled_images = _train_order(
+            source, examples.skip(num_validation), num_train, cache_train, shuffle_buffer
+        )
     train = (
         shuffled_images(seed)
         .batch(batch_size, drop_remainder=drop_remainder)
@@ -182,24 +213,73 @@ class CacheBudget:
 
 def _train_order(
     source: Source, examples: tf.data.Dataset, num_train: int, cache: bool, shuffle_buffer: int
-) -> Callable[[int], tf.data.Dataset]:
-    """seed -> the train images (unbatched) in that seed's order, the cheapest way memory
-    allows. The order depends on the seed alone, never on what this process read before.
+) -> Callable[..., tf.data.Dataset]:
+    """(seed, worker=None) -> the train images (unbatched) in that seed's order, the cheapest
+    way memory allows. The order depends on the seed alone, never on what this process read
+    before. A worker (count, index) takes every count-th image of that order, from `index`.
 
     Cached: decoded once into memory, each pass a shuffle of the whole split (the buffer holds
     the cache's own tensors). Streamed from files: each pass shuffles the whole list of file
-    references (a few bytes each), then decodes; a shuffle permutes by seed and count alone,
-    so this is the same order as the cached one. Otherwise (TFDS, in-memory arrays): a
-    shuffle buffer of at most `shuffle_buffer` decoded images.
+    references (a few bytes each), then decodes (a worker decodes only its own files); a
+    shuffle permutes by seed and count alone, so this is the same order as the cached one.
+    Otherwise (TFDS, in-memory arrays): a shuffle buffer of at most `shuffle_buffer` decoded
+    images.
     """
     if cache:
         cached = _images(source.decoded(examples)).cache()
-        return lambda seed: cached.shuffle(num_train, seed=seed)
+        return lambda seed, worker=None: _share(cached.shuffle(num_train, seed=seed), worker)
     if source.streams_files:
-        return lambda seed: _images(source.decode(examples.shuffle(num_train, seed=seed)))
+        return lambda seed, worker=None: _images(
+            source.decode(_share(examples.shuffle(num_train, seed=seed), worker))
+        )
     images = _images(examples)
     buffer = min(num_train, int(shuffle_buffer))
-    return lambda seed: images.shuffle(buffer, seed=seed)
+    return lambda seed, worker=None: _share(images.shuffle(buffer, seed=seed), worker)
+
+
+def _record_order(
+    source: Source, keep: tuple[int, ...] | None, first_index: int, shuffle_buffer: int
+) -> Callable[..., tf.data.Dataset]:
+    """(seed, worker=None) -> the train images of a record source too large to cache.
+
+    A full shuffle would hold every record in memory, so each pass shuffles the record files
+    by the seed, reads `records.READ_AT_ONCE` of them in turn and shuffles that stream in a
+    buffer of `shuffle_buffer` records (as TFDS reads its own shards). The validation records
+    (`index` below `first_index` in the fixed order) and other classes are skipped as read.
+    A worker reads only its own files when there are enough, else every count-th record.
+    """
+    shards = source.shards
+    files = list(shards.files)
+
+    def train_record(record):
+        wanted = record["index"] >= first_index
+        if keep is not None:
+            wanted &= tf.reduce_any(tf.equal(record["label"], tf.constant(keep, tf.int64)))
+        return wanted
+
+    def order(seed: int, worker: tuple[int, int] | None = None) -> tf.data.Dataset:
+        shuffled_files = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed)
+        by_file = worker is not None and len(files) >= worker[0]
+        if by_file:
+            shuffled_files = _share(shuffled_files, worker)
+        at_once = min(len(files), records.READ_AT_ONCE)
+        train = shards.records(shuffled_files, at_once).filter(train_record)
+        train = train.shuffle(int(shuffle_buffer), seed=seed)
+        return _images(shards.decode(train if by_file else _share(train, worker)))
+
+    return order
+
+
+def _first_train_index(source: Source, keep: tuple[int, ...] | None, num_validation: int) -> int:
+    """The fixed-order index of the first train example after the validation examples."""
+    if keep is None:
+        return num_validation
+    labels = np.concatenate(list(source.train_labels.batch(1 << 16).as_numpy_iterator()))
+    return int(np.flatnonzero(np.isin(labels, keep))[num_validation])
+
+
+def _share(dataset: tf.data.Dataset, worker: tuple[int, int] | None) -> tf.data.Dataset:
+    return dataset if worker is None else dataset.shard(*worker)
 
 
 def _images(ds: tf.data.Dataset) -> tf.data.Dataset:

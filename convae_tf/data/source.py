@@ -13,8 +13,8 @@ from convae_tf.data import ops
 
 SPEC_FORMS = (
     "valid dataset specs: 'sprites' or 'sprites/64' (embedded), a TFDS name such as 'mnist', "
-    "'fashion_mnist', 'cifar10', 'name/config' or 'name:version', 'npz:PATH', 'folder:PATH' "
-    "or 'idx:DIR'"
+    "'fashion_mnist', 'cifar10', 'name/config' or 'name:version', 'npz:PATH', 'folder:PATH', "
+    "'idx:DIR' or 'tfrecord:DIR' (made by python -m convae_tf.prepare)"
 )
 MAX_CHANNELS = 4
 
@@ -49,6 +49,10 @@ class Source:
     )
     # `image_files.SkippedFiles`, with bad_files="skip" only: the unreadable files skipped so far.
     skipped: Any = dataclasses.field(default=None, repr=False, compare=False)
+    # `records.Shards`, for tfrecord: sources only: the train split's record files, so that an
+    # uncached train pass reads them shard by shard (a full shuffle of the records would hold
+    # the whole split in memory). `train_refs` are then the parsed, undecoded records.
+    shards: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def has_labels(self) -> bool:

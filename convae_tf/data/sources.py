@@ -2,7 +2,8 @@
 
 Spec forms (see `SPEC_FORMS`): the embedded `sprites[/64]`, any TFDS image dataset by name,
 `npz:PATH` (the keras.datasets `mnist.npz` layout), `folder:PATH` (PNG/JPEG files, one
-subfolder per class or none) and `idx:DIR` (the IDX files of MNIST and its look-alikes).
+subfolder per class or none), `idx:DIR` (the IDX files of MNIST and its look-alikes) and
+`tfrecord:DIR` (sharded records written by `python -m convae_tf.prepare`).
 Every source gives the same element structure and a fixed order, so validation splits and
 results do not move between runs or machines.
 """
@@ -16,6 +17,7 @@ from convae_tf.data.folder import load_folder
 from convae_tf.data.idx import load_idx
 from convae_tf.data.image_files import BAD_FILES
 from convae_tf.data.npz import load_npz
+from convae_tf.data.records import load_records
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.tfds_sources import load_sprites, load_tfds
 from convae_tf.errors import DataError
@@ -50,7 +52,7 @@ def load_source(
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     scheme, sep, rest = spec.partition(":")
-    if sep and scheme in ("npz", "folder", "idx") and not rest.strip():
+    if sep and scheme in ("npz", "folder", "idx", "tfrecord") and not rest.strip():
         raise DataError(f"no path after '{scheme}:' in {spec!r}; write {scheme}:PATH")
     if sep and scheme == "npz":
         return load_npz(spec, Path(rest).expanduser(), size)
@@ -58,6 +60,8 @@ def load_source(
         return load_folder(spec, Path(rest).expanduser(), size, bad_files)
     if sep and scheme == "idx":
         return load_idx(spec, Path(rest).expanduser(), size)
+    if sep and scheme == "tfrecord":
+        return load_records(spec, Path(rest).expanduser(), size)
     if spec.split("/")[0] == "sprites":
         return load_sprites(spec, data_dir, size)
     return load_tfds(spec, data_dir, size)

@@ -32,7 +32,8 @@ FIELDS: cli.Fields = {
     ),
     "dataset": (
         "sprites",
-        "sprites, a TFDS name (mnist, cifar10, ...), npz:PATH, idx:DIR or folder:PATH.",
+        "sprites, a TFDS name (mnist, cifar10, ...), npz:PATH, idx:DIR, folder:PATH or "
+        "tfrecord:DIR (made by python -m convae_tf.prepare).",
     ),
     "data_dir": (placeholder(str), "TFDS data directory (default: TFDS's own)."),
     "image_size": (
@@ -58,8 +59,8 @@ FIELDS: cli.Fields = {
     "shuffle_buffer": (
         10_000,
         "Most decoded images the train shuffle holds when the split is neither cached in "
-        "memory nor read from image files (TFDS, npz, idx above --cache_budget_mb); cached "
-        "splits and folder: file lists are shuffled whole.",
+        "memory nor read from image files (TFDS, npz, idx, tfrecord above --cache_budget_mb); "
+        "cached splits and folder: file lists are shuffled whole.",
     ),
     "cache_budget_mb": (
         1024,
@@ -122,7 +123,7 @@ def resolved_workdir(cfg) -> Path:
     kind, sep, path = cfg.dataset.partition(":")
     # npz:/some/dir/file.npz → npz-file.npz, idx:data/mnist → idx-mnist; tfds names like
     # cifar10/v2 → cifar10-v2.
-    path_kinds = ("npz", "folder", "idx")
+    path_kinds = ("npz", "folder", "idx", "tfrecord")
     name = f"{kind}-{Path(path).name}" if sep and kind in path_kinds else cfg.dataset
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"
     return Path("runs") / f"{cfg.model}-{name}"
