@@ -12,6 +12,7 @@ import pytest
 from conftest import ENV
 
 import convae_tf  # noqa: F401  (registers the models for load_model)
+from convae_tf.data.prepare import prepare_records
 
 TRAIN = [
     "--strategy=multi_worker",
@@ -41,12 +42,12 @@ def dataset(toy_npz):
     return f"--dataset=npz:{toy_npz}"
 
 
-def start(workdir, dataset, tf_config=None):
+def start(workdir, *dataset, tf_config=None):
     env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"}
     if tf_config is not None:
         env["TF_CONFIG"] = json.dumps(tf_config)
     return subprocess.Popen(
-        [sys.executable, "-m", "convae_tf.train", *TRAIN, dataset, f"--workdir={workdir}"],
+        [sys.executable, "-m", "convae_tf.train", *TRAIN, *dataset, f"--workdir={workdir}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -67,7 +68,7 @@ def test_two_workers_match_each_other_and_one_process(tmp_path, dataset):
         start(
             tmp_path / "cluster",
             dataset,
-            {"cluster": cluster, "task": {"type": "worker", "index": i}},
+            tf_config={"cluster": cluster, "task": {"type": "worker", "index": i}},
         )
         for i in range(2)
     ]
@@ -86,3 +87,22 @@ def test_two_workers_match_each_other_and_one_process(tmp_path, dataset):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
     with open(tmp_path / "cluster" / "history.csv") as f:
         assert len(f.read().splitlines()) == 3  # header + 2 epochs
+
+
+@pytest.mark.slow
+def test_two_workers_read_their_own_record_files_and_stay_in_sync(tmp_path, toy_npz):
+    prepare_records(f"npz:{toy_npz}", tmp_path / "rec", shard_mb=20 * 256 / 2**20)
+    assert len(list((tmp_path / "rec").glob("train-*"))) >= 2  # enough files to shard by file
+    dataset = [f"--dataset=tfrecord:{tmp_path / 'rec'}", "--cache_budget_mb=0"]
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = [
+        start(
+            tmp_path / "cluster",
+            *dataset,
+            tf_config={"cluster": cluster, "task": {"type": "worker", "index": i}},
+        )
+        for i in range(2)
+    ]
+    (chief_print, chief_out), (other_print, _) = [finish(p) for p in workers]
+    assert chief_print == other_print
+    assert "Results in" in chief_out

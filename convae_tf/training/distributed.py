@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -89,8 +90,9 @@ def writable_workdir(workdir: Path, chief: bool) -> Path:
 
 
 def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    # Shard elements, not files: the embedded and npz sources live in one file or in memory,
-    # where file sharding would leave workers without data.
+    # Validation and test: shard elements, not files: most sources live in one file or in
+    # memory, where file sharding would leave workers without data. (The train input is
+    # sharded by the pipeline itself, per worker: see `fit`.)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
@@ -99,7 +101,7 @@ def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
 def fit(
     model: keras.Model,
     strategy: tf.distribute.Strategy,
-    train: tf.data.Dataset,
+    worker_train: Callable[[tf.distribute.InputContext], tf.data.Dataset],
     validation: tf.data.Dataset,
     *,
     epochs: int,
@@ -110,8 +112,11 @@ def fit(
 ) -> keras.callbacks.History:
     """`model.fit` for MultiWorkerMirroredStrategy: the same steps, metrics and callbacks.
 
-    `train` must repeat (or hold at least epochs × steps_per_epoch batches) and both datasets
-    must drop partial batches, so that every worker runs the same number of collective steps.
+    `worker_train(context)` gives one worker's train input (its own share of the data, in
+    per-replica batches: `tf.distribute.Strategy.distribute_datasets_from_function`), so no
+    worker reads the whole set. It must hold at least epochs × steps_per_epoch batches and,
+    like `validation`, drop partial batches, so that every worker runs the same number of
+    collective steps.
     """
     history = keras.callbacks.History()
     callback_list = keras.callbacks.CallbackList(
@@ -121,7 +126,7 @@ def fit(
         steps=steps_per_epoch,
         verbose=0,
     )
-    train_iterator = iter(strategy.experimental_distribute_dataset(shard_by_data(train)))
+    train_iterator = iter(strategy.distribute_datasets_from_function(worker_train))
     dist_validation = distribute(strategy, validation)
 
     @tf.function

@@ -197,35 +197,44 @@ def fit(cfg, model, strategy, pipes, callbacks, first_epoch: int) -> keras.callb
     # Each epoch's batch order depends on the seed and the epoch alone, so a resumed run
     # (BackupAndRestore restarts at `first_epoch`) trains on the same batches as an
     # uninterrupted one.
-    train = pipes.epochs(first_epoch, cfg.epochs, steps)
     # onednn_bfloat16 is a graph rewrite of the float32 model, on for training only.
     with precision.graph_rewrite(cfg.precision):
-        return _fit(cfg, model, strategy, pipes, callbacks, train, steps)
+        if cfg.strategy == "multi_worker":
+            # Keras's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
+            # Each worker builds its own input: its share of every pass (Pipelines.epochs).
+            def worker_batches(context: tf.distribute.InputContext) -> tf.data.Dataset:
+                workers = context.num_input_pipelines
+                per_replica = context.get_per_replica_batch_size(cfg.batch_size)
+                batches = pipes.epochs(
+                    first_epoch,
+                    cfg.epochs,
+                    steps,
+                    worker=(workers, context.input_pipeline_id),
+                    batch_size=cfg.batch_size // workers,
+                )
+                # A worker with several replicas (GPUs) hands each a slice of its batch.
+                return batches.rebatch(per_replica, drop_remainder=True)
 
-
-def _fit(cfg, model, strategy, pipes, callbacks, train, steps) -> keras.callbacks.History:
-    if cfg.strategy == "multi_worker":
-        # Keras's fit fails under MultiWorkerMirroredStrategy (keras-team/keras#20585).
-        return distributed.fit(
-            model,
-            strategy,
-            train,
-            pipes.validation,
+            return distributed.fit(
+                model,
+                strategy,
+                worker_batches,
+                pipes.validation,
+                epochs=cfg.epochs,
+                steps_per_epoch=steps,
+                validation_steps=pipes.num_validation // cfg.batch_size,
+                callbacks=callbacks,
+                verbose=True,
+            )
+        return model.fit(
+            pipes.epochs(first_epoch, cfg.epochs, steps),
+            validation_data=pipes.validation,
             epochs=cfg.epochs,
             steps_per_epoch=steps,
-            validation_steps=pipes.num_validation // cfg.batch_size,
             callbacks=callbacks,
-            verbose=True,
+            verbose=1 if sys.stdout.isatty() else 2,
+            shuffle=False,  # the pipeline shuffles, seeded per epoch (Keras would only warn)
         )
-    return model.fit(
-        train,
-        validation_data=pipes.validation,
-        epochs=cfg.epochs,
-        steps_per_epoch=steps,
-        callbacks=callbacks,
-        verbose=1 if sys.stdout.isatty() else 2,
-        shuffle=False,  # the pipeline shuffles, seeded per epoch (Keras would only warn)
-    )
 
 
 def closing_test_batches(cfg, pipes, source) -> tf.data.Dataset:
