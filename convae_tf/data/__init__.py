@@ -4,6 +4,7 @@ source = load_source("sprites")  # or "mnist", "npz:PATH", "folder:PATH", "idx:D
 pipes = make_pipelines(source, batch_size=64)
 """
 
+from convae_tf.data import binarize
 from convae_tf.data.image_files import BAD_FILES, named_file_errors
 from convae_tf.data.ops import resize, to_unit_float
 from convae_tf.data.pipeline import (
@@ -25,6 +26,7 @@ __all__ = [
     "DataError",
     "Pipelines",
     "Source",
+    "binarize",
     "load_source",
     "make_pipelines",
     "named_file_errors",

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from convae_tf.data import binarize as binarization
 from convae_tf.data import records
 from convae_tf.data.source import Source
 from convae_tf.errors import DataError
@@ -37,6 +38,8 @@ class Pipelines:
     drop_remainder: bool = False
     # Files may be skipped while streaming (bad_files=skip), so a pass may come up short.
     spare_pass: bool = False
+    # Dynamic binarisation (data/binarize.py): every pass draws its own binary images.
+    binarize: bool = False
 
     @property
     def steps_per_pass(self) -> int:
@@ -89,6 +92,8 @@ class Pipelines:
         # the global seed is 0). A large odd multiplier keeps (seed, epoch, pass) distinct.
         pass_seed = ((self.seed * 1_000_003 + epoch) * 1_009 + index) % (1 << 31)
         shuffled = self.shuffled_images(pass_seed, worker)
+        if self.binarize:
+            shuffled = binarization.drawn(shuffled, pass_seed, worker)
         batches = shuffled.batch(batch_size or self.batch_size, drop_remainder=self.drop_remainder)
         # A worker's pass ends where a single process's would: with element sharding, the
         # batches of one worker's longer share would otherwise run into the next pass's.
@@ -105,6 +110,7 @@ def make_pipelines(
     drop_remainder: bool = False,
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
     cache_budget_mb: float = DEFAULT_CACHE_BUDGET_MB,
+    binarize: bool = False,
 ) -> Pipelines:
     """Splits `source.train` into train and validation and batches all three splits.
 
@@ -112,7 +118,9 @@ def make_pipelines(
     order, at least one example. `normal_classes` keeps only those labels in train and
     validation (one-class anomaly detection): the test split stays whole, anomalies included.
     `drop_remainder` drops each split's last partial batch: tf.distribute may hand a replica an
-    empty slice of a partial batch, which TF's oneDNN convolutions reject.
+    empty slice of a partial batch, which TF's oneDNN convolutions reject. `binarize`: dynamic
+    binarisation (data/binarize.py): train images drawn afresh each pass, validation and test
+    binarised once with fixed seeds.
 
     Memory: validation, then train, are cached in memory, decoded, while their float32 size
     fits what is left of `cache_budget_mb`; a split that does not fit is read again on every
@@ -165,7 +173,13 @@ def make_pipelines(
     num_train = total - num_validation
     budget = CacheBudget(cache_budget_mb, source.image_shape)
     validation = source.decoded(examples.take(num_validation))
-    validation = _fixed(validation, budget.fits(num_validation), batch_size, drop_remainder)
+    validation = _fixed(
+        validation,
+        budget.fits(num_validation),
+        batch_size,
+        drop_remainder,
+        binarize and "validation",
+    )
     cache_train = budget.fits(num_train)
     if source.shards is not None and not cache_train:
         shuffled_images = _record_order(
@@ -175,15 +189,14 @@ def make_pipelines(
         shuffled_images = _train_order(
             source, examples.skip(num_validation), num_train, cache_train, shuffle_buffer
         )
-    train = (
-        shuffled_images(seed)
-        .batch(batch_size, drop_remainder=drop_remainder)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    first_pass = shuffled_images(seed)
+    if binarize:
+        first_pass = binarization.drawn(first_pass, seed)
+    train = first_pass.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
     return Pipelines(
         train=train,
         validation=validation,
-        test=_fixed(source.test, False, batch_size, drop_remainder),
+        test=_fixed(source.test, False, batch_size, drop_remainder, binarize and "test"),
         image_shape=source.image_shape,
         num_train=num_train,
         num_validation=num_validation,
@@ -192,6 +205,7 @@ def make_pipelines(
         seed=seed,
         drop_remainder=drop_remainder,
         spare_pass=source.skipped is not None,
+        binarize=bool(binarize),
     )
 
 
@@ -287,9 +301,14 @@ def _images(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _fixed(
-    ds: tf.data.Dataset, cache: bool, batch_size: int, drop_remainder: bool
+    ds: tf.data.Dataset, cache: bool, batch_size: int, drop_remainder: bool, binarized_as=""
 ) -> tf.data.Dataset:
-    images = _images(ds).cache() if cache else _images(ds)
+    """A split in its fixed order, batched; `binarized_as` a split name: binarised once, with
+    that split's fixed draw."""
+    images = _images(ds)
+    if binarized_as:
+        images = binarization.fixed(images, binarized_as)
+    images = images.cache() if cache else images
     return images.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 

@@ -83,6 +83,7 @@ class HeldOutData:
             seed=train.get("seed", 0),
             validation_fraction=train.get("validation_fraction", 0.1),
             normal_classes=train.get("normal_classes"),
+            binarize=train.get("binarize", False),
         )
         self.validation = np.concatenate(
             list(pipes.validation.unbatch().take(THRESHOLD_IMAGES).batch(512).as_numpy_iterator())

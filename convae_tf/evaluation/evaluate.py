@@ -128,7 +128,10 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     # The probe trains on the train split, so it is measured elsewhere, on several classes.
     if labels is not None and options.split != "train" and len(np.unique(labels)) >= 2:
         train_images, train_labels, _ = splits.sample_arrays(
-            source.train, source.num_train, options.probe_examples, seed=options.seed
+            splits.split_examples(run, source, "train"),
+            source.num_train,
+            options.probe_examples,
+            seed=options.seed,
         )
         results["probe"] = applications.linear_probe(
             model, train_images, train_labels, images, labels, source.num_classes

@@ -7,6 +7,9 @@ The splits are those of the dataset, named as on the command line:
   `validation_fraction` of the train split after keeping `normal_classes` (as `make_pipelines`
   does), so anomaly thresholds are calibrated on normal data the model never trained on.
 - `train`: the dataset's whole train split, every class (validation part included).
+
+A run trained with `--binarize` is measured on binary images (data/binarize.py): each split
+binarised once, with its own fixed draw.
 """
 
 from __future__ import annotations
@@ -39,13 +42,22 @@ def load_source(run: Run, dataset: str | None = None, data_dir: str | None = Non
 
 
 def split_examples(run: Run, source: data.Source, split: str) -> tf.data.Dataset:
-    """Examples `{"image", "label"?}` of a split, in a fixed order (see the module docstring)."""
+    """Examples `{"image", "label"?}` of a split, in a fixed order (see the module docstring);
+    binarised once, with the split's fixed draw, when the run trained with --binarize (so the
+    test and validation images are those that training measured)."""
+    if split not in SPLITS:
+        raise ConfigError(f"--split={split!r} is not valid; choose one of {SPLITS}")
+    examples = _unbinarized_split(run, source, split)
+    if run.train.get("binarize", False):
+        return data.binarize.fixed(examples, split)
+    return examples
+
+
+def _unbinarized_split(run: Run, source: data.Source, split: str) -> tf.data.Dataset:
     if split == "test":
         return source.test
     if split == "train":
         return source.train
-    if split != "validation":
-        raise ConfigError(f"--split={split!r} is not valid; choose one of {SPLITS}")
     pipes = data.make_pipelines(
         source,
         batch_size=int(run.train.get("batch_size", 128)),

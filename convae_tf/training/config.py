@@ -72,6 +72,12 @@ FIELDS: cli.Fields = {
         "What a folder: image that cannot be read or decoded does when training meets it: "
         "stop (one line naming the file) or skip (dropped; the count and names are reported).",
     ),
+    "binarize": (
+        False,
+        "Dynamic binarisation, as likelihood papers use MNIST: each pixel p becomes 1 with "
+        "probability p, drawn afresh for the train images every epoch; validation and test are "
+        "binarised once with fixed seeds (evaluate, embed and export apply the same).",
+    ),
     "test_examples": (
         5000,
         "Test images (the first N of the test split, in its fixed order) that the closing "

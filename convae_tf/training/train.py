@@ -121,8 +121,9 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
         # Image files are decoded as they stream: a bad one met here stops the run with one
         # line naming it (the run folder stays resumable), or is skipped (--bad_files=skip).
         with data.named_file_errors():
-            # From the uncached test split: a partial read of a cached dataset makes TF warn.
-            preview = next(iter(source.test.batch(8)))["image"].numpy()
+            # From the uncached test split (a partial read of a cached dataset makes TF warn),
+            # binarised when training is.
+            preview = next(iter(pipes.test.unbatch().batch(8))).numpy()
             callbacks = make_callbacks(cfg, model, workdir, preview)
             epoch = run_folder.resume_epoch(workdir)
             history = fit(cfg, model, strategy, pipes, callbacks, epoch)
@@ -179,6 +180,7 @@ def load_data(cfg, strategy: tf.distribute.Strategy):
         drop_remainder=several,
         shuffle_buffer=cfg.shuffle_buffer,
         cache_budget_mb=cfg.cache_budget_mb,
+        binarize=cfg.binarize,
     )
     if several and pipes.num_validation < cfg.batch_size:
         raise errors.ConfigError(
