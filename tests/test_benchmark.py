@@ -88,6 +88,37 @@ def test_quick_layer_speed_checks_its_rewrites_and_writes_every_table(tmp_path):
         assert heading in table
 
 
+@pytest.mark.slow
+def test_quick_input_speed_measures_every_data_path_and_start_up(tmp_path):
+    """experiments/input_speed.py --quick: every data path, the training rate, their ratios and
+    the start-up times are written into --work (never over the committed results)."""
+    from experiments import timing
+
+    result = run_python("-m", "experiments.input_speed", "--quick", f"--work={tmp_path}", cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "input_speed.json").read_text())
+    train = report["training"]
+    assert train["model"] and train["images_per_second"] > 0 and train["runs"]
+    paths = report["data_paths"]
+    assert set(paths) == {"folder PNG", "folder JPEG", "tfrecord (from the PNG folder)"}
+    for name, row in paths.items():
+        assert row["images_per_second"] > 0 and row["determinism_off_images_per_second"] > 0
+        assert (row.get("bare_decode_images_per_second", 0) > 0) == name.startswith("folder")
+        # The ratio is data / training, round by round (the runs are rounded to 0.1 images/s).
+        ratio = timing.median_ratio(row["runs"], train["runs"])
+        assert row["ratio_to_training"] == pytest.approx(ratio, rel=1e-3)
+        assert row["meets_goal"] == (row["ratio_to_training"] >= report["goal_ratio"])
+    startup = {(row["dataset"], row["files"]): row for row in report["startup"]}
+    assert set(startup) == {("folder PNG", 300), ("tfrecord", 300)}
+    for row in startup.values():
+        assert 0 < row["imported_seconds"] < row["fit_begins_seconds"] < row["first_step_seconds"]
+        assert row["runs"]
+    assert set(report["machine"]) >= {"cpu", "cores", "amx", "tensorflow"}
+    table = (tmp_path / "input_speed.md").read_text()
+    for line in ("| folder PNG |", "| folder JPEG |", "| tfrecord", "## Start-up"):
+        assert line in table
+
+
 def test_layer_speed_rewrites_equal_the_transposed_convolution():
     """The rewrites that layer_speed times compute TF's stride-2 'same' conv2d_transpose,
     values and gradients, on an odd-sized, non-square input."""
