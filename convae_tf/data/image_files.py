@@ -3,10 +3,12 @@
 TF's decode ops fail without naming the file. So each file is decoded in a one-element dataset
 of its own whose errors are ignored, followed by a stand-in marked bad: exactly one element per
 file comes out, and it carries the path. With `bad_files="stop"` the first bad one fails the
-iteration with an assertion whose message names the path (`named_file_errors` turns it into a
-`DataError`); with `"skip"` it is dropped and its path recorded in `SkippedFiles`. That costs
-about 0.1 ms per file (here ~4,000 files/s against ~10,000 for a bare decode, on 2 cores), far
-less than a training step spends per image.
+iteration with an error whose message names the path (`named_file_errors` turns it into a
+`DataError`); with `"skip"` it is dropped and its path recorded in `SkippedFiles`. Creating
+those datasets is a stateful op, so under op determinism (training's default) tf.data decodes
+the files one at a time: on 2 cores ~3,900 64x64 PNGs/s, against ~6,200 without determinism and
+~12,000 for a bare parallel decode; still over 15x what the default model trains on
+(experiments/input_speed.py), and `prepare` records avoid the decode altogether.
 
 A file whose shape differs from the reference (the first readable file) fails in both modes,
 unless a target size is given: then every image takes the reference's channels and that size.
@@ -79,13 +81,23 @@ class FileDecoder:
     skipped: SkippedFiles | None  # None unless bad_files == "skip"
 
     @property
+    def reference_bytes(self) -> bytes:
+        # Read as an attribute inside the traced map: AutoGraph would try to convert a call.
+        return os.fsencode(self.reference)
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         height_width = self.size or self.reference_shape[:2]
         return (*height_width, self.reference_shape[2])
 
     def __call__(self, refs: tf.data.Dataset) -> tf.data.Dataset:
         parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
-        examples = refs.map(_decode_or_mark_bad, **parallel)
+        # An interleave of one-element datasets, in order. (Under op determinism tf.data runs
+        # it serially all the same: creating a dataset is a stateful op. It is still ~20%
+        # faster than a map pulling the element out with get_single_element.)
+        examples = refs.interleave(
+            _decode_or_mark_bad, cycle_length=tf.data.AUTOTUNE, block_length=1, **parallel
+        )
         if self.bad_files == "skip":
             examples = examples.filter(self._keep_or_record)
         return examples.map(self._finish, **parallel)
@@ -104,21 +116,19 @@ class FileDecoder:
             [_OPEN, "cannot read or decode image ", path, " (missing, unreadable, truncated or ",
              "not a PNG/JPEG); remove or re-save that file, or ", _SKIP_HINT, _CLOSE]
         )  # fmt: skip
-        # Explicit dependencies: stateful asserts are not otherwise ordered before later ops.
-        with tf.control_dependencies([tf.debugging.Assert(example["ok"], [unreadable])]):
-            image = tf.identity(image)
+        image = _fail_unless(example["ok"], unreadable, image)
         if self.size is None:
             expected = tf.constant(self.reference_shape, tf.int32)
             shape = tf.shape(image, out_type=tf.int32)
             mismatch = tf.strings.join(
-                [_OPEN, "images differ in size or channels: ", os.fsencode(self.reference), " is ",
+                [_OPEN, "images differ in size or channels: ", self.reference_bytes, " is ",
                  dims(self.reference_shape), " but ", path, " is ",
                  tf.strings.reduce_join(tf.strings.as_string(shape), separator="x"),
                  "; pass image_size=(H, W) (--image_size) to resize them to one size", _CLOSE]
             )  # fmt: skip
             same = tf.reduce_all(tf.equal(shape, expected))
-            with tf.control_dependencies([tf.debugging.Assert(same, [mismatch])]):
-                image = ops.to_unit_float(tf.ensure_shape(image, self.reference_shape))
+            image = _fail_unless(same, mismatch, image)
+            image = ops.to_unit_float(tf.ensure_shape(image, self.reference_shape))
         else:
             image = _to_channels(image, self.reference_shape[2])
             image = ops.resize(ops.to_unit_float(image), self.size)
@@ -183,18 +193,26 @@ def named_file_errors() -> Iterator[None]:
         raise DataError(found.group(1)) from None
 
 
-def _decode_or_mark_bad(ref) -> dict:
-    path = ref["path"]
+def _decode_or_mark_bad(ref) -> tf.data.Dataset:
+    """A one-element dataset: the reference with its decoded image and ok=True, or with a
+    stand-in image and ok=False when the file cannot be read or decoded."""
 
-    def decode(path):
-        raw = tf.io.read_file(path)
+    def decode(ref):
+        raw = tf.io.read_file(ref["path"])
         image = tf.io.decode_image(raw, channels=0, dtype=tf.uint8, expand_animations=False)
-        return {"image": image, "ok": tf.constant(True)}
+        return {**ref, "image": image, "ok": tf.constant(True)}
 
-    decoded = tf.data.Dataset.from_tensors(path).map(decode).ignore_errors()
-    stand_in = {"image": tf.zeros((1, 1, 1), tf.uint8), "ok": tf.constant(False)}
-    first = decoded.concatenate(tf.data.Dataset.from_tensors(stand_in)).take(1)
-    return {**ref, **first.get_single_element()}
+    decoded = tf.data.Dataset.from_tensors(ref).map(decode).ignore_errors()
+    stand_in = {**ref, "image": tf.zeros((1, 1, 1), tf.uint8), "ok": tf.constant(False)}
+    return decoded.concatenate(tf.data.Dataset.from_tensors(stand_in)).take(1)
+
+
+def _fail_unless(ok: tf.Tensor, message: tf.Tensor, value: tf.Tensor) -> tf.Tensor:
+    """`value` when `ok`; otherwise the iteration fails with an error whose text holds
+    `message` (StringToNumber of the message). Not tf.debugging.Assert: it is a stateful op,
+    and under op determinism tf.data runs maps that hold stateful ops serially."""
+    fail = lambda: value + tf.cast(tf.strings.to_number(message), value.dtype)  # noqa: E731
+    return tf.cond(ok, lambda: value, fail)
 
 
 def _to_channels(image: tf.Tensor, target: int) -> tf.Tensor:
