@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_png
 
+from convae_tf.cli import quiet
 from convae_tf.deploy import export
 
 # A tiny model, so that a case that wrongly trains ends quickly (and then fails).
@@ -424,14 +425,8 @@ CASES = [
 
 def test_the_table_covers_every_cli_without_repeating_a_case():
     assert len(CASES) >= 25
-    assert {program for _, program, *_ in CASES} == {
-        "train",
-        "export",
-        "evaluate",
-        "embed",
-        "predict",
-        "prepare",
-    }
+    # Every command-line program (each has a console script convae-<name>).
+    assert {program for _, program, *_ in CASES} == set(quiet.ENTRY_POINTS)
     assert len({name for name, *_ in CASES}) == len(CASES)
     assert len({(program, tuple(flags)) for _, program, flags, *_ in CASES}) == len(CASES)
 
