@@ -71,3 +71,14 @@ def test_imports_follow_the_flow(path):
 def test_the_standalone_predict_script_imports_nothing_of_the_package():
     # It runs beside exported files, where convae_tf may not be installed.
     assert imported_parts(PACKAGE / "deploy" / "predict.py") == set()
+
+
+def test_every_entry_point_has_its_module_and_console_script():
+    import tomllib
+
+    from convae_tf.cli import quiet
+
+    scripts = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {f"convae-{name}": f"convae_tf.{name}:run" for name in quiet.ENTRY_POINTS}
+    for name in quiet.ENTRY_POINTS:
+        assert (PACKAGE / f"{name}.py").is_file()
