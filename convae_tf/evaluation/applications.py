@@ -179,9 +179,12 @@ def anomaly(
     figures_dir: Path,
     written: list,
 ) -> dict:
-    """Score = the model's `score` (higher: more anomalous); anomalies are the positive class."""
+    """Score = the model's `score` (higher: more anomalous; fitted after training, see
+    models/anomaly.py); anomalies are the positive class. `auroc_reconstruction` is the AUROC
+    of the model's own reconstruction score, for comparison."""
     scores = in_batches(model.score, images).astype(np.float64)
     is_anomaly = ~np.isin(labels, normal_classes)
+    reconstruction = in_batches(model.reconstruction_score, images).astype(np.float64)
     calibration = in_batches(model.score, calibration_images).astype(np.float64)
     threshold = metrics.percentile_threshold(calibration, percentile)
     fpr, tpr, _ = metrics.roc_curve(scores, is_anomaly)
@@ -201,6 +204,7 @@ def anomaly(
         "num_normal": int(np.sum(~is_anomaly)),
         "num_anomalous": int(np.sum(is_anomaly)),
         "auroc": area,
+        "auroc_reconstruction": metrics.auroc(reconstruction, is_anomaly),
         "auprc": metrics.auprc(scores, is_anomaly),
         "anomaly_fraction": float(np.mean(is_anomaly)),  # the AUPRC of a random score
         "threshold": threshold,

@@ -33,10 +33,11 @@ from __future__ import annotations
 import inspect
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from convae_tf.models import blocks, losses, nets
+from convae_tf.models import anomaly, blocks, losses, nets
 
 
 class ConvAutoencoder(keras.Model):
@@ -152,6 +153,17 @@ class ConvAutoencoder(keras.Model):
             hidden_units=self.hidden_units,
         )
         self.decoder = self.build_decoder()
+        # The fitted anomaly score's statistics (models/anomaly.py): set by
+        # `fit_anomaly_score` after training, saved with the model, read by `score`.
+        frozen = {"trainable": False, "initializer": "zeros"}
+        self.score_location = self.add_weight(
+            shape=(self.latent_dim,), name="score_location", **frozen
+        )
+        self.score_precision = self.add_weight(
+            shape=(self.latent_dim, self.latent_dim), name="score_precision", **frozen
+        )
+        self.score_scales = self.add_weight(shape=(4,), name="score_scales", **frozen)
+        self.score_fitted = self.add_weight(shape=(), name="score_fitted", **frozen)
 
     def build_decoder(self) -> keras.Model:
         """The decoder network for `self.image_shape` (stacked: one with per-block mirrors)."""
@@ -241,9 +253,38 @@ class ConvAutoencoder(keras.Model):
             self.reconstruction_reduction,
         )
 
-    def score(self, images):
-        """Per-example anomaly score (batch,): the reconstruction error of the clean input."""
+    def reconstruction_score(self, images):
+        """The model's own anomaly score (batch,): the reconstruction error of the clean input
+        (VAE: the negative ELBO)."""
         return self.reconstruction_error(images, self.reconstruct_logits(images, training=False))
+
+    def score(self, images):
+        """Per-example anomaly score (batch,), higher = more anomalous: once
+        `fit_anomaly_score` has run, z(log MSE) + z(log Mahalanobis² of the code) against
+        held-out normal images (models/anomaly.py); before, `reconstruction_score`."""
+        code = self.code(images)
+        logits = self.decode_logits(code)
+        fitted = anomaly.combined(
+            anomaly.per_image_mse(images, logits),
+            anomaly.mahalanobis(code, self.score_location, self.score_precision),
+            self.score_scales,
+        )
+        # A select, not a branch: both are cheap, and converters handle it everywhere.
+        return ops.where(self.score_fitted > 0.5, fitted, self.reconstruction_score(images))
+
+    def fit_anomaly_score(self, images, batch_size: int = 256) -> None:
+        """Fits `score` to held-out normal images (float32 array (N, H, W, C), N >= 2)."""
+        codes, mse = [], []
+        for start in range(0, len(images), batch_size):
+            batch = ops.convert_to_tensor(images[start : start + batch_size])
+            code = self.code(batch)
+            codes.append(ops.convert_to_numpy(code))
+            mse.append(ops.convert_to_numpy(anomaly.per_image_mse(batch, self.decode_logits(code))))
+        statistics = anomaly.fit_statistics(np.concatenate(codes), np.concatenate(mse))
+        self.score_location.assign(statistics["location"])
+        self.score_precision.assign(statistics["precision"])
+        self.score_scales.assign(statistics["scales"])
+        self.score_fitted.assign(1.0)
 
     # ------------------------------------------------------------------------------ training
     def loss_terms(self, images, training=False) -> dict:

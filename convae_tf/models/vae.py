@@ -137,7 +137,7 @@ class VAE(ConvAutoencoder):
         return losses.gaussian_nll(ops.cast(images, "float32"), ops.sigmoid(logits), log_scale)
 
     # --------------------------------------------------------------------------- inference
-    def score(self, images):
+    def reconstruction_score(self, images):
         """Per-example negative ELBO in nats, evaluated at the posterior mean:
         −log p(x | z = mean) + KL(q(z|x) ‖ N(0, I)).
 

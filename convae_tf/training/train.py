@@ -16,12 +16,13 @@ from pathlib import Path
 
 import keras
 import ml_collections
+import numpy as np
 import tensorflow as tf
 from absl import flags
 
 from convae_tf import cli, data, errors
 from convae_tf import models as _models  # noqa: F401  (registers the variants)
-from convae_tf.models import registry
+from convae_tf.models import anomaly, registry
 from convae_tf.training import callbacks as ae_callbacks
 from convae_tf.training import config, distributed, precision, run_folder
 from convae_tf.utils import files
@@ -128,6 +129,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
             epoch = run_folder.resume_epoch(workdir)
             history = fit(cfg, model, strategy, pipes, callbacks, epoch)
             check_finite(history, cfg, workdir)
+            fit_anomaly_score(model, pipes)
             run_folder.save_model(model, workdir / "model.keras")
             test = closing_test_batches(cfg, pipes, source)
             stage(
@@ -148,6 +150,16 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
     if chief:
         print(RESULTS.format(workdir=workdir), flush=True)
     return test_metrics
+
+
+def fit_anomaly_score(model, pipes) -> None:
+    """Fits the model's anomaly score to held-out normal images: the first validation images
+    (models/anomaly.py). One-class runs validate on their normal classes only."""
+    images = np.concatenate(
+        list(pipes.validation.unbatch().take(anomaly.FIT_IMAGES).batch(512).as_numpy_iterator())
+    )
+    model.fit_anomaly_score(images)
+    stage(f"anomaly score: fitted on {len(images)} validation images")
 
 
 RESULTS = """Results in {workdir}/:

@@ -1,0 +1,54 @@
+"""The fitted anomaly score (models/anomaly.py): z(log MSE) + z(log Mahalanobis² of the code)
+against held-out normal images; before fitting, the model's own reconstruction score."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import blob_images, tiny_model, tiny_run_config
+
+import convae_tf
+from convae_tf.models import anomaly
+from convae_tf.training import run_folder, train
+
+
+def test_statistics_standardise_the_normal_images():
+    rng = np.random.default_rng(0)
+    mixing = np.array([[2.0, 0, 0, 0], [1.0, 1.5, 0, 0], [0, 0, 1.0, 0], [0, 0, 0.5, 1.0]])
+    codes = 3.0 + rng.normal(size=(2000, 4)) @ mixing.T  # correlated, unequal spreads
+    mse = np.exp(rng.normal(-4.0, 0.5, 2000))
+    stats = anomaly.fit_statistics(codes, mse)
+    np.testing.assert_allclose(stats["location"], codes.mean(0), rtol=1e-5)
+    distance = np.asarray(anomaly.mahalanobis(codes, stats["location"], stats["precision"]))
+    # Squared Mahalanobis distances of Gaussian codes average the dimension (4), whatever
+    # their scales and correlations (a Euclidean distance would average 8.25 here).
+    assert 3.6 < distance.mean() < 4.4
+    scores = np.asarray(anomaly.combined(mse, distance, stats["scales"]))
+    assert abs(scores.mean()) < 1e-3  # each z term has mean 0 on the fitting images
+    far = np.asarray(anomaly.mahalanobis(codes + 10.0, stats["location"], stats["precision"]))
+    assert (np.asarray(anomaly.combined(mse, far, stats["scales"])) > scores).all()
+
+
+@pytest.mark.parametrize("name", convae_tf.list_models())
+def test_fitting_ranks_unlike_images_higher_and_survives_saving(name, tmp_path):
+    model = tiny_model(name)
+    model.fit(blob_images(256, 16).astype(np.float32) / 255.0, epochs=15, batch_size=32, verbose=0)
+    held_out = blob_images(64, 16, seed=5).astype(np.float32) / 255.0
+    before = np.asarray(model.score(held_out))
+    np.testing.assert_allclose(before, model.reconstruction_score(held_out), rtol=1e-6)
+    model.fit_anomaly_score(held_out)
+    fitted = np.asarray(model.score(held_out))
+    assert abs(fitted.mean()) < 0.05  # standardised on these very images
+    # Inverted discs: most of their scores lie above the 95th percentile of normal ones.
+    assert np.median(np.asarray(model.score(1.0 - held_out))) > np.percentile(fitted, 95)
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(reloaded.score(held_out), fitted, rtol=1e-5, atol=1e-5)
+
+
+def test_a_training_run_fits_the_score_on_its_validation_images(toy_npz, tmp_path, capsys):
+    cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "run", normal_classes=(1,))
+    train.train_and_evaluate(cfg)
+    assert "anomaly score: fitted on" in capsys.readouterr().out
+    model = run_folder.load_run(tmp_path / "run").model
+    assert float(model.score_fitted.numpy()) == 1.0
+    assert model.score_scales.numpy()[1] > 0 and model.score_scales.numpy()[3] > 0
