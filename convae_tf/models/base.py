@@ -260,7 +260,7 @@ class ConvAutoencoder(keras.Model):
 
     def score(self, images):
         """Per-example anomaly score (batch,), higher = more anomalous: once
-        `fit_anomaly_score` has run, z(log MSE) + z(log Mahalanobis² of the code) against
+        `fit_anomaly_score` has run, z(log MSE) + z(Mahalanobis² of the code) against
         held-out normal images (models/anomaly.py); before, `reconstruction_score`."""
         code = self.code(images)
         logits = self.decode_logits(code)
