@@ -1,0 +1,35 @@
+"""experiments/run_anchors.py: `--only` refreshes the rows it runs and keeps the others."""
+
+from experiments import run_anchors
+
+
+def entry(name, status="ran", date="2026-11-27"):
+    row = {"name": name, "dataset": "sprites", "reference": "ref", "status": status}
+    if status == "ran":
+        return row | {"seconds": 10.0, "date": date, "metrics": {"psnr": 20.0, "ssim": 0.5}}
+    return row | {"reason": "data not present"}
+
+
+def test_only_refreshes_its_rows_and_keeps_the_others_in_anchor_order():
+    names = [anchor.name for anchor in run_anchors.ANCHORS]
+    previous = {"quick": False, "anchors": [entry(n, "skipped") for n in names]}
+    rows = run_anchors.merged([entry(names[1], date="2026-12-01")], previous, quick=False)
+    assert [row["name"] for row in rows] == names
+    assert rows[1]["status"] == "ran" and rows[0]["status"] == rows[2]["status"] == "skipped"
+    # A quick report never fills a full-length table, and without one only this run's rows show.
+    assert [r["name"] for r in run_anchors.merged([entry(names[1])], previous, quick=True)] == [
+        names[1]
+    ]
+    assert len(run_anchors.merged([entry(names[1])], None, quick=False)) == 1
+
+
+def test_each_row_says_when_it_ran():
+    report = {
+        "quick": False,
+        "date": "2026-12-01 06:00 UTC",
+        "total_seconds": 10.0,
+        "machine": {"cpus": 2, "processor": "x86_64", "gpus": 0, "tensorflow": "2", "keras": "3"},
+        "anchors": [entry("vae-sprites", date="2026-11-27"), entry("dae-sprites", "skipped")],
+    }
+    table = run_anchors.markdown(report)
+    assert "| 10 s, 2026-11-27 |" in table and "| — |" in table
