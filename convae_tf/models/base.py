@@ -256,13 +256,21 @@ class ConvAutoencoder(keras.Model):
     def reconstruction_score(self, images):
         """The model's own anomaly score (batch,): the reconstruction error of the clean input
         (VAE: the negative ELBO)."""
-        return self.reconstruction_error(images, self.reconstruct_logits(images, training=False))
+        encoded = self.encode(images)
+        return self.score_of(images, encoded, self.decode_logits(self.sample_code(encoded)))
+
+    def score_of(self, images, encoded, logits):
+        """`reconstruction_score` from an encoding already made (VAE: adds the KL term)."""
+        return self.reconstruction_error(images, logits)
 
     def score(self, images):
         """Per-example anomaly score (batch,), higher = more anomalous: once
         `fit_anomaly_score` has run, z(log MSE) + z(Mahalanobis² of the code) against
         held-out normal images (models/anomaly.py); before, `reconstruction_score`."""
-        code = self.code(images)
+        # One encode and one decode serve both scores (inference: the code is what
+        # `sample_code` gives the decoder, the posterior mean for the VAE).
+        encoded = self.encode(images)
+        code = self.sample_code(encoded)
         logits = self.decode_logits(code)
         fitted = anomaly.combined(
             anomaly.per_image_mse(images, logits),
@@ -270,7 +278,8 @@ class ConvAutoencoder(keras.Model):
             self.score_scales,
         )
         # A select, not a branch: both are cheap, and converters handle it everywhere.
-        return ops.where(self.score_fitted > 0.5, fitted, self.reconstruction_score(images))
+        own = self.score_of(images, encoded, logits)
+        return ops.where(self.score_fitted > 0.5, fitted, own)
 
     def fit_anomaly_score(self, images, batch_size: int = 256) -> None:
         """Fits `score` to held-out normal images (float32 array (N, H, W, C), N >= 2)."""

@@ -137,16 +137,14 @@ class VAE(ConvAutoencoder):
         return losses.gaussian_nll(ops.cast(images, "float32"), ops.sigmoid(logits), log_scale)
 
     # --------------------------------------------------------------------------- inference
-    def reconstruction_score(self, images):
-        """Per-example negative ELBO in nats, evaluated at the posterior mean:
+    def score_of(self, images, encoded, logits):
+        """`reconstruction_score`: per-example negative ELBO in nats, at the posterior mean:
         −log p(x | z = mean) + KL(q(z|x) ‖ N(0, I)).
 
         Deterministic (no sampling), and with β = 1 and no warm-up weight: the model's
         estimate of −log p(x) (a one-point estimate of the expected reconstruction term), so
         that scores compare across β. Higher means less likely: an anomaly score.
         """
-        encoded = self.encode(images)
-        logits = self.decode_logits(self.sample_code(encoded))
         return self.reconstruction_error(images, logits) + self._kl(encoded)
 
     def sample(self, n: int, seed: int | None = None):
