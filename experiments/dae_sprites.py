@@ -6,23 +6,15 @@ Command:
     python -m convae_tf.evaluate --workdir=runs/anchors/dae-sprites
 """
 
-from convae_tf.training import config as training_config
+import runpy
+from pathlib import Path
 
 
 def get_config():
-    config = training_config.get_config()
-    config.model = "dae"
+    # The MNIST recipe itself (one copy of it), on the embedded data. Loaded by path, so that
+    # --config works from any folder, like a config file that imports nothing.
+    mnist = runpy.run_path(str(Path(__file__).with_name("dae_mnist.py")))
+    config = mnist["get_config"]()
     config.dataset = "sprites"
-    config.epochs = 50
-    # The keras.io recipe (batch 128, Adam 1e-3), pinned though today's defaults match it.
-    config.batch_size = 128
-    config.learning_rate = 1e-3
-    config.latent_dim = 64
-    config.model_args = {
-        "filters": (32, 32),
-        "decoder_block": "transpose",
-        "reconstruction_loss": "bce",
-        "gaussian_std": 0.4,
-    }
     config.workdir = "runs/anchors/dae-sprites"
     return config
