@@ -11,6 +11,8 @@ A variant overrides one hook and never copies `call`:
   (sparse: activity penalty; VAE: β·KL).
 - `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
 - `training_callbacks()`: a schedule over epochs (stacked: greedy stages; VAE: KL warm-up).
+- `score_of(images, encoded, logits)`: the model's own anomaly score from an encoding already
+  made (default: the reconstruction error; VAE: the negative ELBO).
 - `objective_term` / `step_variables()`: which `loss_terms` entry a training step minimises
   and which variables it updates (default "loss" and every trainable one; stacked: its current
   stage's loss and variables), so no variant copies `train_step`.
