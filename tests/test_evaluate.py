@@ -1,7 +1,9 @@
 """`evaluate` and `embed` in-process on conftest's tiny runs of every kind; one CLI run (slow).
 Their bad input on the command line: tests/test_bad_input.py."""
 
+import copy
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -112,13 +114,27 @@ def test_validation_split_holds_normal_classes_only(trained):
 def test_bad_values_are_refused_before_any_work(trained, tmp_path):
     with pytest.raises(errors.ConfigError, match=".npz"):
         embed.embed(trained["ae"], tmp_path / "codes.txt")
-    for change, message in [({"split": "holdout"}, "split"), ({"iw_samples": 0}, "iw_samples")]:
+    for change, message in [
+        ({"split": "holdout"}, "split"),
+        ({"iw_samples": 0}, "iw_samples"),
+        ({"probe_examples": -1}, "probe_examples"),
+    ]:
         options = evaluate.get_config()
         options.update(change)
         with pytest.raises(errors.ConfigError, match=message):
             evaluate.evaluate(trained["ae"], options)
     with pytest.raises(errors.ConfigError, match="unknown fields \\['splitt'\\]"):
         embed.embed(trained["ae"], tmp_path / "codes.npz", splitt="train")
+
+
+def test_probe_examples_zero_trains_the_probe_on_the_whole_train_split(trained, tmp_path):
+    workdir = tmp_path / "run"
+    shutil.copytree(trained["ae"], workdir)  # evaluate rewrites metrics.json
+    options = copy.deepcopy(QUICK)
+    options.probe_examples = 0
+    probe = evaluate.evaluate(workdir, options)["probe"]
+    run = run_folder.load_run(workdir)
+    assert probe["train_examples"] == splits.load_source(run).num_train > QUICK.probe_examples
 
 
 # ------------------------------------------------------------------------------------ CLI

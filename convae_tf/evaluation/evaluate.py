@@ -47,7 +47,10 @@ FIELDS: cli.Fields = {
         95.0,
         "Anomaly threshold: this percentile of the validation (normal) scores.",
     ),
-    "probe_examples": (2000, "Linear probe: train-split examples it trains on."),
+    "probe_examples": (
+        2000,
+        "Linear probe: train-split examples it trains on (0: the whole train split).",
+    ),
     "seed": (0, "Seed of the corruptions, samples and probe subsample."),
 }
 
@@ -63,9 +66,14 @@ def validate(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         raise errors.ConfigError(
             f"--split={options.split!r} is not valid; choose one of {', '.join(splits.SPLITS)}"
         )
-    for name in ("max_examples", "iw_samples", "iw_examples", "probe_examples"):
+    for name in ("max_examples", "iw_samples", "iw_examples"):
         if options[name] is not None and options[name] < 1:
             raise errors.ConfigError(f"--{name}={options[name]} must be at least 1")
+    if options.probe_examples < 0:
+        raise errors.ConfigError(
+            f"--probe_examples={options.probe_examples} must be at least 1, or 0 for the whole "
+            "train split"
+        )
     if not 0 <= options.anomaly_percentile <= 100:
         raise errors.ConfigError(
             f"--anomaly_percentile={options.anomaly_percentile} must be in [0, 100]"
@@ -130,7 +138,7 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
         train_images, train_labels, _ = splits.sample_arrays(
             splits.split_examples(run, source, "train"),
             source.num_train,
-            options.probe_examples,
+            options.probe_examples or source.num_train,
             seed=options.seed,
         )
         results["probe"] = applications.linear_probe(
