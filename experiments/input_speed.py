@@ -338,7 +338,8 @@ def measure(args, work: Path, argv) -> dict:
     paths = candidates(folders, records, cfg, args)
 
     keras.utils.set_random_seed(cfg.seed)
-    model = train.build_model(cfg, (SIZE, SIZE, 3))
+    # The default constant learning rate: the schedule's length does not matter.
+    model = train.build_model(cfg, (SIZE, SIZE, 3), total_steps=1)
     batch = next(iter(bare_decode_stream(folders["png"], cfg.batch_size)))  # real images
 
     rates = {name: {column: [] for column, _, _ in columns} for name, (_, columns) in paths.items()}

@@ -162,6 +162,7 @@ def test_bad_flags_are_named(args, error, message):
         ({"image_size": ("a,b",)}, "--image_size"),
         ({"normal_classes": ("a",)}, "--normal_classes"),
         ({"logical_cpus": -1}, "--logical_cpus"),
+        ({"lr_schedule": "linear"}, "--lr_schedule"),
     ],
 )
 def test_bad_values_are_named(values, word):

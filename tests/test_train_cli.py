@@ -123,6 +123,17 @@ def test_divergence_stops_at_once(toy_npz, tmp_path):
     assert not (workdir / "checkpoints" / "best.keras").exists()  # no NaN model kept as best
 
 
+def test_the_cosine_schedule_decays_the_learning_rate_to_zero_over_the_run(toy_npz, tmp_path):
+    cfg = tiny_run_config("dae", f"npz:{toy_npz}", tmp_path / "cosine", lr_schedule="cosine")
+    train.train_and_evaluate(cfg)
+    optimizer = keras.saving.load_model(tmp_path / "cosine" / "model.keras").optimizer
+    assert int(optimizer.iterations) == cfg.epochs * cfg.steps_per_epoch
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    schedule = optimizer.get_config()["learning_rate"]
+    assert schedule["class_name"] == "CosineDecay"
+    assert schedule["config"]["initial_learning_rate"] == cfg.learning_rate
+
+
 # ------------------------------------------------------ the CLI end to end (subprocesses)
 def run_train(*flags, data_dir):
     return run_cli("train", f"--data_dir={data_dir}", *flags)

@@ -22,6 +22,7 @@ from convae_tf.errors import ConfigError
 from convae_tf.training.precision import PRECISIONS
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+LR_SCHEDULES = ("constant", "cosine")
 BAD_FILES = ("stop", "skip")  # convae_tf.data.BAD_FILES, without importing TensorFlow here
 
 # name: (default, help). A placeholder is None until set, and says what type a flag parses.
@@ -43,6 +44,11 @@ FIELDS: cli.Fields = {
     "epochs": (20, "Training epochs."),
     "batch_size": (128, "Global batch size (split across replicas)."),
     "learning_rate": (1e-3, "Adam learning rate."),
+    "lr_schedule": (
+        "constant",
+        "constant (Adam at --learning_rate throughout) or cosine (decayed from --learning_rate "
+        "to 0 over the run's steps, Loshchilov & Hutter 2017).",
+    ),
     "latent_dim": (placeholder(int), "Code size (default: the model's own)."),
     "model_args": (
         {},
@@ -149,6 +155,11 @@ def validate(cfg) -> ml_collections.ConfigDict:
         (cfg.epochs >= 1, f"--epochs={cfg.epochs} must be at least 1"),
         (cfg.batch_size >= 1, f"--batch_size={cfg.batch_size} must be at least 1"),
         (cfg.learning_rate > 0, f"--learning_rate={cfg.learning_rate} must be positive"),
+        (
+            cfg.lr_schedule in LR_SCHEDULES,
+            f"--lr_schedule={cfg.lr_schedule!r} is not valid; choose one of "
+            f"{', '.join(LR_SCHEDULES)}",
+        ),
         (
             0 < cfg.validation_fraction < 1,
             f"--validation_fraction={cfg.validation_fraction} must be between 0 and 1",

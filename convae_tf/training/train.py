@@ -32,7 +32,15 @@ def stage(message: str) -> None:
     print(f"[convae_tf] {message}", flush=True)
 
 
-def build_model(cfg, image_shape) -> keras.Model:
+def learning_rate(cfg, total_steps: int):
+    """Adam's learning rate: a number, or a schedule over the optimizer's step count (which
+    BackupAndRestore restores, so a resumed run continues the same curve)."""
+    if cfg.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total_steps)
+    return cfg.learning_rate
+
+
+def build_model(cfg, image_shape, total_steps: int) -> keras.Model:
     model_class = registry.get(cfg.model)
     kwargs = config.model_kwargs(cfg)
     config.check_model_kwargs(model_class, kwargs)
@@ -53,7 +61,7 @@ def build_model(cfg, image_shape) -> keras.Model:
         model.build((None, *image_shape))
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, total_steps)))
     return model
 
 
@@ -100,7 +108,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
     # Python random numbers, and Keras initializers take their seeds from Python's generator.
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
-        model = build_model(cfg, pipes.image_shape)
+        model = build_model(cfg, pipes.image_shape, cfg.epochs * steps_per_epoch(cfg, pipes))
     resolved = {
         "train": cfg.to_dict() | {"workdir": str(config.resolved_workdir(cfg))},
         "model_config": {
@@ -206,8 +214,12 @@ def load_data(cfg, strategy: tf.distribute.Strategy):
     return source, pipes
 
 
+def steps_per_epoch(cfg, pipes) -> int:
+    return cfg.steps_per_epoch or pipes.steps_per_pass
+
+
 def fit(cfg, model, strategy, pipes, callbacks, first_epoch: int) -> keras.callbacks.History:
-    steps = cfg.steps_per_epoch or pipes.steps_per_pass
+    steps = steps_per_epoch(cfg, pipes)
     # Each epoch's batch order depends on the seed and the epoch alone, so a resumed run
     # (BackupAndRestore restarts at `first_epoch`) trains on the same batches as an
     # uninterrupted one.
