@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "experiments" / "results"
 
 QUICK_TRAIN = ["--epochs=1", "--steps_per_epoch=20"]
+# MNIST's linear probe trains on the whole train split, as feature-learning papers measure it.
+FULL_PROBE = ("--probe_examples=0",)
 QUICK_EVALUATE = [
     "--max_examples=500",
     "--iw_samples=10",
@@ -44,6 +46,10 @@ class Anchor:
     dataset: str  # "mnist" anchors can be redirected with --mnist
     reference: str
     classes: tuple[int, ...] | None = None  # one-class anchors: one run per normal class
+    # experiments.side_by_side flags: the keras.io reference trained on the run's own data.
+    side_by_side: tuple[str, ...] = ()
+    evaluate: tuple[str, ...] = ()  # extra evaluate flags (full-length runs only)
+    published: str = "—"  # the published figure, with its source
 
 
 ANCHORS = [
@@ -52,12 +58,16 @@ ANCHORS = [
         "experiments/vae_mnist.py",
         "mnist",
         "keras.io VAE example (latent 2, 30 epochs, batch 128): latent plane and digit grid",
+        side_by_side=("--reference=keras_io_vae",),
+        evaluate=FULL_PROBE,
     ),
     Anchor(
         "dae-mnist",
         "experiments/dae_mnist.py",
         "mnist",
         "keras.io convolutional denoiser (Gaussian noise 0.4): noisy vs denoised rows",
+        side_by_side=("--reference=keras_io_denoiser",),
+        evaluate=FULL_PROBE,
     ),
     Anchor(
         "oneclass-mnist",
@@ -65,6 +75,8 @@ ANCHORS = [
         "mnist",
         "Ruff et al. 2018 one-class MNIST, AUROC per digit (compare Table 1, DCAE row)",
         classes=tuple(range(10)),
+        published="mean AUROC: One-Class Deep SVDD 0.948 (Ruff et al. 2018, Table 1); MemAE "
+        "0.975 (Gong et al. 2019)",
     ),
     Anchor("vae-sprites", "experiments/vae_sprites.py", "sprites", "keras.io VAE recipe"),
     Anchor("dae-sprites", "experiments/dae_sprites.py", "sprites", "keras.io denoiser recipe"),
@@ -84,7 +96,7 @@ def data_missing(dataset: str, data_dir: str | None) -> str | None:
     if dataset.split("/")[0] == "sprites":
         return None  # embedded
     scheme, sep, path = dataset.partition(":")
-    if sep and scheme in ("npz", "folder"):
+    if sep and scheme in ("npz", "folder", "idx", "tfrecord"):
         return None if Path(path).expanduser().exists() else f"data not present ({path})"
     import tensorflow_datasets as tfds
 
@@ -133,14 +145,14 @@ def run_one(anchor, dataset, normal_class, args) -> dict:
         train.append(f"--data_dir={args.data_dir}")
     if args.quick:
         train += QUICK_TRAIN
-    evaluate = [f"--workdir={workdir}", *(QUICK_EVALUATE if args.quick else [])]
+    evaluate = [f"--workdir={workdir}", *(QUICK_EVALUATE if args.quick else anchor.evaluate)]
     logs = workdir.parent / "logs"
     train_seconds = run_module("convae_tf.train", train, logs / f"{workdir.name}.train.log")
     evaluate_seconds = run_module(
         "convae_tf.evaluate", evaluate, logs / f"{workdir.name}.evaluate.log"
     )
     metrics = json.loads((ROOT / workdir / "metrics.json").read_text())
-    return {
+    row = {
         "workdir": str(workdir),
         "commands": [
             "python -m convae_tf.train " + " ".join(train),
@@ -150,6 +162,19 @@ def run_one(anchor, dataset, normal_class, args) -> dict:
         "evaluate_seconds": round(evaluate_seconds, 1),
         "metrics": headline(metrics),
     }
+    if anchor.side_by_side:
+        # QUICK_TRAIN's single short epoch, on side_by_side's 1,024-image sample.
+        side = [f"--workdir={workdir}", *anchor.side_by_side]
+        side += ["--quick", "--epochs=1"] if args.quick else []
+        row["reference_seconds"] = round(
+            run_module("experiments.side_by_side", side, logs / f"{workdir.name}.reference.log"),
+            1,
+        )
+        row["commands"].append("python -m experiments.side_by_side " + " ".join(side))
+        row["metrics"] |= reference_headline(
+            json.loads((ROOT / workdir / "reference.json").read_text())
+        )
+    return row
 
 
 def headline(metrics: dict) -> dict:
@@ -173,9 +198,26 @@ def headline(metrics: dict) -> dict:
     return out
 
 
+def reference_headline(reference: dict) -> dict:
+    """The side-by-side reference's numbers the table shows, read from reference.json."""
+    if "denoising" in reference:
+        return {
+            "reference_psnr_denoised_0.4": reference["denoising"]["gaussian_0.4"]["psnr_denoised"]
+        }
+    return {
+        "reference_neg_elbo_mean": reference["test_negative_elbo"],
+        "neg_elbo_mean": reference["ours_test_negative_elbo"],
+    }
+
+
 def run_anchor(anchor: Anchor, args) -> dict:
     dataset = args.mnist if anchor.dataset == "mnist" else anchor.dataset
-    entry = {"name": anchor.name, "dataset": dataset, "reference": anchor.reference}
+    entry = {
+        "name": anchor.name,
+        "dataset": dataset,
+        "reference": anchor.reference,
+        "published": anchor.published,
+    }
     missing = data_missing(dataset, args.data_dir)
     if missing:
         print(f"[anchors] {anchor.name}: skipped, {missing}", flush=True)
@@ -235,10 +277,22 @@ def result_cell(entry: dict) -> str:
             f"NLL(IS, k={m['k']}) {_fmt(m['nll_is'], 1)} nats",
             f"active units {m['active_units']}",
         ]
-    if entry["name"].startswith("dae"):
+    if "reference_neg_elbo_mean" in m:
         parts.append(
+            f"−ELBO at the posterior mean {_fmt(m['neg_elbo_mean'], 1)} nats, keras.io VAE "
+            f"side by side {_fmt(m['reference_neg_elbo_mean'], 1)}"
+        )
+    if entry["name"].startswith("dae"):
+        denoised = (
             f"σ 0.4: PSNR {_fmt(m['psnr_noisy_0.4'], 2)} → {_fmt(m['psnr_denoised_0.4'], 2)} dB"
         )
+        if "reference_psnr_denoised_0.4" in m:
+            theirs = m["reference_psnr_denoised_0.4"]
+            denoised += (
+                f" (keras.io denoiser side by side {_fmt(theirs, 2)} dB: "
+                f"{m['psnr_denoised_0.4'] - theirs:+.2f} dB)"
+            )
+        parts.append(denoised)
     if "probe_code" in m:
         parts.append(f"probe {_fmt(m['probe_code'])} (pixels {_fmt(m['probe_pixels'])})")
     return "; ".join(parts)
@@ -259,8 +313,8 @@ def markdown(report: dict) -> str:
         f"{m['keras']}. Total {report['total_seconds']:.0f} s (this run's anchors; a row's time "
         "says when it ran).",
         "",
-        "| anchor | data | result (test split) | reference | time |",
-        "| --- | --- | --- | --- | --- |",
+        "| anchor | data | result (test split) | reference | published | time |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for entry in report["anchors"]:
         seconds = "—"
@@ -268,7 +322,7 @@ def markdown(report: dict) -> str:
             seconds = f"{entry['seconds']:.0f} s, {entry.get('date', report['date'][:10])}"
         lines.append(
             f"| {entry['name']} | {entry['dataset']} | {result_cell(entry)} | "
-            f"{entry['reference']} | {seconds} |"
+            f"{entry['reference']} | {entry.get('published', '—')} | {seconds} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -305,13 +359,15 @@ def main() -> None:
         parser.error(f"--only={args.only} names no anchor; choose from {[a.name for a in ANCHORS]}")
     started = time.time()
     stem = "anchors_quick" if args.quick else "anchors"
+    entries = [run_anchor(anchor, args) for anchor in chosen]
+    # Read when this run ends, not when it starts: another --only run may have finished since.
     previous_path = RESULTS / f"{stem}.json"
     previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
     report = {
         "quick": args.quick,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
-        "anchors": merged([run_anchor(anchor, args) for anchor in chosen], previous, args.quick),
+        "anchors": merged(entries, previous, args.quick),
     }
     report["total_seconds"] = round(time.time() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)

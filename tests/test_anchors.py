@@ -33,3 +33,29 @@ def test_each_row_says_when_it_ran():
     }
     table = run_anchors.markdown(report)
     assert "| 10 s, 2026-11-27 |" in table and "| — |" in table
+
+
+def test_the_denoising_row_shows_the_reference_trained_side_by_side_and_the_gap():
+    row = entry("dae-mnist")
+    row["metrics"] |= {
+        "psnr_noisy_0.4": 11.0,
+        "psnr_denoised_0.4": 23.5,
+        "reference_psnr_denoised_0.4": 21.25,
+    }
+    assert "11.00 → 23.50 dB (keras.io denoiser side by side 21.25 dB: +2.25 dB)" in (
+        run_anchors.result_cell(row)
+    )
+    report = {
+        "quick": False,
+        "date": "2026-12-01 06:00 UTC",
+        "total_seconds": 10.0,
+        "machine": {"cpus": 2, "processor": "x86_64", "gpus": 0, "tensorflow": "2", "keras": "3"},
+        "anchors": [row | {"published": "0.948 (Ruff et al. 2018)"}],
+    }
+    assert "| 0.948 (Ruff et al. 2018) | 10 s, 2026-11-27 |" in run_anchors.markdown(report)
+
+
+def test_local_data_specs_are_present_when_their_path_exists(tmp_path):
+    for scheme in ("idx", "tfrecord", "npz", "folder"):
+        assert run_anchors.data_missing(f"{scheme}:{tmp_path}", None) is None
+        assert "not present" in run_anchors.data_missing(f"{scheme}:{tmp_path}/absent", None)
