@@ -70,6 +70,13 @@ ANCHORS = [
         evaluate=FULL_PROBE,
     ),
     Anchor(
+        "features-mnist",
+        "experiments/features_mnist.py",
+        "mnist",
+        "linear probe on the codes (64 values) against the same probe on the pixels",
+        evaluate=FULL_PROBE,
+    ),
+    Anchor(
         "oneclass-mnist",
         "experiments/oneclass_mnist.py",
         "mnist",
@@ -332,7 +339,9 @@ def merged(entries: list[dict], previous: dict | None, quick: bool) -> list[dict
     (same mode only), in the order of ANCHORS: `--only` refreshes rows, never drops them."""
     kept = {}
     if previous is not None and previous.get("quick") == quick:
-        kept = {entry["name"]: entry for entry in previous.get("anchors", [])}
+        # A row kept from a report older than per-row dates ran on that report's date.
+        ran = {"date": previous["date"][:10]}
+        kept = {e["name"]: ran | e if e["status"] == "ran" else e for e in previous["anchors"]}
     kept |= {entry["name"]: entry for entry in entries}
     return [kept[anchor.name] for anchor in ANCHORS if anchor.name in kept]
 
@@ -353,6 +362,7 @@ def main() -> None:
     parser.add_argument("--data_dir", default=None, help="TFDS data directory")
     parser.add_argument("--runs_dir", default="runs/anchors", help="where the runs go")
     parser.add_argument("--no_readme", action="store_true", help="leave README.md alone")
+    parser.add_argument("--results_dir", default=str(RESULTS), help="where the report goes")
     args = parser.parse_args()
     chosen = [a for a in ANCHORS if not args.only or a.name in args.only.split(",")]
     if not chosen:
@@ -361,7 +371,8 @@ def main() -> None:
     stem = "anchors_quick" if args.quick else "anchors"
     entries = [run_anchor(anchor, args) for anchor in chosen]
     # Read when this run ends, not when it starts: another --only run may have finished since.
-    previous_path = RESULTS / f"{stem}.json"
+    results = Path(args.results_dir)
+    previous_path = results / f"{stem}.json"
     previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
     report = {
         "quick": args.quick,
@@ -370,15 +381,15 @@ def main() -> None:
         "anchors": merged(entries, previous, args.quick),
     }
     report["total_seconds"] = round(time.time() - started, 1)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
-    (RESULTS / f"{stem}.md").write_text(table)
+    (results / f"{stem}.md").write_text(table)
     # A failed run is a bug to fix, not a result: the README keeps its last good table.
     failed = [a["name"] for a in report["anchors"] if a["status"] == "failed"]
     quoted = not args.no_readme and not failed and update_readme(table)
     print(
-        f"[anchors] wrote {RESULTS / stem}.json and .md"
+        f"[anchors] wrote {results / stem}.json and .md"
         + (" and the README table" if quoted else "")
         + (f"; FAILED: {', '.join(failed)} (README left as it was)" if failed else ""),
         flush=True,

@@ -1,4 +1,10 @@
-"""experiments/run_anchors.py: `--only` refreshes the rows it runs and keeps the others."""
+"""experiments/run_anchors.py: `--only` refreshes the rows it runs and keeps the others, the table
+shows what each row needs; the MNIST anchors run end to end in quick mode (slow)."""
+
+import json
+
+import pytest
+from conftest import REPO, run_python
 
 from experiments import run_anchors
 
@@ -12,10 +18,17 @@ def entry(name, status="ran", date="2026-11-27"):
 
 def test_only_refreshes_its_rows_and_keeps_the_others_in_anchor_order():
     names = [anchor.name for anchor in run_anchors.ANCHORS]
-    previous = {"quick": False, "anchors": [entry(n, "skipped") for n in names]}
+    previous = {
+        "quick": False,
+        "date": "2026-11-20 10:00 UTC",
+        "anchors": [entry(n, "skipped") for n in names],
+    }
+    previous["anchors"][3].pop("reason")
+    previous["anchors"][3] |= {"status": "ran", "metrics": {}}  # a row without its own date
     rows = run_anchors.merged([entry(names[1], date="2026-12-01")], previous, quick=False)
     assert [row["name"] for row in rows] == names
     assert rows[1]["status"] == "ran" and rows[0]["status"] == rows[2]["status"] == "skipped"
+    assert rows[1]["date"] == "2026-12-01" and rows[3]["date"] == "2026-11-20"
     # A quick report never fills a full-length table, and without one only this run's rows show.
     assert [r["name"] for r in run_anchors.merged([entry(names[1])], previous, quick=True)] == [
         names[1]
@@ -59,3 +72,22 @@ def test_local_data_specs_are_present_when_their_path_exists(tmp_path):
     for scheme in ("idx", "tfrecord", "npz", "folder"):
         assert run_anchors.data_missing(f"{scheme}:{tmp_path}", None) is None
         assert "not present" in run_anchors.data_missing(f"{scheme}:{tmp_path}/absent", None)
+
+
+@pytest.mark.slow
+def test_quick_mnist_anchors_train_their_references_side_by_side(toy_npz, tmp_path):
+    """The MNIST anchors on a tiny labelled npz (what --mnist=npz:PATH takes), in quick mode:
+    each run is evaluated and its keras.io reference trained on the same images."""
+    flags = [f"--mnist=npz:{toy_npz}", f"--runs_dir={tmp_path / 'runs'}", "--no_readme"]
+    flags += ["--quick", "--only=vae-mnist,dae-mnist", f"--results_dir={tmp_path}"]
+    result = run_python("-m", "experiments.run_anchors", *flags, cwd=REPO, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {
+        row["name"]: row
+        for row in json.loads((tmp_path / "anchors_quick.json").read_text())["anchors"]
+    }
+    assert rows.keys() == {"vae-mnist", "dae-mnist"}
+    assert "reference_psnr_denoised_0.4" in rows["dae-mnist"]["metrics"]
+    assert rows["vae-mnist"]["metrics"]["reference_neg_elbo_mean"] > 0
+    table = (tmp_path / "anchors_quick.md").read_text()
+    assert "keras.io denoiser side by side" in table and "keras.io VAE side by side" in table
