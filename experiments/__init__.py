@@ -5,6 +5,7 @@
     python -m experiments.precision_quality   # test −ELBO by training precision
     python -m experiments.export_sizes        # size, parity, latency per export (make export-sizes)
     python -m experiments.run_anchors         # train + evaluate the anchor experiments
+    python -m experiments.side_by_side        # a keras.io reference beside a finished run
 
 The experiment files (`*_sprites.py`, `*_mnist.py`) are configs, loaded by path:
 `python -m convae_tf.train --config=experiments/vae_sprites.py`.
