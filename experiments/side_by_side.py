@@ -42,19 +42,17 @@ def say(message: str) -> None:
     print(f"[side by side] {message}", flush=True)
 
 
-def run_arrays(workdir: Path, quick: bool) -> tuple[object, np.ndarray, np.ndarray]:
-    """(the run, its training images, the test images evaluate measures)."""
-    run = run_folder.load_run(workdir)
+def run_arrays(run, quick: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(the run's training images, the test images evaluate measures)."""
     if run.normal_classes is not None:
         raise SystemExit("side_by_side compares runs trained on every class (no --normal_classes)")
     source = splits.load_source(run)
-    validation, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
-    # The run validated on the first len(validation) train images and trained on the rest.
-    train = splits.split_examples(run, source, "train").skip(len(validation))
+    # The run validated on the first train images and trained on the rest.
+    train = splits.split_examples(run, source, "train").skip(splits.validation_count(run, source))
     limit = 1024 if quick else None
     x_train, _ = splits.to_arrays(train, limit=limit)
     x_test, _ = splits.to_arrays(splits.split_examples(run, source, "test"), limit=limit)
-    return run, x_train, x_test
+    return x_train, x_test
 
 
 def denoiser(x_train, x_test, args, out: Path) -> dict:
@@ -134,7 +132,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     workdir = Path(args.workdir)
     keras.utils.set_random_seed(args.seed)
-    run, x_train, x_test = run_arrays(workdir, args.quick)
+    run = run_folder.load_run(workdir)
+    if args.reference == "keras_io_vae" and not run.model.is_variational:
+        # Our side of the comparison is the run's negative ELBO: only a VAE has one.
+        raise SystemExit(f"--reference=keras_io_vae compares VAE runs; {workdir} is not one")
+    x_train, x_test = run_arrays(run, args.quick)
     if args.epochs is None:
         args.epochs = int(run.train["epochs"])
     if args.reference == "keras_io_denoiser":

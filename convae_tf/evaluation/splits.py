@@ -58,17 +58,21 @@ def _unbinarized_split(run: Run, source: data.Source, split: str) -> tf.data.Dat
         return source.test
     if split == "train":
         return source.train
-    pipes = data.make_pipelines(
-        source,
-        batch_size=int(run.train.get("batch_size", 128)),
-        validation_fraction=float(run.train.get("validation_fraction", 0.1)),
-        normal_classes=run.normal_classes,
-    )
     examples = source.train
     if run.normal_classes is not None:
         keep = tf.constant(run.normal_classes, tf.int64)
         examples = examples.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], keep)))
-    return examples.take(pipes.num_validation)
+    return examples.take(validation_count(run, source))
+
+
+def validation_count(run: Run, source: data.Source) -> int:
+    """How many images the run held out for validation (as `make_pipelines` splits them)."""
+    return data.make_pipelines(
+        source,
+        batch_size=int(run.train.get("batch_size", 128)),
+        validation_fraction=float(run.train.get("validation_fraction", 0.1)),
+        normal_classes=run.normal_classes,
+    ).num_validation
 
 
 def to_arrays(
