@@ -125,6 +125,7 @@ def test_any_image_shape_round_trips_exactly(shape):
         {"decoder_block": "transpose"},
         {"reconstruction_loss": "mse"},
         {"filters": (4, 8, 16)},
+        {"block_convs": 2, "pooling": "stride"},
     ],
 )
 def test_architecture_options_train(options):
@@ -154,6 +155,34 @@ def test_options_change_the_architecture():
     assert "UpSampling2D" not in layer_types[("decoder_block", "transpose")]
 
 
+@pytest.mark.parametrize("pooling", ["max", "stride"])
+@pytest.mark.parametrize("decoder_block", ["upsample", "transpose"])
+def test_block_convs_adds_convolutions_at_every_resolution(pooling, decoder_block):
+    x = images((20, 20, 3))
+
+    def conv_sizes(model):
+        """(network, spatial size) of every Conv2D / Conv2DTranspose output."""
+        return sorted(
+            (sub.name, layer.output.shape[1])
+            for sub in (model.encoder, model.decoder)
+            for layer in sub.layers
+            if isinstance(layer, keras.layers.Conv2D)  # Conv2DTranspose subclasses it
+        )
+
+    options = {"pooling": pooling, "decoder_block": decoder_block, "filters": (4, 8)}
+    one, two = tiny_model("ae", **options), tiny_model("ae", block_convs=2, **options)
+    one(x), two(x)
+    added = list(conv_sizes(two))
+    for entry in conv_sizes(one):
+        added.remove(entry)
+    # One more convolution per block, each at the resolution its block works at.
+    encoder_sizes = [10, 5] if pooling == "stride" else [20, 10]
+    expected = [("decoder", 10), ("decoder", 20)] + [("encoder", s) for s in encoder_sizes]
+    assert sorted(added) == sorted(expected)
+    assert tuple(two(x).shape) == x.shape
+    assert two.count_params() > one.count_params()
+
+
 @pytest.mark.parametrize(
     "bad, word",
     [
@@ -162,6 +191,7 @@ def test_options_change_the_architecture():
         ({"reconstruction_loss": "l1"}, "reconstruction_loss"),
         ({"latent_dim": 0}, "latent_dim"),
         ({"filters": ()}, "filters"),
+        ({"block_convs": 0}, "block_convs"),
     ],
 )
 def test_bad_constructor_arguments_are_named(bad, word):

@@ -280,6 +280,14 @@ def test_bad_pretrain_epochs_are_named(bad):
         convae_tf.get_model("stacked", **TINY, pretrain_epochs=bad)
 
 
+@pytest.mark.parametrize(
+    "option", [{"hidden_units": 8}, {"output_layer": "transpose"}, {"block_convs": 2}]
+)
+def test_options_without_a_stage_of_their_own_are_refused(option):
+    with pytest.raises(ValueError, match=next(iter(option))):
+        convae_tf.get_model("stacked", **TINY, **option)
+
+
 def test_too_few_epochs_for_the_schedule_fail_before_training():
     model = make_model()
     before = weights(model)

@@ -59,6 +59,8 @@ class ConvAutoencoder(keras.Model):
             and the code (0: none, the code is read off the features directly).
         output_layer: the decoder's last layer, which emits the logits: "conv" (Conv2D) or
             "transpose" (a stride-1 Conv2DTranspose, as in the keras.io VAE; faster on CPU).
+        block_convs: convolutions per encoder and decoder block (1: the classic one; 2 or
+            more add stride-1 Conv2D layers at the block's width, VGG-style depth).
     """
 
     # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.
@@ -81,6 +83,7 @@ class ConvAutoencoder(keras.Model):
         reconstruction_loss: str = "bce",
         hidden_units: int = 0,
         output_layer: str = "conv",
+        block_convs: int = 1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,6 +95,8 @@ class ConvAutoencoder(keras.Model):
             "reconstruction_loss", reconstruction_loss, losses.RECONSTRUCTION_LOSSES
         )
         filters = (filters,) if isinstance(filters, int) else tuple(int(f) for f in filters)
+        if int(block_convs) < 1:
+            raise ValueError(f"block_convs={block_convs} must be >= 1 (convolutions per block)")
         if int(hidden_units) < 0:
             raise ValueError(f"hidden_units={hidden_units} must be >= 0 (0: no hidden layer)")
         if int(latent_dim) < 1 or not filters or min(filters) < 1:
@@ -109,6 +114,7 @@ class ConvAutoencoder(keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.hidden_units = int(hidden_units)
         self.output_layer = output_layer
+        self.block_convs = int(block_convs)
         self.image_shape = None
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
 
@@ -153,6 +159,7 @@ class ConvAutoencoder(keras.Model):
             self.activation,
             self.pooling,
             hidden_units=self.hidden_units,
+            block_convs=self.block_convs,
         )
         self.decoder = self.build_decoder()
         # The fitted anomaly score's statistics (models/anomaly.py): set by
@@ -178,6 +185,7 @@ class ConvAutoencoder(keras.Model):
             self.upsampling,
             self.decoder_block,
             output_layer=self.output_layer,
+            block_convs=self.block_convs,
         )
 
     def _ensure_built(self, images):

@@ -14,10 +14,24 @@ DECODER_BLOCKS = ("upsample", "transpose")
 OUTPUT_LAYERS = ("conv", "transpose")
 
 
-def conv_pool_block(x, filters: int, kernel_size: int, activation: str, pooling: str, name: str):
-    """Conv2D then 2×2 pooling, or a stride-2 Conv2D (pooling="stride"): halves the size."""
+def extra_convs(x, filters: int, kernel_size: int, activation: str, count: int, name: str):
+    """`count` more stride-1 Conv2D layers at the same width: depth without changing the size
+    (the VGG way, several 3×3 convolutions per resolution)."""
+    for j in range(count):
+        x = layers.Conv2D(
+            filters, kernel_size, padding="same", activation=activation, name=f"{name}_extra{j}"
+        )(x)
+    return x
+
+
+def conv_pool_block(
+    x, filters: int, kernel_size: int, activation: str, pooling: str, name: str, convs: int = 1
+):
+    """Conv2D then 2×2 pooling, or a stride-2 Conv2D (pooling="stride"): halves the size.
+    `convs` > 1 adds stride-1 Conv2D layers: before the pooling (VGG), or after the stride-2
+    Conv2D, where they run on a quarter of the pixels."""
     if pooling == "stride":
-        return layers.Conv2D(
+        x = layers.Conv2D(
             filters,
             kernel_size,
             strides=2,
@@ -25,9 +39,11 @@ def conv_pool_block(x, filters: int, kernel_size: int, activation: str, pooling:
             activation=activation,
             name=f"{name}_conv",
         )(x)
+        return extra_convs(x, filters, kernel_size, activation, convs - 1, name)
     x = layers.Conv2D(
         filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv"
     )(x)
+    x = extra_convs(x, filters, kernel_size, activation, convs - 1, name)
     return POOLINGS[pooling](2, name=f"{name}_pool")(x)
 
 
@@ -40,11 +56,13 @@ def upsample_conv_block(
     block: str,
     name: str,
     dtype=None,
+    convs: int = 1,
 ):
-    """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose.
+    """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose;
+    `convs` > 1 adds stride-1 Conv2D layers after it (the mirror of `conv_pool_block`).
     `dtype` (e.g. "float32" for a block that emits logits) overrides the global policy."""
     if block == "transpose":
-        return layers.Conv2DTranspose(
+        x = layers.Conv2DTranspose(
             filters,
             kernel_size,
             strides=2,
@@ -53,15 +71,17 @@ def upsample_conv_block(
             name=f"{name}_deconv",
             dtype=dtype,
         )(x)
-    x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
-    return layers.Conv2D(
-        filters,
-        kernel_size,
-        padding="same",
-        activation=activation,
-        name=f"{name}_conv",
-        dtype=dtype,
-    )(x)
+    else:
+        x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
+        x = layers.Conv2D(
+            filters,
+            kernel_size,
+            padding="same",
+            activation=activation,
+            name=f"{name}_conv",
+            dtype=dtype,
+        )(x)
+    return extra_convs(x, filters, kernel_size, activation, convs - 1, name)
 
 
 def padded_size(size: int, depth: int) -> int:
@@ -101,6 +121,7 @@ __all__ = [
     "check_choice",
     "conv_pool_block",
     "crop_to",
+    "extra_convs",
     "pad_to_multiple",
     "padded_size",
     "upsample_conv_block",

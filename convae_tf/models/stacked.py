@@ -67,10 +67,13 @@ class StackedAE(ConvAutoencoder):
         # The architecture arguments go to ConvAutoencoder; get_config and the CLI's argument
         # check read them along the MRO (ConvAutoencoder.constructor_arguments).
         super().__init__(**kwargs)
-        if self.hidden_units or self.output_layer != "conv":
+        if self.hidden_units or self.output_layer != "conv" or self.block_convs != 1:
             # Its stages split the network block by block (nets.mirrored_decoder); these
             # options of the other models have no stage of their own.
-            raise ValueError("stacked supports neither hidden_units nor output_layer='transpose'")
+            raise ValueError(
+                "stacked supports neither hidden_units, output_layer='transpose' nor "
+                "block_convs > 1"
+            )
         per_stage = isinstance(pretrain_epochs, (list, tuple))
         epochs = tuple(int(n) for n in pretrain_epochs) if per_stage else (int(pretrain_epochs),)
         if (per_stage and len(epochs) != self.num_stages) or min(epochs, default=-1) < 0:
