@@ -25,7 +25,8 @@ collapsed on the embedded sprites (mostly black): within one epoch the output sa
 constant image, where the sigmoid's gradient vanishes under MSE (val MSE stuck at 0.0533 for every
 epoch, with ReLU or leaky ReLU, seeds 0 and 1). Binary cross-entropy on the logits has no such
 plateau, trains there (21.5 dB after 6 epochs) and is as good on MNIST (21.47 after 4): the
-recipe is two convolutions per block with binary cross-entropy.
+recipe is two convolutions per block with binary cross-entropy. Three per block: 21.43 after 4
+epochs, for 2.5× the time of two.
 
 Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
 --dataset=idx:data/mnist):
