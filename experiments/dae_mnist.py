@@ -26,7 +26,10 @@ constant image, where the sigmoid's gradient vanishes under MSE (val MSE stuck a
 epoch, with ReLU or leaky ReLU, seeds 0 and 1). Binary cross-entropy on the logits has no such
 plateau, trains there (21.5 dB after 6 epochs) and is as good on MNIST (21.47 after 4): the
 recipe is two convolutions per block with binary cross-entropy. Three per block: 21.43 after 4
-epochs, for 2.5× the time of two.
+epochs, for 2.5× the time of two. After the 50 epochs (`python -m experiments.run_anchors
+--only=dae-mnist --mnist=idx:data/mnist`; AMD EPYC, 2 cores), on the 10,000 test images:
+11.00 → 22.53 dB, the keras.io denoiser side by side 21.61 dB (the previous recipe: 22.27 dB
+beside 21.64).
 
 Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
 --dataset=idx:data/mnist):
