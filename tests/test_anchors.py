@@ -2,10 +2,15 @@
 shows what each row needs; the MNIST anchors run end to end in quick mode (slow)."""
 
 import json
+import runpy
 
+import keras
+import numpy as np
 import pytest
 from conftest import REPO, run_python
 
+from convae_tf.data import load_source
+from convae_tf.training import train
 from experiments import run_anchors
 
 
@@ -98,14 +103,6 @@ def test_the_denoising_recipe_does_not_collapse_on_the_embedded_sprites(sprites_
     """dae_mnist.py's network with MSE saturated to one constant image within an epoch on the
     (mostly black) sprites, where MSE through a sigmoid has no gradient left; the recipe's
     cross-entropy trains. A collapsed model gives every image the same reconstruction."""
-    import runpy
-
-    import keras
-    import numpy as np
-
-    from convae_tf.data import load_source
-    from convae_tf.training import train
-
     config = runpy.run_path(str(REPO / "experiments/dae_sprites.py"))["get_config"]()
     config.update(
         epochs=1, steps_per_epoch=30, data_dir=str(sprites_dir), workdir=str(tmp_path / "run")

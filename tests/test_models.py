@@ -171,7 +171,8 @@ def test_block_convs_adds_convolutions_at_every_resolution(pooling, decoder_bloc
 
     options = {"pooling": pooling, "decoder_block": decoder_block, "filters": (4, 8)}
     one, two = tiny_model("ae", **options), tiny_model("ae", block_convs=2, **options)
-    one(x), two(x)
+    for model in (one, two):
+        model(x)  # builds the encoder and decoder
     added = list(conv_sizes(two))
     for entry in conv_sizes(one):
         added.remove(entry)
