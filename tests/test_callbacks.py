@@ -1,11 +1,11 @@
-"""Training callbacks: the best checkpoint survives divergence and resumes."""
+"""Training callbacks: the best checkpoint survives divergence; a collapse is reported."""
 
 import json
 
 import keras
 import numpy as np
 import tensorflow as tf
-from conftest import tiny_model
+from conftest import tiny_model, toy_images
 
 from convae_tf.training import callbacks
 
@@ -60,3 +60,29 @@ def test_csv_logger_drops_the_rows_of_epochs_that_run_again(tmp_path):
     callbacks.ResumableCSVLogger(history, backup).on_train_begin()
     assert history.read_text() == ""
     assert sorted(f.name for f in tmp_path.iterdir()) == ["backup", "history.csv"]
+
+
+def test_a_collapsed_model_is_reported_once_with_the_fix(capsys):
+    rng = np.random.default_rng(0)
+    preview = toy_images(rng.integers(0, 3, 8), rng).astype(np.float32) / 255
+    # Reconstructions that differ between images (here the images themselves): no warning.
+    faithful = keras.Sequential([keras.Input(preview.shape[1:]), keras.layers.Identity()])
+    warning = callbacks.CollapseWarning(preview)
+    warning.set_model(faithful)
+    warning.on_epoch_end(1)
+    assert "warning" not in capsys.readouterr().out
+
+    model = tiny_model("ae", reconstruction_loss="mse")
+    model(preview)
+    # Zero the logits layer's kernel: every image now gets sigmoid(bias), one constant image.
+    logits = model.decoder.get_layer("logits")
+    logits.kernel.assign(np.zeros(logits.kernel.shape, np.float32))
+    warning = callbacks.CollapseWarning(preview)
+    warning.set_model(model)
+    for epoch in range(3):
+        warning.on_epoch_end(epoch)
+    out = capsys.readouterr().out
+    # Not after the first epoch (a fresh decoder's outputs barely differ), then once.
+    assert out.count("warning") == 1
+    assert "epoch 2:" in out and "collapsed" in out
+    assert "--model_args=reconstruction_loss=bce" in out

@@ -34,6 +34,51 @@ class ReconstructionGrid(keras.callbacks.Callback):
         )
 
 
+class CollapseWarning(keras.callbacks.Callback):
+    """Prints one warning line when the model gives the same reconstruction for every image.
+
+    A deep enough network trained with MSE through the sigmoid can saturate to one constant
+    image within an epoch (on mostly dark images): the gradient vanishes there, the loss goes
+    flat and nothing else says so. Checked at each epoch's end on a fixed batch of held-out
+    images: the reconstructions' spread across the batch (per-pixel standard deviation,
+    averaged) against the images' own; below `ratio` of it, the run has collapsed. Not after
+    the first epoch: a freshly initialised decoder's outputs barely differ either (0.3% of the
+    images' spread for a tiny model), and a short or slow first epoch is no collapse. A
+    collapsed one is saturated: its spread measured 0.0.
+    """
+
+    def __init__(self, images: np.ndarray, ratio: float = 1e-3):
+        super().__init__()
+        self.images = np.asarray(images, dtype="float32")
+        self.ratio = ratio
+        self.warned = False
+
+    @staticmethod
+    def spread(images) -> float:
+        return float(np.mean(np.std(np.asarray(images, dtype="float32"), axis=0)))
+
+    def on_epoch_end(self, epoch, logs=None):
+        image_spread = self.spread(self.images)
+        if self.warned or epoch == 0 or len(self.images) < 2 or image_spread == 0:
+            return
+        output_spread = self.spread(self.model(self.images, training=False))
+        if output_spread >= self.ratio * image_spread:
+            return
+        self.warned = True
+        loss = getattr(self.model, "reconstruction_loss", None)
+        fix = (
+            "train with --model_args=reconstruction_loss=bce"
+            if loss == "mse"
+            else "lower --learning_rate or use a smaller model"
+        )
+        print(
+            f"[convae_tf] warning: epoch {epoch + 1}: the model gives the same reconstruction "
+            f"for every image (spread {output_spread:.2g} across images, theirs "
+            f"{image_spread:.2g}): training has collapsed; {fix}",
+            flush=True,
+        )
+
+
 class ResumableCSVLogger(keras.callbacks.CSVLogger):
     """CSVLogger whose file stays one row per epoch across a kill and a resume.
 

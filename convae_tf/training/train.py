@@ -75,6 +75,7 @@ def make_callbacks(cfg, model, workdir: Path, preview_images) -> list[keras.call
         ae_callbacks.BestCheckpoint(workdir / "checkpoints", monitor="val_loss"),
         keras.callbacks.TensorBoard(str(workdir / "tensorboard")),
         ae_callbacks.ReconstructionGrid(preview_images, workdir / "figures"),
+        ae_callbacks.CollapseWarning(preview_images),
     ]
     if cfg.early_stopping_patience:
         callbacks.append(
