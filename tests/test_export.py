@@ -189,3 +189,20 @@ def test_int8_is_at_most_35_percent_of_float32_on_a_default_sized_model(tmp_path
     float32 = (version_dir / "model_float32.tflite").stat().st_size
     int8 = (version_dir / "model_int8.tflite").stat().st_size
     assert int8 <= 0.35 * float32, (int8, float32)
+
+
+@pytest.mark.slow
+def test_batch_normalization_exports_with_parity(tmp_path):
+    # Trained a few steps, so that the moving statistics that inference uses are not (0, 1).
+    workdir = make_workdir(tmp_path, "ae", steps=4, normalization="batch", **TINY)
+    version_dir = export.export(workdir, tmp_path / "exported", quantize="float32")
+    model = keras.saving.load_model(workdir / "model.keras")
+    assert model.normalization == "batch"
+    images = np.random.default_rng(2).random((3, 16, 16, 1)).astype(np.float32)
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(str(version_dir / "model_float32.tflite")).get_signature_runner(
+        "serving_default"
+    )
+    tflite_out = np.concatenate([runner(images=image[None])["reconstruction"] for image in images])
+    np.testing.assert_allclose(tflite_out, np.asarray(model(images)), atol=1e-5, rtol=0)

@@ -161,12 +161,13 @@ def test_block_convs_adds_convolutions_at_every_resolution(pooling, decoder_bloc
     x = images((20, 20, 3))
 
     def conv_sizes(model):
-        """(network, spatial size) of every Conv2D / Conv2DTranspose output."""
+        """(network, spatial size) of every Conv2D output: the added layers are all Conv2D
+        (a Conv2DTranspose is not one)."""
         return sorted(
             (sub.name, layer.output.shape[1])
             for sub in (model.encoder, model.decoder)
             for layer in sub.layers
-            if isinstance(layer, keras.layers.Conv2D)  # Conv2DTranspose subclasses it
+            if isinstance(layer, keras.layers.Conv2D)
         )
 
     options = {"pooling": pooling, "decoder_block": decoder_block, "filters": (4, 8)}
@@ -184,6 +185,40 @@ def test_block_convs_adds_convolutions_at_every_resolution(pooling, decoder_bloc
     assert two.count_params() > one.count_params()
 
 
+@pytest.mark.parametrize("decoder_block", ["upsample", "transpose"])
+def test_batch_normalization_follows_every_block_convolution(decoder_block):
+    model = tiny_model(
+        "ae", normalization="batch", block_convs=2, decoder_block=decoder_block, pooling="stride"
+    )
+    x = images((20, 20, 3), batch=8)
+    # Trains (the loss in training mode, on the batch's statistics, goes down) and moves the
+    # moving statistics away from their initial (0, 1).
+    losses = model.fit(x, epochs=20, verbose=0).history["loss"]
+    assert losses[-1] < losses[0]
+    for sub in (model.encoder, model.decoder):
+        convs = [
+            layer
+            for layer in sub.layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose))
+            and layer.name != "logits"
+        ]
+        assert len(convs) == 4  # two blocks of two convolutions
+        for layer in convs:
+            # The normalisation's offset replaces the convolution's bias.
+            assert not layer.use_bias
+            bn = sub.get_layer(f"{layer.name}_bn")
+            assert isinstance(bn, keras.layers.BatchNormalization)
+            assert not np.allclose(np.asarray(bn.moving_mean), 0.0)
+        # One per block convolution: none after the code or the logits.
+        norms = [
+            layer for layer in sub.layers if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        assert len(norms) == len(convs)
+    # Inference uses the moving statistics: an image's reconstruction does not depend on the
+    # batch it comes in.
+    np.testing.assert_allclose(np.asarray(model(x[:1])), np.asarray(model(x))[:1], atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "bad, word",
     [
@@ -193,6 +228,7 @@ def test_block_convs_adds_convolutions_at_every_resolution(pooling, decoder_bloc
         ({"latent_dim": 0}, "latent_dim"),
         ({"filters": ()}, "filters"),
         ({"block_convs": 0}, "block_convs"),
+        ({"normalization": "layer"}, "normalization"),
     ],
 )
 def test_bad_constructor_arguments_are_named(bad, word):

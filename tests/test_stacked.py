@@ -281,7 +281,13 @@ def test_bad_pretrain_epochs_are_named(bad):
 
 
 @pytest.mark.parametrize(
-    "option", [{"hidden_units": 8}, {"output_layer": "transpose"}, {"block_convs": 2}]
+    "option",
+    [
+        {"hidden_units": 8},
+        {"output_layer": "transpose"},
+        {"block_convs": 2},
+        {"normalization": "batch"},
+    ],
 )
 def test_options_without_a_stage_of_their_own_are_refused(option):
     with pytest.raises(ValueError, match=next(iter(option))):

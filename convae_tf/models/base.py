@@ -61,6 +61,8 @@ class ConvAutoencoder(keras.Model):
             "transpose" (a stride-1 Conv2DTranspose, as in the keras.io VAE; faster on CPU).
         block_convs: convolutions per encoder and decoder block (1: the classic one; 2 or
             more add stride-1 Conv2D layers at the block's width, VGG-style depth).
+        normalization: "none", or "batch": a BatchNormalization between each block
+            convolution and its activation (the convolution then has no bias).
     """
 
     # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.
@@ -84,6 +86,7 @@ class ConvAutoencoder(keras.Model):
         hidden_units: int = 0,
         output_layer: str = "conv",
         block_convs: int = 1,
+        normalization: str = "none",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +94,7 @@ class ConvAutoencoder(keras.Model):
         blocks.check_choice("upsampling", upsampling, blocks.UPSAMPLINGS)
         blocks.check_choice("decoder_block", decoder_block, blocks.DECODER_BLOCKS)
         blocks.check_choice("output_layer", output_layer, blocks.OUTPUT_LAYERS)
+        blocks.check_choice("normalization", normalization, blocks.NORMALIZATIONS)
         blocks.check_choice(
             "reconstruction_loss", reconstruction_loss, losses.RECONSTRUCTION_LOSSES
         )
@@ -115,6 +119,7 @@ class ConvAutoencoder(keras.Model):
         self.hidden_units = int(hidden_units)
         self.output_layer = output_layer
         self.block_convs = int(block_convs)
+        self.normalization = normalization
         self.image_shape = None
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
 
@@ -160,6 +165,7 @@ class ConvAutoencoder(keras.Model):
             self.pooling,
             hidden_units=self.hidden_units,
             block_convs=self.block_convs,
+            normalization=self.normalization,
         )
         self.decoder = self.build_decoder()
         # The fitted anomaly score's statistics (models/anomaly.py): set by
@@ -186,6 +192,7 @@ class ConvAutoencoder(keras.Model):
             self.decoder_block,
             output_layer=self.output_layer,
             block_convs=self.block_convs,
+            normalization=self.normalization,
         )
 
     def _ensure_built(self, images):

@@ -12,38 +12,77 @@ DOWNSAMPLINGS = (*POOLINGS, "stride")
 UPSAMPLINGS = ("nearest", "bilinear")
 DECODER_BLOCKS = ("upsample", "transpose")
 OUTPUT_LAYERS = ("conv", "transpose")
+# What sits between each block convolution and its activation: nothing, or BatchNormalization.
+NORMALIZATIONS = ("none", "batch")
 
 
-def extra_convs(x, filters: int, kernel_size: int, activation: str, count: int, name: str):
+def conv(
+    x,
+    filters: int,
+    kernel_size: int,
+    activation,
+    name: str,
+    normalization: str = "none",
+    strides: int = 1,
+    transpose: bool = False,
+    dtype=None,
+):
+    """One Conv2D (or Conv2DTranspose) and its activation, named `name`. normalization="batch"
+    puts a BatchNormalization (`name`_bn) between the convolution and the activation
+    (`name`_act), as in Ioffe & Szegedy 2015, and drops the convolution's bias, which the
+    normalisation's offset replaces."""
+    layer = layers.Conv2DTranspose if transpose else layers.Conv2D
+    normalized = normalization == "batch"
+    x = layer(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding="same",
+        activation=None if normalized else activation,
+        use_bias=not normalized,
+        name=name,
+        dtype=dtype,
+    )(x)
+    if not normalized:
+        return x
+    x = layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
+    return layers.Activation(activation, name=f"{name}_act", dtype=dtype)(x)
+
+
+def extra_convs(
+    x,
+    filters: int,
+    kernel_size: int,
+    activation: str,
+    count: int,
+    name: str,
+    normalization: str = "none",
+):
     """`count` more stride-1 Conv2D layers at the same width: depth without changing the size
     (the VGG way, several 3×3 convolutions per resolution)."""
     for j in range(count):
-        x = layers.Conv2D(
-            filters, kernel_size, padding="same", activation=activation, name=f"{name}_extra{j}"
-        )(x)
+        x = conv(x, filters, kernel_size, activation, f"{name}_extra{j}", normalization)
     return x
 
 
 def conv_pool_block(
-    x, filters: int, kernel_size: int, activation: str, pooling: str, name: str, convs: int = 1
+    x,
+    filters: int,
+    kernel_size: int,
+    activation: str,
+    pooling: str,
+    name: str,
+    convs: int = 1,
+    normalization: str = "none",
 ):
     """Conv2D then 2×2 pooling, or a stride-2 Conv2D (pooling="stride"): halves the size.
     `convs` > 1 adds stride-1 Conv2D layers: before the pooling (VGG), or after the stride-2
     Conv2D, where they run on a quarter of the pixels."""
+    strides = 2 if pooling == "stride" else 1
+    x = conv(x, filters, kernel_size, activation, f"{name}_conv", normalization, strides=strides)
+    x = extra_convs(x, filters, kernel_size, activation, convs - 1, name, normalization)
     if pooling == "stride":
-        x = layers.Conv2D(
-            filters,
-            kernel_size,
-            strides=2,
-            padding="same",
-            activation=activation,
-            name=f"{name}_conv",
-        )(x)
-        return extra_convs(x, filters, kernel_size, activation, convs - 1, name)
-    x = layers.Conv2D(
-        filters, kernel_size, padding="same", activation=activation, name=f"{name}_conv"
-    )(x)
-    x = extra_convs(x, filters, kernel_size, activation, convs - 1, name)
+        return x
     return POOLINGS[pooling](2, name=f"{name}_pool")(x)
 
 
@@ -57,31 +96,27 @@ def upsample_conv_block(
     name: str,
     dtype=None,
     convs: int = 1,
+    normalization: str = "none",
 ):
     """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose;
     `convs` > 1 adds stride-1 Conv2D layers after it (the mirror of `conv_pool_block`).
     `dtype` (e.g. "float32" for a block that emits logits) overrides the global policy."""
     if block == "transpose":
-        x = layers.Conv2DTranspose(
+        x = conv(
+            x,
             filters,
             kernel_size,
+            activation,
+            f"{name}_deconv",
+            normalization,
             strides=2,
-            padding="same",
-            activation=activation,
-            name=f"{name}_deconv",
+            transpose=True,
             dtype=dtype,
-        )(x)
+        )
     else:
         x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
-        x = layers.Conv2D(
-            filters,
-            kernel_size,
-            padding="same",
-            activation=activation,
-            name=f"{name}_conv",
-            dtype=dtype,
-        )(x)
-    return extra_convs(x, filters, kernel_size, activation, convs - 1, name)
+        x = conv(x, filters, kernel_size, activation, f"{name}_conv", normalization, dtype=dtype)
+    return extra_convs(x, filters, kernel_size, activation, convs - 1, name, normalization)
 
 
 def padded_size(size: int, depth: int) -> int:
@@ -115,10 +150,12 @@ def check_choice(name: str, value: str, choices) -> None:
 __all__ = [
     "DECODER_BLOCKS",
     "DOWNSAMPLINGS",
+    "NORMALIZATIONS",
     "OUTPUT_LAYERS",
     "POOLINGS",
     "UPSAMPLINGS",
     "check_choice",
+    "conv",
     "conv_pool_block",
     "crop_to",
     "extra_convs",

@@ -23,16 +23,25 @@ def encoder(
     name: str = "encoder",
     hidden_units: int = 0,
     block_convs: int = 1,
+    normalization: str = "none",
 ) -> keras.Model:
     """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → [Dense(hidden_units)] →
     Dense(code_size). `pooling="stride"` downsamples with stride-2 convolutions instead;
     `hidden_units` > 0 adds a dense hidden layer before the code (the keras.io VAE has 16);
-    `block_convs` is the number of Conv2D layers per block."""
+    `block_convs` is the number of Conv2D layers per block; `normalization="batch"` puts a
+    BatchNormalization after each of them."""
     images = keras.Input(image_shape, name="images")
     x = blocks.pad_to_multiple(images, len(filters), name="pad")
     for i, width in enumerate(filters):
         x = blocks.conv_pool_block(
-            x, width, kernel_size, activation, pooling, name=f"down{i}", convs=block_convs
+            x,
+            width,
+            kernel_size,
+            activation,
+            pooling,
+            name=f"down{i}",
+            convs=block_convs,
+            normalization=normalization,
         )
     x = layers.Flatten(name="flatten")(x)
     if hidden_units:
@@ -63,9 +72,11 @@ def decoder(
     name: str = "decoder",
     output_layer: str = "conv",
     block_convs: int = 1,
+    normalization: str = "none",
 ) -> keras.Model:
     """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
-    `block_convs` is the number of convolutions per block, the upsampling one included.
+    `block_convs` is the number of convolutions per block, the upsampling one included;
+    `normalization="batch"` puts a BatchNormalization after each (not after the logits).
 
     The decoder returns logits; the model applies the sigmoid, so that binary cross-entropy can
     be computed from logits (numerically stable) while outputs stay in [0, 1].
@@ -78,7 +89,15 @@ def decoder(
     x = _expand(code, image_shape, filters, activation)
     for i, width_i in enumerate(reversed(filters)):
         x = blocks.upsample_conv_block(
-            x, width_i, kernel_size, activation, upsampling, block, name=f"up{i}", convs=block_convs
+            x,
+            width_i,
+            kernel_size,
+            activation,
+            upsampling,
+            block,
+            name=f"up{i}",
+            convs=block_convs,
+            normalization=normalization,
         )
     # float32 under a mixed-precision policy: the logits feed the loss, computed in float32.
     output = layers.Conv2DTranspose if output_layer == "transpose" else layers.Conv2D

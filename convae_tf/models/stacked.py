@@ -67,12 +67,19 @@ class StackedAE(ConvAutoencoder):
         # The architecture arguments go to ConvAutoencoder; get_config and the CLI's argument
         # check read them along the MRO (ConvAutoencoder.constructor_arguments).
         super().__init__(**kwargs)
-        if self.hidden_units or self.output_layer != "conv" or self.block_convs != 1:
+        if (
+            self.hidden_units
+            or self.output_layer != "conv"
+            or self.block_convs != 1
+            or self.normalization != "none"
+        ):
             # Its stages split the network block by block (nets.mirrored_decoder); these
-            # options of the other models have no stage of their own.
+            # options of the other models have no stage of their own (and a stage trained
+            # before the next would leave the normalisation statistics of a network that
+            # changes under them).
             raise ValueError(
-                "stacked supports neither hidden_units, output_layer='transpose' nor "
-                "block_convs > 1"
+                "stacked supports neither hidden_units, output_layer='transpose', "
+                "block_convs > 1 nor normalization='batch'"
             )
         per_stage = isinstance(pretrain_epochs, (list, tuple))
         epochs = tuple(int(n) for n in pretrain_epochs) if per_stage else (int(pretrain_epochs),)
