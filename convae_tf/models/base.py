@@ -62,7 +62,9 @@ class ConvAutoencoder(keras.Model):
         block_convs: convolutions per encoder and decoder block (1: the classic one; 2 or
             more add stride-1 Conv2D layers at the block's width, VGG-style depth).
         normalization: "none", or "batch": a BatchNormalization between each block
-            convolution and its activation (the convolution then has no bias).
+            convolution and its activation (the convolution then has no bias). Inference uses
+            its moving statistics, which can lag the batch's: after 4 MNIST epochs the
+            denoising recipe with it gave 19.5 dB at inference, 21.3 on batch statistics.
     """
 
     # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.

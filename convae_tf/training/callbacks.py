@@ -50,6 +50,7 @@ class CollapseWarning(keras.callbacks.Callback):
     def __init__(self, images: np.ndarray, ratio: float = 1e-3):
         super().__init__()
         self.images = np.asarray(images, dtype="float32")
+        self.image_spread = self.spread(self.images)
         self.ratio = ratio
         self.warned = False
 
@@ -58,23 +59,22 @@ class CollapseWarning(keras.callbacks.Callback):
         return float(np.mean(np.std(np.asarray(images, dtype="float32"), axis=0)))
 
     def on_epoch_end(self, epoch, logs=None):
-        image_spread = self.spread(self.images)
-        if self.warned or epoch == 0 or len(self.images) < 2 or image_spread == 0:
+        if self.warned or epoch == 0 or len(self.images) < 2 or self.image_spread == 0:
             return
         output_spread = self.spread(self.model(self.images, training=False))
-        if output_spread >= self.ratio * image_spread:
+        if output_spread >= self.ratio * self.image_spread:
             return
         self.warned = True
         loss = getattr(self.model, "reconstruction_loss", None)
         fix = (
             "train with --model_args=reconstruction_loss=bce"
             if loss == "mse"
-            else "lower --learning_rate or use a smaller model"
+            else "try a lower --learning_rate or another --seed"
         )
         print(
             f"[convae_tf] warning: epoch {epoch + 1}: the model gives the same reconstruction "
             f"for every image (spread {output_spread:.2g} across images, theirs "
-            f"{image_spread:.2g}): training has collapsed; {fix}",
+            f"{self.image_spread:.2g}): training has collapsed; {fix}",
             flush=True,
         )
 
