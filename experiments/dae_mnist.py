@@ -48,6 +48,8 @@ def get_config():
     # The keras.io recipe (batch 128, Adam 1e-3), pinned though today's defaults match it.
     config.batch_size = 128
     config.learning_rate = 1e-3
+    # Decayed to 0 over the 50 epochs: +0.18 dB on validation over a constant rate (see above).
+    config.lr_schedule = "cosine"
     config.latent_dim = 512
     config.model_args = {
         "filters": (32, 64),
