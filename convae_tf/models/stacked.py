@@ -74,9 +74,8 @@ class StackedAE(ConvAutoencoder):
             or self.normalization != "none"
         ):
             # Its stages split the network block by block (nets.mirrored_decoder); these
-            # options of the other models have no stage of their own (and a stage trained
-            # before the next would leave the normalisation statistics of a network that
-            # changes under them).
+            # options of the other models have no stage of their own (normalization: the
+            # mirrored blocks have none).
             raise ValueError(
                 "stacked supports neither hidden_units, output_layer='transpose', "
                 "block_convs > 1 nor normalization='batch'"
