@@ -1,6 +1,7 @@
 """experiments/run_anchors.py: `--only` refreshes the rows it runs and keeps the others, the table
 shows what each row needs; the MNIST anchors run end to end in quick mode (slow)."""
 
+import argparse
 import json
 import runpy
 
@@ -77,6 +78,26 @@ def test_local_data_specs_are_present_when_their_path_exists(tmp_path):
     for scheme in ("idx", "tfrecord", "npz", "folder"):
         assert run_anchors.data_missing(f"{scheme}:{tmp_path}", None) is None
         assert "not present" in run_anchors.data_missing(f"{scheme}:{tmp_path}/absent", None)
+
+
+def test_the_fashion_anchors_run_the_mnist_recipes_on_the_fashion_mnist_spec(tmp_path):
+    by_name = {anchor.name: anchor for anchor in run_anchors.ANCHORS}
+    for mnist in run_anchors.MNIST_ANCHORS:
+        fashion = by_name[mnist.name.replace("-mnist", "-fashion")]
+        assert fashion.dataset == "fashion_mnist"
+        assert (fashion.config, fashion.classes, fashion.side_by_side, fashion.evaluate) == (
+            mnist.config,
+            mnist.classes,
+            mnist.side_by_side,
+            mnist.evaluate,
+        )
+    absent = f"idx:{tmp_path / 'fashion'}"
+    args = argparse.Namespace(mnist="mnist", fashion_mnist=absent, data_dir=None)
+    row = run_anchors.run_anchor(by_name["dae-fashion"], args)
+    assert (row["status"], row["dataset"]) == ("skipped", absent)
+    # Through TFDS, where it cannot download, the reason says how to fetch the set instead.
+    reason = run_anchors.data_missing("fashion_mnist", str(tmp_path))
+    assert "make data-fashion" in reason and "--fashion_mnist=idx:data/fashion_mnist" in reason
 
 
 @pytest.mark.slow
