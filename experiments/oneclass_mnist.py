@@ -19,6 +19,13 @@ Measured (`make data`, then the commands below for each digit; AMD EPYC, 2 cores
 0: 0.994, 1: 0.996, 2: 0.963, 3: 0.957, 4: 0.974, 5: 0.965, 6: 0.990, 7: 0.975, 8: 0.933,
 9: 0.975, mean 0.972 (the raw negative ELBO: mean 0.898, `anomaly.auroc_reconstruction`).
 
+The same recipe, unchanged, on Fashion-MNIST (`make data-fashion`, then
+`python -m experiments.run_anchors --only=oneclass-fashion --fashion_mnist=idx:data/fashion_mnist`;
+nothing was chosen on it), test AUROC per class: 0: 0.937, 1: 0.984, 2: 0.917, 3: 0.942,
+4: 0.929, 5: 0.904, 6 (shirt): 0.849, 7: 0.985, 8: 0.924, 9: 0.983, mean 0.935. The raw negative
+ELBO ranks them at a mean of 0.721 (pullover 0.496, shirt 0.432, bag 0.510: anomalies simpler
+than the normal class reconstruct well): the fitted score is what carries over to other sets.
+
 Command for one digit (experiments/run_anchors.py runs all ten; offline, add
 --dataset=idx:data/mnist after `make data`):
     python -m convae_tf.train --config=experiments/oneclass_mnist.py --normal_classes=3 \

@@ -62,9 +62,7 @@ def read_class(path: Path, expected: int) -> list[bytes]:
             )
         images.append(bytes(row))
     if len(images) != expected:
-        raise FetchError(
-            f"{path} holds {len(images)} images, not {expected}; fetch it again"
-        ) from None
+        raise FetchError(f"{path} holds {len(images)} images, not {expected}; fetch it again")
     return images
 
 
