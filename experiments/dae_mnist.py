@@ -41,6 +41,10 @@ clean PSNR 25.76 (was 25.27). On the embedded sprites the same change costs: val
 dB against 26.12 with a constant rate (test 25.85 against 26.06). There the 50 epochs are 3,550
 steps (MNIST's: 21,100) and the constant-rate loss still falls at the end (0.0107 → 0.0097 over
 the last 20 epochs): a schedule that decays helps a run that has converged, not one cut short.
+The same recipe, unchanged, on Fashion-MNIST (`make data-fashion`, then `python -m
+experiments.run_anchors --only=dae-fashion --fashion_mnist=idx:data/fashion_mnist`; nothing was
+chosen on it), 10,000 test images: σ 0.4 10.73 → 21.12 dB against 19.54 dB for the keras.io
+denoiser side by side (+1.59 dB); clean PSNR 21.98; probe on the code 0.889 (pixels 0.847).
 
 Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
 --dataset=idx:data/mnist):
