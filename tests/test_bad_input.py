@@ -171,6 +171,13 @@ CASES = [
         ["out1"],
     ),
     (
+        "train: a convolutional code that does not fill its grid",
+        "train",
+        [*TINY_FLAGS, "--model_args=bottleneck=conv"],
+        ["latent_dim=2", "multiple of"],
+        ["out1"],
+    ),
+    (
         "train: missing experiment file",
         "train",
         [*TINY_FLAGS, "--config={root}/nope.py"],

@@ -218,3 +218,20 @@ def test_batch_normalization_exports_with_parity(tmp_path):
     )
     tflite_out = np.concatenate([runner(images=image[None])["reconstruction"] for image in images])
     np.testing.assert_allclose(tflite_out, np.asarray(model(images)), atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_conv_bottleneck_exports_with_parity(tmp_path):
+    # The VAE: its encode signature splits the channel-major code into mean and log-variance,
+    # and its decode signature lays a code back on the 4×4 grid.
+    workdir = make_workdir(tmp_path, "vae", bottleneck="conv", filters=(4, 8), latent_dim=32)
+    version_dir = export.export(workdir, tmp_path / "exported", quantize="float32")
+    card = json.loads((version_dir / "model_card.json").read_text())
+    exports = card["parity"]["exports"]
+    assert set(exports) == {"saved_model", "float32"}
+    for export_name, checked in exports.items():
+        diffs = checked["max_abs_diff"]
+        assert any(output.startswith("decode/") for output in diffs), diffs
+        for output, diff in diffs.items():
+            scale = 1.0 if output.endswith(("/reconstruction", "/images")) else 1e3
+            assert diff <= 1e-5 * scale, (export_name, output, diff)

@@ -78,6 +78,7 @@ def test_keras_round_trip_identical_outputs(name, tmp_path):
     model.save(path)
     reloaded = keras.saving.load_model(path)
     assert type(reloaded) is type(model)
+    assert reloaded.get_config() == model.get_config()
     np.testing.assert_array_equal(reloaded(x), model(x))
     np.testing.assert_array_equal(reloaded.score(x), model.score(x))
 
@@ -219,6 +220,50 @@ def test_batch_normalization_follows_every_block_convolution(decoder_block):
     np.testing.assert_allclose(np.asarray(model(x[:1])), np.asarray(model(x))[:1], atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["ae", "dae", "sparse", "vae"])
+def test_conv_bottleneck_keeps_each_code_value_at_its_place(name, tmp_path):
+    """bottleneck="conv": the code is a 1×1 convolution of the encoder's last 4×4 feature map
+    (16×16 images, two blocks), flattened channel by channel. Its first value is channel 0 at
+    the top-left cell, so it changes the top-left of the reconstruction and not the far corner;
+    no dense layer is left."""
+    channels = 3
+    model = tiny_model(name, bottleneck="conv", latent_dim=16 * channels)
+    x = images(batch=4)
+    losses = model.fit(x, epochs=2, verbose=0).history["loss"]
+    assert np.isfinite(losses).all()
+    code = np.asarray(model.code(x))
+    assert code.shape == (4, 16 * channels)
+    for sub in (model.encoder, model.decoder):
+        assert not [layer for layer in sub.layers if isinstance(layer, keras.layers.Dense)]
+    # The encoder's output (the VAE's: mean, then log-variance) is the 1×1 convolution's
+    # channels, channel-major, so each part is whole feature maps.
+    maps = keras.Model(model.encoder.input, model.encoder.get_layer("code_conv").output)(x)
+    maps = np.asarray(maps)
+    encoded = np.asarray(model.encoder(x))
+    np.testing.assert_array_equal(
+        encoded.reshape(4, maps.shape[-1], 4, 4).transpose(0, 2, 3, 1), maps
+    )
+    moved = code.copy()
+    moved[:, 0] += 5.0
+    change = np.abs(np.asarray(model.decode(moved)) - np.asarray(model.decode(code)))
+    assert change[:, :4, :4].max() > 1e-4
+    np.testing.assert_array_equal(change[:, 12:, 12:], 0.0)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.get_config()["bottleneck"] == "conv"
+    np.testing.assert_array_equal(reloaded(x), model(x))
+
+
+def test_conv_bottleneck_needs_a_code_that_fills_the_grid():
+    with pytest.raises(ValueError, match="multiple of 16"):
+        tiny_model("ae", bottleneck="conv", latent_dim=20)(images())
+
+
+def test_stacked_refuses_the_conv_bottleneck():
+    with pytest.raises(ValueError, match="bottleneck"):
+        convae_tf.get_model("stacked", bottleneck="conv")
+
+
 @pytest.mark.parametrize(
     "bad, word",
     [
@@ -229,6 +274,8 @@ def test_batch_normalization_follows_every_block_convolution(decoder_block):
         ({"filters": ()}, "filters"),
         ({"block_convs": 0}, "block_convs"),
         ({"normalization": "layer"}, "normalization"),
+        ({"bottleneck": "spatial"}, "bottleneck"),
+        ({"bottleneck": "conv", "hidden_units": 8}, "hidden_units"),
     ],
 )
 def test_bad_constructor_arguments_are_named(bad, word):

@@ -12,6 +12,30 @@ from keras import layers
 
 from convae_tf.models import blocks
 
+# Where the code sits: "dense" (Flatten → Dense(code): every code value sees the whole image),
+# or "conv" (a 1×1 Conv2D on the encoder's last feature map, flattened: each position keeps its
+# own channels, the layout of the keras.io denoiser's 7×7×32 code). Both give a flat code of
+# latent_dim values, so everything downstream (VAE, scores, probes, export) is the same.
+BOTTLENECKS = ("dense", "conv")
+
+
+def code_grid(image_shape, depth: int) -> tuple[int, int]:
+    """(height, width) of the encoder's last feature map: the padded image halved `depth` times."""
+    return tuple(blocks.padded_size(size, depth) // 2**depth for size in image_shape[:2])
+
+
+def code_channels(image_shape, depth: int, code_size: int) -> int:
+    """Channels of a convolutional code of `code_size` values; it must fill the grid exactly."""
+    height, width = code_grid(image_shape, depth)
+    channels, remainder = divmod(code_size, height * width)
+    if remainder or not channels:
+        raise ValueError(
+            f"latent_dim={code_size} does not fill the {height}×{width} grid of the encoder's "
+            f"last feature map with bottleneck='conv'; pass a multiple of {height * width}, "
+            f"e.g. latent_dim={height * width * 32} (32 channels)"
+        )
+    return channels
+
 
 def encoder(
     image_shape: tuple[int, int, int],
@@ -24,12 +48,14 @@ def encoder(
     hidden_units: int = 0,
     block_convs: int = 1,
     normalization: str = "none",
+    bottleneck: str = "dense",
 ) -> keras.Model:
     """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → [Dense(hidden_units)] →
     Dense(code_size). `pooling="stride"` downsamples with stride-2 convolutions instead;
     `hidden_units` > 0 adds a dense hidden layer before the code (the keras.io VAE has 16);
     `block_convs` is the number of Conv2D layers per block; `normalization="batch"` puts a
-    BatchNormalization after each of them."""
+    BatchNormalization after each of them. `bottleneck="conv"`: the code is a 1×1 Conv2D of
+    the last feature map instead, flattened channel by channel (see `BOTTLENECKS`)."""
     images = keras.Input(image_shape, name="images")
     x = blocks.pad_to_multiple(images, len(filters), name="pad")
     for i, width in enumerate(filters):
@@ -43,20 +69,32 @@ def encoder(
             convs=block_convs,
             normalization=normalization,
         )
+    # float32 under a mixed-precision policy: the code feeds the loss (the VAE's mean and
+    # log-variance, the sparsity penalty), which stays in float32. A no-op in float32.
+    if bottleneck == "conv":
+        channels = code_channels(image_shape, len(filters), code_size)
+        x = layers.Conv2D(channels, 1, name="code_conv", dtype="float32")(x)
+        # Channel-major, so that a code made of parts (the VAE's mean, then its log-variance)
+        # splits into whole feature maps, each the decoder's layout.
+        x = layers.Permute((3, 1, 2), name="channels_first", dtype="float32")(x)
+        code = layers.Flatten(name="code", dtype="float32")(x)
+        return keras.Model(images, code, name=name)
     x = layers.Flatten(name="flatten")(x)
     if hidden_units:
         x = layers.Dense(hidden_units, activation=activation, name="hidden")(x)
-    # float32 under a mixed-precision policy: the code feeds the loss (the VAE's mean and
-    # log-variance, the sparsity penalty), which stays in float32. A no-op in float32.
     code = layers.Dense(code_size, name="code", dtype="float32")(x)
     return keras.Model(images, code, name=name)
 
 
-def _expand(code, image_shape, filters, activation):
-    """Code → Dense → the feature map that the encoder's last block emitted (its padded size
-    halved len(filters) times, filters[-1] channels): where every decoder starts."""
-    depth = len(filters)
-    low_h, low_w = (blocks.padded_size(size, depth) // 2**depth for size in image_shape[:2])
+def _expand(code, image_shape, filters, activation, bottleneck="dense"):
+    """Code → the feature map where every decoder starts. Dense bottleneck: Dense → the shape
+    that the encoder's last block emitted (its padded size halved len(filters) times,
+    filters[-1] channels). Conv bottleneck: the code's own channels laid back on that grid."""
+    low_h, low_w = code_grid(image_shape, len(filters))
+    if bottleneck == "conv":
+        channels = code_channels(image_shape, len(filters), code.shape[-1])
+        x = layers.Reshape((channels, low_h, low_w), name="reshape")(code)
+        return layers.Permute((2, 3, 1), name="channels_last")(x)
     x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
     return layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
 
@@ -73,6 +111,7 @@ def decoder(
     output_layer: str = "conv",
     block_convs: int = 1,
     normalization: str = "none",
+    bottleneck: str = "dense",
 ) -> keras.Model:
     """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
     `block_convs` is the number of convolutions per block, the upsampling one included;
@@ -86,7 +125,7 @@ def decoder(
     """
     height, width, channels = image_shape
     code = keras.Input((latent_dim,), name="code")
-    x = _expand(code, image_shape, filters, activation)
+    x = _expand(code, image_shape, filters, activation, bottleneck)
     for i, width_i in enumerate(reversed(filters)):
         x = blocks.upsample_conv_block(
             x,
@@ -115,6 +154,7 @@ def mirrored_decoder(
     upsampling: str = "nearest",
     block: str = "upsample",
     name: str = "decoder",
+    bottleneck: str = "dense",
 ) -> keras.Model:
     """Code → Dense → reshape → one block per encoder block, in reverse → logits.
 
@@ -126,7 +166,7 @@ def mirrored_decoder(
     """
     height, width, channels = image_shape
     code = keras.Input((latent_dim,), name="code")
-    x = _expand(code, image_shape, filters, activation)
+    x = _expand(code, image_shape, filters, activation, bottleneck)
     for k in reversed(range(len(filters))):
         width_k, activation_k = (filters[k - 1], activation) if k else (channels, None)
         x = blocks.upsample_conv_block(

@@ -72,13 +72,14 @@ class StackedAE(ConvAutoencoder):
             or self.output_layer != "conv"
             or self.block_convs != 1
             or self.normalization != "none"
+            or self.bottleneck != "dense"
         ):
             # Its stages split the network block by block (nets.mirrored_decoder); these
             # options of the other models have no stage of their own (normalization: the
             # mirrored blocks have none).
             raise ValueError(
                 "stacked supports neither hidden_units, output_layer='transpose', "
-                "block_convs > 1 nor normalization='batch'"
+                "block_convs > 1, normalization='batch' nor bottleneck='conv'"
             )
         per_stage = isinstance(pretrain_epochs, (list, tuple))
         epochs = tuple(int(n) for n in pretrain_epochs) if per_stage else (int(pretrain_epochs),)

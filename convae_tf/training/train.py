@@ -59,6 +59,8 @@ def build_model(cfg, image_shape, total_steps: int) -> keras.Model:
     keras.mixed_precision.set_global_policy(precision.keras_policy(cfg.precision))
     try:
         model.build((None, *image_shape))
+    except ValueError as error:  # an argument that does not fit the images (a code's grid)
+        raise errors.ConfigError(f"model {cfg.model!r}: {error}") from None
     finally:
         keras.mixed_precision.set_global_policy(previous)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate(cfg, total_steps)))
