@@ -114,6 +114,7 @@ def decoder(
     bottleneck: str = "dense",
 ) -> keras.Model:
     """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
+    With `bottleneck="conv"` the code is reshaped onto its grid directly (no Dense).
     `block_convs` is the number of convolutions per block, the upsampling one included;
     `normalization="batch"` puts a BatchNormalization after each (not after the logits).
 
@@ -154,7 +155,6 @@ def mirrored_decoder(
     upsampling: str = "nearest",
     block: str = "upsample",
     name: str = "decoder",
-    bottleneck: str = "dense",
 ) -> keras.Model:
     """Code → Dense → reshape → one block per encoder block, in reverse → logits.
 
@@ -166,7 +166,7 @@ def mirrored_decoder(
     """
     height, width, channels = image_shape
     code = keras.Input((latent_dim,), name="code")
-    x = _expand(code, image_shape, filters, activation, bottleneck)
+    x = _expand(code, image_shape, filters, activation)
     for k in reversed(range(len(filters))):
         width_k, activation_k = (filters[k - 1], activation) if k else (channels, None)
         x = blocks.upsample_conv_block(
