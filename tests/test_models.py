@@ -254,9 +254,18 @@ def test_conv_bottleneck_keeps_each_code_value_at_its_place(name, tmp_path):
     np.testing.assert_array_equal(reloaded(x), model(x))
 
 
-def test_conv_bottleneck_needs_a_code_that_fills_the_grid():
-    with pytest.raises(ValueError, match="multiple of 16"):
-        tiny_model("ae", bottleneck="conv", latent_dim=20)(images())
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_conv_bottleneck_needs_a_code_that_fills_the_grid(name):
+    # 17×23 images are padded to 20×24: a 5×6 grid after two blocks. The message names the
+    # latent_dim that was passed (the VAE's encoder emits twice as many values).
+    with pytest.raises(
+        ValueError, match="latent_dim=20 does not fill the 5×6 grid.*multiple of 30"
+    ):
+        tiny_model(name, bottleneck="conv", latent_dim=20)(images((17, 23, 1)))
+    model = tiny_model(name, bottleneck="conv", latent_dim=60, pooling="stride")
+    x = images((17, 23, 1))
+    assert tuple(model(x).shape) == x.shape
+    assert tuple(model.code(x).shape) == (2, 60)
 
 
 def test_stacked_refuses_the_conv_bottleneck():

@@ -68,7 +68,9 @@ class ConvAutoencoder(keras.Model):
         bottleneck: "dense" (the encoder's features → Dense(latent_dim)) or "conv": a 1×1
             Conv2D on the last feature map gives the code, latent_dim values laid out as
             latent_dim / (h·w) channels on its h×w grid (7×7 for 28×28 images and two blocks),
-            and the decoder starts from them; latent_dim must be a multiple of h·w.
+            and the decoder starts from them; latent_dim must be a multiple of h·w. On MNIST
+            (12 epochs, experiments/dae_mnist.py) it denoises light noise better than a dense
+            code (σ 0.2) and heavy noise worse (σ 0.4).
     """
 
     # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.
@@ -167,6 +169,9 @@ class ConvAutoencoder(keras.Model):
                 f"got {tuple(input_shape)}"
             )
         self.image_shape = tuple(int(d) for d in input_shape[1:])
+        if self.bottleneck == "conv":
+            # Checked on latent_dim as the user gave it (the VAE's encoder emits twice as many).
+            nets.code_channels(self.image_shape, len(self.filters), self.latent_dim)
         self.encoder = nets.encoder(
             self.image_shape,
             self.filters,
