@@ -5,6 +5,10 @@ together), 30 epochs, batch 128, Adam, loss = binary cross-entropy summed over p
 shows the 2-D latent plane and a grid of decoded digits. Here: the same latent size, epochs,
 batch, optimiser and likelihood, trained on the train split only, with this zoo's encoder
 (Conv2D + max-pool blocks (32, 64), where keras.io uses stride-2 convolutions).
+On Fashion-MNIST, unchanged (`make data-fashion`, then `python -m experiments.run_anchors
+--only=vae-fashion --fashion_mnist=idx:data/fashion_mnist`): negative ELBO at the posterior mean
+260.8 nats on the 10,000 test images against 261.7 for the keras.io VAE side by side, a margin of
+0.3% where MNIST's is 1.5% (150.4 against 152.9).
 
 Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
 --dataset=idx:data/mnist):
