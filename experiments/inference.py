@@ -39,7 +39,7 @@ def write_saved_model(model, name: str, path: Path, batch_size: int | None, imag
         references.write_saved_model(model, path, batch_size, image_shape)
     else:
         signatures.write_saved_model(
-            model, path, batch_size=batch_size, names=(signatures.RECONSTRUCT,)
+            model, path, batch_size=batch_size, only=(signatures.RECONSTRUCT,)
         )
 
 

@@ -237,3 +237,22 @@ def test_conv_bottleneck_exports_with_parity(tmp_path):
     for checked in exports.values():
         assert any(output.startswith("decode/") for output in checked["max_abs_diff"]), checked
     assert_float_parity(card, exports)
+
+
+@pytest.mark.slow
+def test_skip_connections_export_without_a_decode_signature(tmp_path):
+    """A denoiser with skip connections cannot decode a code alone: its SavedModel, TFLite
+    files (the int8 calibration included) and model card have the other three signatures,
+    each within parity."""
+    workdir = make_workdir(tmp_path, "dae", skip_connections=True, **TINY)
+    version_dir = export.export(workdir, tmp_path / "exported", quantize="float32,int8")
+    expected = {signatures.RECONSTRUCT, signatures.ENCODE, signatures.SCORE}
+    assert set(tf.saved_model.load(str(version_dir)).signatures.keys()) == expected
+    card = json.loads((version_dir / "model_card.json").read_text())
+    assert set(card["signatures"]) == expected
+    for quantization in ("float32", "int8"):
+        assert set(card["files"][quantization]["signatures"]) == expected
+    exports = card["parity"]["exports"]
+    for checked in exports.values():
+        assert {output.split("/")[0] for output in checked["max_abs_diff"]} == expected
+    assert_float_parity(card, ("saved_model", "float32"))

@@ -213,11 +213,54 @@ def test_dae_noise_is_reproducible_under_set_random_seed():
         ({"masking": -0.1}, "masking"),
         ({"rectangle_size": (0.5, 0.2)}, "rectangle_size"),
         ({"rectangle_size": (0.5,)}, "rectangle_size"),
+        ({"skip_connections": "yes"}, "skip_connections"),
     ],
 )
 def test_dae_bad_arguments_are_named(bad, word):
     with pytest.raises(ValueError, match=word):
         convae_tf.get_model("dae", **bad)
+
+
+@pytest.mark.parametrize(
+    "pooling, maps",
+    [("max", [(20, 24, 4), (10, 12, 8)]), ("stride", [(20, 24, 1), (10, 12, 4)])],
+)
+def test_dae_skip_connections_give_the_decoder_each_blocks_map(pooling, maps, tmp_path):
+    """skip_connections=True: the decoder takes, besides the code, the full-resolution map of
+    each encoder block (with stride pooling a block has none of its own: its input, the image
+    for block 0), so the reconstruction depends on more than the code; odd sizes (17×23,
+    padded to 20×24) come back exactly; `.keras` round trips."""
+    model = tiny_model("dae", skip_connections=True, pooling=pooling)
+    x, other = images((17, 23, 1), batch=4), images((17, 23, 1), batch=4, seed=1)
+    assert np.isfinite(model.fit(x, batch_size=2, epochs=2, verbose=0).history["loss"]).all()
+    assert tuple(model(x).shape) == x.shape
+    assert [tuple(t.shape[1:]) for t in model.decoder.inputs[1:]] == maps
+    code, own_maps = model.code(x), model.skip_encoder(x)[1:]
+    np.testing.assert_allclose(
+        np.asarray(keras.ops.sigmoid(model.decoder([code, *own_maps]))), model(x), atol=1e-6
+    )
+    # The same code with another image's maps: another reconstruction.
+    swapped = keras.ops.sigmoid(model.decoder([code, *model.skip_encoder(other)[1:]]))
+    assert np.abs(np.asarray(swapped) - np.asarray(model(x))).max() > 1e-3
+    # Everything that reads the code or scores images works; decode(code) alone cannot.
+    assert not model.decodes_codes
+    assert tuple(model.code(x).shape) == (4, TINY["latent_dim"])
+    model.fit_anomaly_score(x)
+    assert np.isfinite(model.score(x)).all()
+    with pytest.raises(ValueError, match="skip_connections=True has no decode"):
+        model.decode(code)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.get_config()["skip_connections"] is True
+    np.testing.assert_array_equal(reloaded(x), model(x))
+    np.testing.assert_array_equal(reloaded.score(x), model.score(x))
+
+
+def test_skip_connections_are_the_denoisers_only():
+    # A clean input would be copied through them: the other variants do not take the argument.
+    for name in ("ae", "sparse", "vae", "stacked"):
+        with pytest.raises((TypeError, ValueError), match="skip_connections"):
+            convae_tf.get_model(name, skip_connections=True)
 
 
 # --------------------------------------------------------------------------------- sparse

@@ -126,7 +126,8 @@ def representative_data(model: keras.Model, images: np.ndarray):
         for image, code in zip(images, codes, strict=True):
             for signature in (signatures.RECONSTRUCT, signatures.ENCODE, signatures.SCORE):
                 yield signature, {signatures.IMAGES: image[None]}
-            yield signatures.DECODE, {signatures.CODE: code[None]}
+            if model.decodes_codes:
+                yield signatures.DECODE, {signatures.CODE: code[None]}
 
     return samples
 
@@ -144,7 +145,7 @@ def write_tflite_files(
             started = time.time()
             flatbuffer = tflite.convert(
                 source,
-                signatures.SIGNATURES,
+                signatures.names(model),
                 quantization,
                 representative_data(model, calibration) if quantization == "int8" else None,
             )
@@ -159,7 +160,7 @@ def write_tflite_files(
 
 def check_deterministic(version_dir: Path) -> None:
     loaded = tf.saved_model.load(str(version_dir))
-    for name in signatures.SIGNATURES:
+    for name in loaded.signatures:
         found = signatures.random_ops(loaded.signatures[name])
         if found:
             raise ExportError(
@@ -251,7 +252,7 @@ def build_card(model, config, workdir, staging, tflite_files, parity, held_out) 
             "quantization": tflite.DESCRIPTIONS[quantization],
             "batch_size": 1,
             "input_output_dtype": "float32",
-            "signatures": list(signatures.SIGNATURES),
+            "signatures": list(signatures.names(model)),
         }
     return {
         "model": {

@@ -72,7 +72,7 @@ def keras_reference(
     inputs = {signatures.DECODE: codes}
     return {
         name: {k: np.asarray(v) for k, v in fns[name](inputs.get(name, images)).items()}
-        for name in signatures.SIGNATURES
+        for name in signatures.names(model)
     }
 
 
@@ -121,7 +121,7 @@ def signature_shapes(model: keras.Model) -> dict:
     """{signature: {"inputs": {name: shape}, "outputs": {name: shape}}}, batch as null."""
     fns, specs = signatures.endpoints(model), signatures.input_specs(model, batch_size=None)
     shapes = {}
-    for name in signatures.SIGNATURES:
+    for name in signatures.names(model):
         spec = specs[name]
         outputs = tf.function(fns[name]).get_concrete_function(spec).structured_outputs
         shapes[name] = {

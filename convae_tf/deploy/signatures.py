@@ -8,6 +8,9 @@ that TF Serving's REST answers and LiteRT's signature runners use readable keys:
     decode           code   → {"images"}                 code as model.code gives it
     score            images → {"score"}                  per-example anomaly score
 
+A model whose decoder needs more than the code (a denoiser with skip connections) has no
+`decode`: `names(model)` lists the signatures that a model exports.
+
 Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim).
 """
 
@@ -21,6 +24,12 @@ import tensorflow as tf
 RECONSTRUCT, ENCODE, DECODE, SCORE = "serving_default", "encode", "decode", "score"
 SIGNATURES = (RECONSTRUCT, ENCODE, DECODE, SCORE)
 IMAGES, CODE = "images", "code"
+
+
+def names(model: keras.Model) -> tuple[str, ...]:
+    """The signatures that `model` exports: all four, less `decode` where the model cannot
+    decode a code on its own (`model.decodes_codes`)."""
+    return tuple(name for name in SIGNATURES if name != DECODE or model.decodes_codes)
 
 
 def endpoints(model: keras.Model) -> dict:
@@ -42,9 +51,9 @@ def input_specs(model: keras.Model, batch_size: int | None) -> dict:
 
 
 def write_saved_model(
-    model: keras.Model, path: Path, batch_size: int | None = None, names=SIGNATURES
+    model: keras.Model, path: Path, batch_size: int | None = None, only=None
 ) -> None:
-    """Writes the `names` signatures of `model` as a SavedModel at `path`.
+    """Writes the signatures of `model` (`only` those, if given) as a SavedModel at `path`.
 
     A model reloaded from `.keras` has never been called, so every endpoint gets an explicit
     input signature (docs/ARCHITECTURE.md: pitfalls). `batch_size=None` is what TF Serving needs;
@@ -54,7 +63,7 @@ def write_saved_model(
     archive.track(model)
     fns, specs = endpoints(model), input_specs(model, batch_size)
     # serving_default first: ExportArchive would alias the first endpoint as the default.
-    for name in sorted(names, key=lambda n: n != RECONSTRUCT):
+    for name in sorted(only or names(model), key=lambda n: n != RECONSTRUCT):
         archive.add_endpoint(name, fns[name], input_signature=[specs[name]])
     archive.write_out(str(path), verbose=False)
 

@@ -80,6 +80,11 @@ class ConvAutoencoder(keras.Model):
     reconstruction_reduction = "mean"
     # Whether `encode` returns a posterior (mean, log_var) and `sample(n)` exists (the VAE).
     is_variational = False
+    # U-Net skip connections from each encoder block to the decoder block of its size: the
+    # decoder then needs the encoder's feature maps besides the code, so `decode(code)` alone
+    # does not exist. Only the denoising autoencoder offers them (an uncorrupted input would
+    # just be copied through them).
+    skip_connections = False
 
     def __init__(
         self,
@@ -172,7 +177,7 @@ class ConvAutoencoder(keras.Model):
         if self.bottleneck == "conv":
             # Checked on latent_dim as the user gave it (the VAE's encoder emits twice as many).
             nets.code_channels(self.image_shape, len(self.filters), self.latent_dim)
-        self.encoder = nets.encoder(
+        network = nets.encoder(
             self.image_shape,
             self.filters,
             self.code_size(),
@@ -183,7 +188,14 @@ class ConvAutoencoder(keras.Model):
             block_convs=self.block_convs,
             normalization=self.normalization,
             bottleneck=self.bottleneck,
+            skip_connections=self.skip_connections,
         )
+        if self.skip_connections:
+            # Two views of the same layers: images → [code, *skip maps] for reconstructions,
+            # images → code for everything that reads the code.
+            self.skip_encoder = network
+            network = keras.Model(network.input, network.outputs[0], name="encoder")
+        self.encoder = network
         self.decoder = self.build_decoder()
         # The fitted anomaly score's statistics (models/anomaly.py): set by
         # `fit_anomaly_score` after training, saved with the model, read by `score`.
@@ -211,7 +223,19 @@ class ConvAutoencoder(keras.Model):
             block_convs=self.block_convs,
             normalization=self.normalization,
             bottleneck=self.bottleneck,
+            skip_shapes=self.skip_shapes(),
         )
+
+    def skip_shapes(self) -> tuple:
+        """Shapes (H, W, C) of the skip feature maps that the decoder takes besides the code."""
+        if not self.skip_connections:
+            return ()
+        return tuple(tuple(t.shape[1:]) for t in self.skip_encoder.outputs[1:])
+
+    @property
+    def decodes_codes(self) -> bool:
+        """Whether `decode(code)` exists: not with skip connections (see `skip_connections`)."""
+        return not self.skip_connections
 
     def _ensure_built(self, images):
         if not self.built:
@@ -266,15 +290,33 @@ class ConvAutoencoder(keras.Model):
                 "decode() needs a built model: call the model on a batch of images first, or "
                 "model.build((None, H, W, C))"
             )
+        if not self.decodes_codes:
+            raise ValueError(
+                f"{type(self).__name__} with skip_connections=True has no decode(code): its "
+                "decoder also needs the encoder's feature maps; reconstruct images instead"
+            )
         return ops.cast(self.decoder(code, training=training), "float32")
 
     def decode(self, code, training=False):
         """Code → images in [0, 1]."""
         return ops.sigmoid(self.decode_logits(code, training=training))
 
+    def encode_and_reconstruct(self, inputs, training=False):
+        """(the encoder's output for `inputs`, the decoder's logits from it): the one path
+        from images to a reconstruction, with the code alone or, with skip connections, the
+        code and the encoder's feature maps."""
+        if not self.skip_connections:
+            encoded = self.encode(inputs, training=training)
+            code = self.sample_code(encoded, training=training)
+            return encoded, self.decode_logits(code, training=training)
+        self._ensure_built(inputs)
+        encoded, *skips = self.skip_encoder(inputs, training=training)
+        code = self.sample_code(encoded, training=training)
+        return encoded, ops.cast(self.decoder([code, *skips], training=training), "float32")
+
     def reconstruct_logits(self, images, training=False):
-        encoded = self.encode(self.corrupt(images, training=training), training=training)
-        return self.decode_logits(self.sample_code(encoded, training=training), training=training)
+        inputs = self.corrupt(images, training=training)
+        return self.encode_and_reconstruct(inputs, training=training)[1]
 
     def call(self, images, training=False):
         """The reconstruction of `images`, same shape, values in [0, 1]."""
@@ -291,8 +333,7 @@ class ConvAutoencoder(keras.Model):
     def reconstruction_score(self, images):
         """The model's own anomaly score (batch,): the reconstruction error of the clean input
         (VAE: the negative ELBO)."""
-        encoded = self.encode(images)
-        return self.score_of(images, encoded, self.decode_logits(self.sample_code(encoded)))
+        return self.score_of(images, *self.encode_and_reconstruct(images))
 
     def score_of(self, images, encoded, logits):
         """`reconstruction_score` from an encoding already made (VAE: adds the KL term)."""
@@ -304,9 +345,8 @@ class ConvAutoencoder(keras.Model):
         held-out normal images (models/anomaly.py); before, `reconstruction_score`."""
         # One encode and one decode serve both scores (inference: the code is what
         # `sample_code` gives the decoder, the posterior mean for the VAE).
-        encoded = self.encode(images)
+        encoded, logits = self.encode_and_reconstruct(images)
         code = self.sample_code(encoded)
-        logits = self.decode_logits(code)
         fitted = anomaly.combined(
             anomaly.per_image_mse(images, logits),
             anomaly.mahalanobis(code, self.score_location, self.score_precision),
@@ -321,9 +361,9 @@ class ConvAutoencoder(keras.Model):
         codes, mse = [], []
         for start in range(0, len(images), batch_size):
             batch = ops.convert_to_tensor(images[start : start + batch_size])
-            code = self.code(batch)
-            codes.append(ops.convert_to_numpy(code))
-            mse.append(ops.convert_to_numpy(anomaly.per_image_mse(batch, self.decode_logits(code))))
+            encoded, logits = self.encode_and_reconstruct(batch)
+            codes.append(ops.convert_to_numpy(self.sample_code(encoded)))
+            mse.append(ops.convert_to_numpy(anomaly.per_image_mse(batch, logits)))
         statistics = anomaly.fit_statistics(np.concatenate(codes), np.concatenate(mse))
         self.score_location.assign(statistics["location"])
         self.score_precision.assign(statistics["precision"])
@@ -333,8 +373,8 @@ class ConvAutoencoder(keras.Model):
     # ------------------------------------------------------------------------------ training
     def loss_terms(self, images, training=False) -> dict:
         """The objective and the values to log, each a scalar averaged over the batch."""
-        encoded = self.encode(self.corrupt(images, training=training), training=training)
-        logits = self.decode_logits(self.sample_code(encoded, training=training), training=training)
+        inputs = self.corrupt(images, training=training)
+        encoded, logits = self.encode_and_reconstruct(inputs, training=training)
         reconstruction = ops.mean(self.reconstruction_error(images, logits))
         penalty, logs = self.regularizer(encoded, images)
         loss = reconstruction + penalty

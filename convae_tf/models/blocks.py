@@ -74,16 +74,22 @@ def conv_pool_block(
     name: str,
     convs: int = 1,
     normalization: str = "none",
+    return_features: bool = False,
 ):
     """Conv2D then 2×2 pooling, or a stride-2 Conv2D (pooling="stride"): halves the size.
     `convs` > 1 adds stride-1 Conv2D layers: before the pooling (VGG), or after the stride-2
-    Conv2D, where they run on a quarter of the pixels."""
+    Conv2D, where they run on a quarter of the pixels. `return_features=True` returns
+    (output, the full-resolution map that it was downsampled from): what a skip connection
+    carries; the block's input with pooling="stride", which has no map of its own at that size."""
+    block_input = x
     strides = 2 if pooling == "stride" else 1
     x = conv(x, filters, kernel_size, activation, f"{name}_conv", normalization, strides=strides)
     x = extra_convs(x, filters, kernel_size, activation, convs - 1, name, normalization)
     if pooling == "stride":
-        return x
-    return POOLINGS[pooling](2, name=f"{name}_pool")(x)
+        return (x, block_input) if return_features else x
+    features = x
+    x = POOLINGS[pooling](2, name=f"{name}_pool")(x)
+    return (x, features) if return_features else x
 
 
 def upsample_conv_block(
@@ -97,9 +103,12 @@ def upsample_conv_block(
     dtype=None,
     convs: int = 1,
     normalization: str = "none",
+    skip=None,
 ):
     """Doubles the spatial size: 2× upsampling then Conv2D, or a stride-2 Conv2DTranspose;
     `convs` > 1 adds stride-1 Conv2D layers after it (the mirror of `conv_pool_block`).
+    `skip`: an encoder feature map of the doubled size, concatenated to the upsampled one
+    before the stride-1 layers (a U-Net skip connection, Ronneberger et al. 2015).
     `dtype` (e.g. "float32" for a block that emits logits) overrides the global policy."""
     if block == "transpose":
         x = conv(
@@ -116,6 +125,8 @@ def upsample_conv_block(
     else:
         x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
         x = conv(x, filters, kernel_size, activation, f"{name}_conv", normalization, dtype=dtype)
+    if skip is not None:
+        x = layers.Concatenate(name=f"{name}_skip")([x, skip])
     return extra_convs(x, filters, kernel_size, activation, convs - 1, name, normalization)
 
 

@@ -49,17 +49,21 @@ def encoder(
     block_convs: int = 1,
     normalization: str = "none",
     bottleneck: str = "dense",
+    skip_connections: bool = False,
 ) -> keras.Model:
     """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → [Dense(hidden_units)] →
     Dense(code_size). `pooling="stride"` downsamples with stride-2 convolutions instead;
     `hidden_units` > 0 adds a dense hidden layer before the code (the keras.io VAE has 16);
     `block_convs` is the number of Conv2D layers per block; `normalization="batch"` puts a
     BatchNormalization after each of them. `bottleneck="conv"`: the code is a 1×1 Conv2D of
-    the last feature map instead, flattened channel by channel (see `BOTTLENECKS`)."""
+    the last feature map instead, flattened channel by channel (see `BOTTLENECKS`).
+    `skip_connections=True`: the model's outputs are [code, *the full-resolution feature map of
+    each block] (see `blocks.conv_pool_block`), for a `decoder` with skip connections."""
     images = keras.Input(image_shape, name="images")
     x = blocks.pad_to_multiple(images, len(filters), name="pad")
+    skips = []
     for i, width in enumerate(filters):
-        x = blocks.conv_pool_block(
+        x, features = blocks.conv_pool_block(
             x,
             width,
             kernel_size,
@@ -68,7 +72,9 @@ def encoder(
             name=f"down{i}",
             convs=block_convs,
             normalization=normalization,
+            return_features=True,
         )
+        skips.append(features)
     # float32 under a mixed-precision policy: the code feeds the loss (the VAE's mean and
     # log-variance, the sparsity penalty), which stays in float32. A no-op in float32.
     if bottleneck == "conv":
@@ -78,12 +84,12 @@ def encoder(
         # splits into whole feature maps, each the decoder's layout.
         x = layers.Permute((3, 1, 2), name="channels_first", dtype="float32")(x)
         code = layers.Flatten(name="code", dtype="float32")(x)
-        return keras.Model(images, code, name=name)
+        return keras.Model(images, [code, *skips] if skip_connections else code, name=name)
     x = layers.Flatten(name="flatten")(x)
     if hidden_units:
         x = layers.Dense(hidden_units, activation=activation, name="hidden")(x)
     code = layers.Dense(code_size, name="code", dtype="float32")(x)
-    return keras.Model(images, code, name=name)
+    return keras.Model(images, [code, *skips] if skip_connections else code, name=name)
 
 
 def _expand(code, image_shape, filters, activation, bottleneck="dense"):
@@ -112,9 +118,13 @@ def decoder(
     block_convs: int = 1,
     normalization: str = "none",
     bottleneck: str = "dense",
+    skip_shapes: tuple = (),
 ) -> keras.Model:
     """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
     With `bottleneck="conv"` the code is reshaped onto its grid directly (no Dense).
+    `skip_shapes`: the shapes (H, W, C) of the encoder's skip feature maps, block 0 first; the
+    decoder then takes [code, *those maps] and each block concatenates the map of its size
+    after upsampling (a U-Net: the code carries the content, the maps the fine detail).
     `block_convs` is the number of convolutions per block, the upsampling one included;
     `normalization="batch"` puts a BatchNormalization after each (not after the logits).
 
@@ -126,6 +136,7 @@ def decoder(
     """
     height, width, channels = image_shape
     code = keras.Input((latent_dim,), name="code")
+    skips = [keras.Input(shape, name=f"skip{k}") for k, shape in enumerate(skip_shapes)]
     x = _expand(code, image_shape, filters, activation, bottleneck)
     for i, width_i in enumerate(reversed(filters)):
         x = blocks.upsample_conv_block(
@@ -138,12 +149,13 @@ def decoder(
             name=f"up{i}",
             convs=block_convs,
             normalization=normalization,
+            skip=skips[len(filters) - 1 - i] if skips else None,
         )
     # float32 under a mixed-precision policy: the logits feed the loss, computed in float32.
     output = layers.Conv2DTranspose if output_layer == "transpose" else layers.Conv2D
     logits = output(channels, kernel_size, padding="same", name="logits", dtype="float32")(x)
     logits = blocks.crop_to(logits, height, width, name="crop")
-    return keras.Model(code, logits, name=name)
+    return keras.Model([code, *skips] if skips else code, logits, name=name)
 
 
 def mirrored_decoder(
