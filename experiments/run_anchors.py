@@ -356,6 +356,9 @@ def markdown(report: dict) -> str:
         seconds = "—"
         if entry["status"] == "ran":
             seconds = f"{entry['seconds']:.0f} s, {entry.get('date', report['date'][:10])}"
+        if "outdated" in entry:
+            # Set by hand on a kept row whose recipe has changed since: a rerun replaces it.
+            seconds += f"; {entry['outdated']}"
         lines.append(
             f"| {entry['name']} | {entry['dataset']} | {result_cell(entry)} | "
             f"{entry['reference']} | {entry.get('published', '—')} | {seconds} |"

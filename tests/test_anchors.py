@@ -52,6 +52,12 @@ def test_each_row_says_when_it_ran():
     }
     table = run_anchors.markdown(report)
     assert "| 10 s, 2026-11-27 |" in table and "| — |" in table
+    # A kept row measured with an earlier recipe says so, until a rerun replaces it.
+    report["anchors"][0]["outdated"] = "the recipe before skip connections"
+    table = run_anchors.markdown(report)
+    assert "| 10 s, 2026-11-27; the recipe before skip connections |" in table
+    rerun = run_anchors.merged([entry("vae-sprites")], report, quick=False)
+    assert "outdated" not in rerun[0]
 
 
 def test_the_denoising_row_shows_the_reference_trained_side_by_side_and_the_gap():
