@@ -143,3 +143,18 @@ def test_the_denoising_recipe_does_not_collapse_on_the_embedded_sprites(sprites_
     # (MSE), about a fifth of the images' own spread after these 30 steps (cross-entropy).
     spread = reconstructions.std(axis=0).mean()
     assert spread > 0.1 * np.asarray(images).std(axis=0).mean()
+
+
+def test_the_features_recipe_reads_its_images_through_the_code_alone():
+    # It starts from the denoising recipe, which has skip connections: those would let the
+    # probed code carry less of the image, so the features recipe turns them off.
+    from convae_tf.models import registry
+    from convae_tf.training import config
+
+    def recipe(name):
+        return runpy.run_path(str(REPO / "experiments" / name))["get_config"]()
+
+    cfg = recipe("features_mnist.py")
+    assert recipe("dae_mnist.py").model_args.skip_connections
+    model = registry.get(cfg.model)(**config.model_kwargs(cfg))
+    assert model.decodes_codes and not model.skip_connections
