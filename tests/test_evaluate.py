@@ -35,6 +35,7 @@ def evaluated(trained):
     return {name: evaluate.evaluate(workdir, QUICK) for name, workdir in trained.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", KINDS)
 def test_every_key_that_applies_is_written(name, evaluated, trained):
     results = evaluated[name]
@@ -53,6 +54,7 @@ def test_every_key_that_applies_is_written(name, evaluated, trained):
     assert all(np.isfinite(v) for v in on_disk["reconstruction"].values())
 
 
+@pytest.mark.slow
 def test_vae_and_anomaly_sections(evaluated):
     vae = evaluated["vae"]["vae"]
     assert vae["k"] == QUICK.iw_samples and vae["bound_examples"] == QUICK.iw_examples
@@ -65,6 +67,7 @@ def test_vae_and_anomaly_sections(evaluated):
     assert {"precision", "recall", "threshold"} <= anomaly.keys()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", KINDS)
 def test_figures_are_written_and_not_empty(name, evaluated, trained):
     names = evaluated[name]["figures"]

@@ -118,6 +118,7 @@ def test_any_image_shape_round_trips_exactly(shape):
     assert tuple(model.decode(code).shape) == x.shape
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [

@@ -222,6 +222,7 @@ class Interrupt(keras.callbacks.Callback):
             raise RuntimeError("killed")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("killed_at", [3, 4], ids=["mid-phase", "phase-start"])
 def test_resume_from_backup_continues_in_the_right_phase(run, tmp_path, killed_at):
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))

@@ -264,6 +264,7 @@ def folder_with_bad_file(tmp_path):
     return spec
 
 
+@pytest.mark.slow
 def test_training_stops_naming_a_bad_file_or_skips_it(folder_with_bad_file, tmp_path, capsys):
     common = {"steps_per_epoch": None, "batch_size": 4, "normal_classes": None}
     stop = tiny_run_config("ae", folder_with_bad_file, tmp_path / "stop", **common)
