@@ -14,11 +14,6 @@ The scripts share: `references` (the keras.io models as published), `ours` (our 
 train.py's recipe), `datasets`, `timing`, `inference` (export + runners per engine), `quality`
 (time to quality) and `report` (results files, the benchmark's tables, README blocks);
 `transpose_rewrites` holds the Conv2DTranspose rewrites that layer_speed times. Results go to
-`experiments/results/`.
+`experiments/results/`. Run as modules, the scripts are as quiet as the CLIs: TensorFlow's
+start-up lines are held back (convae_tf/cli/quiet.py), unless -v 0 or TF_CPP_MIN_LOG_LEVEL asks.
 """
-
-import os
-
-# Quieter TensorFlow logs for every script; must be set before TensorFlow is imported, and this
-# package runs before any of its modules.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

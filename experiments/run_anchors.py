@@ -151,14 +151,12 @@ def run_module(module: str, flags: list[str], log: Path) -> float:
     """Runs `python -m module flags` with its output in `log`; returns the seconds it took."""
     started = time.time()
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with open(log, "w") as out:
         result = subprocess.run(
             [sys.executable, "-m", module, *flags],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env,
         )
     if result.returncode != 0:
         last = (log.read_text().strip().splitlines() or ["no output"])[-1].strip()

@@ -104,7 +104,13 @@ def test_native_logs_only_on_request(tmp_path, flags, env, native_logs):
             ["python", "script.py", "-m", "convae_tf.x"],
             False,
         ),
-        (["-m"], ["python", "-m", "experiments.benchmark"], False),
+        (["-m"], ["python", "-m", "experiments.run_anchors"], True),
+        (
+            ["/repo/experiments/run_anchors.py", "--quick"],  # convae_tf imported by its body
+            ["python", "-m", "experiments.run_anchors", "--quick"],
+            True,
+        ),
+        (["-m"], ["python", "-m", "experimental.thing"], False),
     ],
 )
 def test_only_the_clis_are_quieted(monkeypatch, argv, command, is_cli):

@@ -31,18 +31,22 @@ QUIET_NATIVE_LEVEL = 3  # TF_CPP_MIN_LOG_LEVEL hiding errors too (cuInit on CPU-
 
 
 def started_as_cli() -> bool:
-    """Whether this process is `python -m convae_tf.<module>` or a `convae-<name>` script.
+    """Whether this process is `python -m convae_tf.<module>`, a `convae-<name>` script or one of
+    the repository's experiment scripts (`python -m experiments.<module>`; the CLIs they start as
+    subprocesses inherit the level).
 
-    Asked while the package is being imported, before the entry module runs: under -m,
-    sys.argv[0] is then "-m" and only sys.orig_argv names the module."""
+    Asked while convae_tf is being imported. Under -m, sys.argv[0] is "-m" while the module's
+    packages are imported, then the module's file while it runs (an experiment script imports
+    convae_tf from its body); only sys.orig_argv names the module."""
     script = os.path.basename(sys.argv[0]) if sys.argv else ""
     if script in {f"convae-{name}" for name in ENTRY_POINTS}:
         return True
-    command = sys.orig_argv
-    return sys.argv[:1] == ["-m"] and any(
-        option == "-m" and module.startswith("convae_tf.")
-        for option, module in itertools.pairwise(command)
-    )
+    for option, module in itertools.pairwise(sys.orig_argv):
+        if option == "-m" and module.startswith(("convae_tf.", "experiments.")):
+            module_file = os.path.join(*module.split(".")) + ".py"
+            # Not `python script.py -m convae_tf.x`, where -m is the script's argument.
+            return sys.argv[:1] == ["-m"] or sys.argv[0].endswith(os.sep + module_file)
+    return False
 
 
 def verbosity_in(argv) -> int | None:
