@@ -148,7 +148,9 @@ def data_missing(dataset: str, data_dir: str | None) -> str | None:
 
 
 def run_module(module: str, flags: list[str], log: Path) -> float:
-    """Runs `python -m module flags` with its output in `log`; returns the seconds it took."""
+    """Runs `python -m module flags` with its output in `log`; returns the seconds it took.
+    Prints a line as it starts: a full-length stage runs up to an hour, its progress in `log`."""
+    print(f"[anchors] {module} → {log}", flush=True)
     started = time.time()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:

@@ -123,6 +123,10 @@ def test_quick_mnist_anchors_train_their_references_side_by_side(toy_npz, tmp_pa
     assert rows["vae-mnist"]["metrics"]["reference_neg_elbo_mean"] > 0
     table = (tmp_path / "anchors_quick.md").read_text()
     assert "keras.io denoiser side by side" in table and "keras.io VAE side by side" in table
+    # A line per stage (train, evaluate, reference, for each anchor), without TensorFlow's.
+    assert result.stdout.count("[anchors] convae_tf.train → ") == 2, result.stdout
+    assert result.stdout.count("[anchors] experiments.side_by_side → ") == 2, result.stdout
+    assert "oneDNN" not in result.stderr and "cuda" not in result.stderr, result.stderr
 
 
 @pytest.mark.slow
