@@ -50,7 +50,8 @@ data-fashion:
 # Tests (README "Two commands"). test: the default suite, fast in-process tests (~3 min on 2
 # cores). test-slow: the tests marked slow, end to end (the CLIs in subprocesses and their bad
 # input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs,
-# in-process runs that train and evaluate whole models; ~15 min). test-all: both. pytest exits 5 when it collects no test: make fails then too.
+# in-process runs that train and evaluate whole models; ~15 min). test-all: both. pytest exits
+# 5 when it collects no test: make fails then too.
 .PHONY: test-slow test-all
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
