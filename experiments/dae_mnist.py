@@ -78,7 +78,7 @@ On Fashion-MNIST (`make data-fashion`, then `python -m experiments.run_anchors -
 --fashion_mnist=idx:data/fashion_mnist`; nothing was chosen on it), 10,000 test images: σ 0.4
 10.73 → 21.63 dB against 19.54 dB for the keras.io denoiser side by side (+2.09 dB; the recipe
 before skip connections: 21.12, +1.59); clean PSNR 22.77 (21.98); probe on the code 0.897 (0.889;
-pixels 0.847). 91 minutes of training on 2 cores, partly beside the sixth screen.
+pixels 0.847). 76 minutes of training on 2 cores, its first 40 beside the sixth screen.
 
 Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
 --dataset=idx:data/mnist):
