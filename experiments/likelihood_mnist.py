@@ -1,0 +1,39 @@
+"""Anchor: a VAE's test log-likelihood on dynamically binarised MNIST, measured the way the
+likelihood papers measure it (Burda et al. 2015, "Importance Weighted Autoencoders", Table 1:
+VAE 86.76 nats, IWAE 82.90 nats).
+
+Protocol: the train images are binarised afresh every epoch (`binarize`: pixel p becomes 1 with
+probability p), the test images once with a fixed seed; the figure is the importance-weighted
+bound on −log p(x) with k = 1,000 posterior samples per image, averaged over the whole test set
+(`evaluate --iw_samples=1000 --iw_examples=10000`). Differences from the paper: a convolutional
+encoder and decoder (this zoo's blocks) where Burda et al. use dense layers, a single stochastic
+layer, and 50 epochs where they train for 3,280 passes.
+
+The recipe: a VAE with a 32-value latent space, filters (32, 64), Bernoulli likelihood, Adam
+1e-3 decayed to 0 by a cosine over the run (the schedule that the denoising recipe's screen
+chose; not screened here). A screen, 5 epochs at a constant rate, importance-weighted bound with
+k = 100 on the first 1,000 validation images (`evaluate --split=validation`): latent 32
+91.03 nats (negative ELBO 97.37, all 32 units active).
+
+Command (offline: `make data`, then add --dataset=idx:data/mnist):
+    python -m convae_tf.train --config=experiments/likelihood_mnist.py
+    python -m convae_tf.evaluate --workdir=runs/anchors/likelihood-mnist \\
+        --iw_samples=1000 --iw_examples=10000    # vae.nll_is
+"""
+
+from convae_tf.training import config as training_config
+
+
+def get_config():
+    config = training_config.get_config()
+    config.model = "vae"
+    config.dataset = "mnist"
+    config.binarize = True
+    config.epochs = 50
+    config.batch_size = 128
+    config.learning_rate = 1e-3
+    config.lr_schedule = "cosine"
+    config.latent_dim = 32
+    config.model_args = {"filters": (32, 64), "reconstruction_loss": "bce", "beta": 1.0}
+    config.workdir = "runs/anchors/likelihood-mnist"
+    return config
