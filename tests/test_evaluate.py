@@ -87,9 +87,15 @@ def test_importance_weighted_bound_is_never_worse_than_the_elbo(trained):
     run = run_folder.load_run(trained["vae"])
     source = splits.load_source(run)
     images, _ = splits.to_arrays(source.test, limit=20)
-    neg_elbo, nll_is = likelihood.bounds(run.model, images, k=16, seed=3)
+    done = []
+    neg_elbo, nll_is = likelihood.bounds(
+        run.model, images, k=16, seed=3, batch_size=8, progress=done.append
+    )
     assert neg_elbo.shape == nll_is.shape == (20,)
     assert np.all(nll_is <= neg_elbo + 1e-9)
+    assert done == [8, 16, 20]  # images done after each batch
+    silent = likelihood.bounds(run.model, images, k=16, seed=3, batch_size=8)
+    np.testing.assert_array_equal(silent[1], nll_is)  # reporting progress changes nothing
     one_elbo, one_is = likelihood.bounds(run.model, images, k=1, seed=3)
     np.testing.assert_allclose(one_elbo, one_is)  # a single sample: both are the ELBO
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 from convae_tf.evaluation import likelihood, metrics, probe
 from convae_tf.evaluation.splits import in_batches
 from convae_tf.models import corruptions
-from convae_tf.utils import figures, image_quality
+from convae_tf.utils import figures, image_quality, progress
 
 # Corruptions of the denoising benchmark, by their stable key in metrics.json. Gaussian σ 0.4 is
 # the keras.io denoising example's noise factor; 0.2 a milder level; salt-and-pepper and masking
@@ -119,7 +119,8 @@ def vae(model, images, labels, k: int, max_examples: int, seed: int, figures_dir
     log_var = np.concatenate([np.asarray(v) for _, v in moments])
     kl_per_dim = metrics.gaussian_kl_per_dim(mean, log_var)
     subset = images[:max_examples]
-    neg_elbo, nll_is = likelihood.bounds(model, subset, k, seed=seed)
+    counter = progress.Counter(len(subset), f"evaluate: VAE bounds, k={k}")
+    neg_elbo, nll_is = likelihood.bounds(model, subset, k, seed=seed, progress=counter.update)
     _vae_figures(model, mean, labels, kl_per_dim, seed, figures_dir, written)
     return {
         "neg_elbo": float(np.mean(neg_elbo)),

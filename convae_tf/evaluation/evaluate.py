@@ -30,7 +30,7 @@ from ml_collections.config_dict import placeholder
 from convae_tf import cli, data, errors
 from convae_tf.evaluation import applications, splits
 from convae_tf.training import run_folder
-from convae_tf.utils import figures, files
+from convae_tf.utils import figures, files, progress
 
 SCHEMA_VERSION = 1
 
@@ -92,6 +92,10 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     source = splits.load_source(run, options.dataset, options.data_dir)
     examples = splits.split_examples(run, source, options.split)
     images, labels = splits.to_arrays(examples, limit=options.max_examples)
+    progress.stage(
+        f"evaluate: {len(images)} {options.split} images of {source.spec}; reconstruction, "
+        "denoising, inpainting"
+    )
     figures_dir = workdir / "figures"
     written: list[Path] = []
 
@@ -108,6 +112,10 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
         "inpainting": applications.inpainting(model, images, options.seed, figures_dir, written),
     }
     if model.is_variational:
+        progress.stage(
+            f"evaluate: VAE bounds, k={options.iw_samples} posterior samples on "
+            f"{min(options.iw_examples, len(images))} images"
+        )
         results["vae"] = applications.vae(
             model,
             images,
@@ -122,6 +130,7 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     has_both = labels is not None and normal is not None
     has_both = has_both and 0 < np.isin(labels, normal).sum() < len(labels)
     if has_both:
+        progress.stage("evaluate: anomaly scores")
         calibration, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
         results["anomaly"] = applications.anomaly(
             model,
@@ -135,6 +144,7 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
         )
     # The probe trains on the train split, so it is measured elsewhere, on several classes.
     if labels is not None and options.split != "train" and len(np.unique(labels)) >= 2:
+        progress.stage("evaluate: linear probe on the codes, trained on the train split")
         train_images, train_labels, _ = splits.sample_arrays(
             splits.split_examples(run, source, "train"),
             source.num_train,

@@ -47,10 +47,11 @@ def log_weights(model, images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return log_likelihood + log_prior - log_posterior
 
 
-def bounds(model, images: np.ndarray, k: int, seed: int = 0, batch_size: int = 64):
+def bounds(model, images: np.ndarray, k: int, seed: int = 0, batch_size: int = 64, progress=None):
     """Per-image (neg_elbo, nll_is), each shape (N,). Each batch draws its own samples from
     a seed derived from `seed` and its position, so the result does not depend on how much
-    else is evaluated."""
+    else is evaluated. `progress(done)`, if given, is called with the number of images done
+    after each batch: k = 1,000 on 10,000 images is 10 million decodes, an hour on 2 cores."""
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
     neg_elbo, nll_is = [], []
@@ -58,4 +59,6 @@ def bounds(model, images: np.ndarray, k: int, seed: int = 0, batch_size: int = 6
         log_w = log_weights(model, images[start : start + batch_size], k, seed=(seed, index))
         neg_elbo.append(-np.mean(log_w, axis=0))
         nll_is.append(-metrics.log_mean_exp(log_w, axis=0))
+        if progress is not None:
+            progress(min(start + batch_size, len(images)))
     return np.concatenate(neg_elbo), np.concatenate(nll_is)

@@ -26,10 +26,7 @@ from convae_tf.models import anomaly, registry
 from convae_tf.training import callbacks as ae_callbacks
 from convae_tf.training import config, distributed, precision, run_folder
 from convae_tf.utils import files
-
-
-def stage(message: str) -> None:
-    print(f"[convae_tf] {message}", flush=True)
+from convae_tf.utils.progress import stage
 
 
 def learning_rate(cfg, total_steps: int):
