@@ -111,20 +111,25 @@ def test_quick_mnist_anchors_train_their_references_side_by_side(toy_npz, tmp_pa
     """The MNIST anchors on a tiny labelled npz (what --mnist=npz:PATH takes), in quick mode:
     each run is evaluated and its keras.io reference trained on the same images."""
     flags = [f"--mnist=npz:{toy_npz}", f"--runs_dir={tmp_path / 'runs'}", "--no_readme"]
-    flags += ["--quick", "--only=vae-mnist,dae-mnist", f"--results_dir={tmp_path}"]
+    flags += ["--quick", "--only=vae-mnist,dae-mnist,likelihood-mnist", f"--results_dir={tmp_path}"]
     result = run_python("-m", "experiments.run_anchors", *flags, cwd=REPO, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = {
         row["name"]: row
         for row in json.loads((tmp_path / "anchors_quick.json").read_text())["anchors"]
     }
-    assert rows.keys() == {"vae-mnist", "dae-mnist"}
+    assert rows.keys() == {"vae-mnist", "dae-mnist", "likelihood-mnist"}
     assert "reference_psnr_denoised_0.4" in rows["dae-mnist"]["metrics"]
     assert rows["vae-mnist"]["metrics"]["reference_neg_elbo_mean"] > 0
+    likelihood = rows["likelihood-mnist"]["metrics"]
+    assert 0 < likelihood["nll_is"] <= likelihood["neg_elbo"]
+    # evaluate says what it is doing, stage by stage (the bounds take an hour at full length).
+    log = (tmp_path / "runs/logs/likelihood-mnist.evaluate.log").read_text()
+    assert "[convae_tf] evaluate: VAE bounds, k=10 posterior samples on 100 images" in log, log
     table = (tmp_path / "anchors_quick.md").read_text()
     assert "keras.io denoiser side by side" in table and "keras.io VAE side by side" in table
     # A line per stage (train, evaluate, reference, for each anchor), without TensorFlow's.
-    assert result.stdout.count("[anchors] convae_tf.train → ") == 2, result.stdout
+    assert result.stdout.count("[anchors] convae_tf.train → ") == 3, result.stdout
     assert result.stdout.count("[anchors] experiments.side_by_side → ") == 2, result.stdout
     assert "oneDNN" not in result.stderr and "cuda" not in result.stderr, result.stderr
 
@@ -162,3 +167,13 @@ def test_the_features_recipe_reads_its_images_through_the_code_alone():
     assert recipe("dae_mnist.py").model_args.skip_connections
     model = registry.get(cfg.model)(**config.model_kwargs(cfg))
     assert model.decodes_codes and not model.skip_connections
+
+
+def test_the_likelihood_anchor_measures_the_way_the_papers_do():
+    """Burda et al.'s protocol: dynamically binarised images, and the importance-weighted bound
+    with k >= 1,000 on every image of the (10,000-image) MNIST test set."""
+    config = runpy.run_path(str(REPO / "experiments/likelihood_mnist.py"))["get_config"]()
+    assert config.binarize and config.model == "vae"
+    anchor = {a.name: a for a in run_anchors.ANCHORS}["likelihood-mnist"]
+    flags = dict(flag.removeprefix("--").split("=") for flag in anchor.evaluate)
+    assert int(flags["iw_samples"]) >= 1000 and int(flags["iw_examples"]) >= 10_000
