@@ -125,7 +125,7 @@ def test_quick_mnist_anchors_train_their_references_side_by_side(toy_npz, tmp_pa
     assert 0 < likelihood["nll_is"] <= likelihood["neg_elbo"]
     # evaluate says what it is doing, stage by stage (the bounds take an hour at full length).
     log = (tmp_path / "runs/logs/likelihood-mnist.evaluate.log").read_text()
-    assert "[convae_tf] evaluate: VAE bounds, k=10 posterior samples on 100 images" in log, log
+    assert "[convae_tf] evaluate: VAE bounds, k=10 posterior samples on " in log, log
     table = (tmp_path / "anchors_quick.md").read_text()
     assert "keras.io denoiser side by side" in table and "keras.io VAE side by side" in table
     # A line per stage (train, evaluate, reference, for each anchor), without TensorFlow's.
