@@ -97,6 +97,15 @@ def test_a_workdir_in_use_is_refused(toy_npz, tmp_path):
     assert not (workdir / "config.json").exists()
 
 
+def test_a_bad_model_argument_fails_before_the_data_are_read(tmp_path):
+    # Preparing a dataset can take minutes: a typo in --model_args is reported first.
+    cfg = tiny_run_config("ae", f"npz:{tmp_path / 'missing.npz'}", tmp_path / "run")
+    cfg.model_args["pooling"] = "median"
+    with pytest.raises(errors.ConfigError, match="pooling"):
+        train.train_and_evaluate(cfg)
+    assert not (tmp_path / "run").exists()
+
+
 def test_the_lock_dies_with_its_process(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()

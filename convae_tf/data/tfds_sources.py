@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import fcntl
 import logging
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -24,14 +26,19 @@ def load_sprites(spec: str, data_dir: str | None, size: tuple[int, int] | None) 
     if config not in {c.name for c in sprites.ConvaeSprites.BUILDER_CONFIGS}:
         forms = ", ".join(f"'sprites/{s}'" for s in sprites.SIZES)
         raise DataError(f"unknown sprites size in {spec!r}; use 'sprites' or one of {forms}")
-    builder = sprites.ConvaeSprites(config=config, data_dir=data_dir)
-    return _from_builder(spec, builder, size)
+    return _from_builder(
+        spec, lambda: sprites.ConvaeSprites(config=config, data_dir=data_dir), size
+    )
 
 
 def load_tfds(spec: str, data_dir: str | None, size: tuple[int, int] | None) -> Source:
     name = spec.split("/")[0].split(":")[0]
+
+    def make_builder():
+        return tfds.builder(spec, data_dir=data_dir)
+
     try:
-        builder = tfds.builder(spec, data_dir=data_dir)
+        make_builder()
     except tfds.core.registered.DatasetNotFoundError:
         close = difflib.get_close_matches(name, tfds.list_builders(with_community_datasets=False))
         hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -41,7 +48,7 @@ def load_tfds(spec: str, data_dir: str | None, size: tuple[int, int] | None) -> 
             f"cannot load TFDS dataset {spec!r} ({first_line(e)}); check the config and "
             f"version in 'name/config:version'"
         ) from e
-    return _from_builder(spec, builder, size)
+    return _from_builder(spec, make_builder, size)
 
 
 # TFDS retries each download 10 times with exponential backoff (0.2 s · 2^k): offline, a
@@ -63,10 +70,41 @@ def _fewer_download_retries() -> Iterator[None]:
         tfds_downloader.MAX_RETRIES = previous
 
 
-def _from_builder(spec, builder, size: tuple[int, int] | None) -> Source:
+@contextlib.contextmanager
+def _preparing_alone(builder) -> Iterator[None]:
+    """Lets one process at a time prepare `builder`'s dataset in its data dir.
+
+    TFDS writes a dataset into a folder named `incomplete.RANDOM`, then renames it; two
+    processes that prepare the same dataset at once (two runs started together on a fresh
+    machine) each find it missing and the second rename fails. Behind the lock, the second
+    finds it prepared (with a builder made after the wait: a builder reads the dataset's
+    info when it is made). An flock is dropped when its process ends, however it ends. Data dirs
+    on remote file systems (gs://...) or read-only ones (nothing to prepare there) go unlocked.
+    """
+    root = str(builder.data_dir_root)
+    handle = None
+    if "://" not in root:
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+            handle = open(Path(root) / f".{builder.name}.prepare.lock", "a")
+        except OSError:
+            pass
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _from_builder(spec, make_builder, size: tuple[int, int] | None) -> Source:
+    """The Source of the builder that `make_builder()` returns, its dataset prepared first."""
+    builder = make_builder()
     try:
-        with _fewer_download_retries():
-            builder.download_and_prepare()
+        if not builder.is_prepared():
+            with _preparing_alone(builder), _fewer_download_retries():
+                builder = make_builder()  # another process may have prepared it meanwhile
+                builder.download_and_prepare()
     except DataError:
         raise
     except Exception as e:  # network, disk or generation failures all end here

@@ -37,7 +37,8 @@ def learning_rate(cfg, total_steps: int):
     return cfg.learning_rate
 
 
-def build_model(cfg, image_shape, total_steps: int) -> keras.Model:
+def new_model(cfg) -> keras.Model:
+    """The model of `cfg`, not built yet; a bad model argument is a ConfigError."""
     model_class = registry.get(cfg.model)
     kwargs = config.model_kwargs(cfg)
     config.check_model_kwargs(model_class, kwargs)
@@ -51,6 +52,11 @@ def build_model(cfg, image_shape, total_steps: int) -> keras.Model:
             f"{model.pretraining_epochs} pretraining epochs; pass --epochs="
             f"{model.pretraining_epochs + 1} or more, or lower --model_args=pretrain_epochs=..."
         )
+    return model
+
+
+def build_model(cfg, image_shape, total_steps: int) -> keras.Model:
+    model = new_model(cfg)
     # The layers take the policy when they are created (in build); the loss stays float32.
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(precision.keras_policy(cfg.precision))
@@ -102,6 +108,9 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
     strategy = distributed.make_strategy(cfg.strategy, cfg.tpu)
     chief = distributed.is_chief(strategy)
     workdir = distributed.writable_workdir(config.resolved_workdir(cfg), chief)
+    # A bad model argument fails before the data are read (preparing a dataset can take
+    # minutes). Not earlier: the strategy must be made before TensorFlow runs anything.
+    new_model(cfg)
     source, pipes = load_data(cfg, strategy)
 
     # Seed again right before the weights are drawn: preparing a dataset on first use consumes
