@@ -81,20 +81,26 @@ def _preparing_alone(builder) -> Iterator[None]:
     info when it is made). An flock is dropped when its process ends, however it ends. Data dirs
     on remote file systems (gs://...) or read-only ones (nothing to prepare there) go unlocked.
     """
-    root = str(builder.data_dir_root)
-    handle = None
-    if "://" not in root:
-        try:
-            Path(root).mkdir(parents=True, exist_ok=True)
-            handle = open(Path(root) / f".{builder.name}.prepare.lock", "a")
-        except OSError:
-            pass
-    if handle is None:
+    lock = _lock_file(str(builder.data_dir_root), builder.name)
+    if lock is None:
         yield
         return
-    with handle:
+    with open(lock, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def _lock_file(root: str, name: str) -> Path | None:
+    """The lock file of dataset `name` in data dir `root`, or None where none can be made."""
+    if "://" in root:
+        return None
+    path = Path(root) / f".{name}.prepare.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    except OSError:
+        return None
+    return path
 
 
 def _from_builder(spec, make_builder, size: tuple[int, int] | None) -> Source:
