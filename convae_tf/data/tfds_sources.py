@@ -26,19 +26,14 @@ def load_sprites(spec: str, data_dir: str | None, size: tuple[int, int] | None) 
     if config not in {c.name for c in sprites.ConvaeSprites.BUILDER_CONFIGS}:
         forms = ", ".join(f"'sprites/{s}'" for s in sprites.SIZES)
         raise DataError(f"unknown sprites size in {spec!r}; use 'sprites' or one of {forms}")
-    return _from_builder(
-        spec, lambda: sprites.ConvaeSprites(config=config, data_dir=data_dir), size
-    )
+    builder = sprites.ConvaeSprites(config=config, data_dir=data_dir)
+    return _from_builder(spec, builder, size)
 
 
 def load_tfds(spec: str, data_dir: str | None, size: tuple[int, int] | None) -> Source:
     name = spec.split("/")[0].split(":")[0]
-
-    def make_builder():
-        return tfds.builder(spec, data_dir=data_dir)
-
     try:
-        make_builder()
+        builder = tfds.builder(spec, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
         close = difflib.get_close_matches(name, tfds.list_builders(with_community_datasets=False))
         hint = f"did you mean {', '.join(close)}? " if close else ""
@@ -48,7 +43,7 @@ def load_tfds(spec: str, data_dir: str | None, size: tuple[int, int] | None) -> 
             f"cannot load TFDS dataset {spec!r} ({first_line(e)}); check the config and "
             f"version in 'name/config:version'"
         ) from e
-    return _from_builder(spec, make_builder, size)
+    return _from_builder(spec, builder, size)
 
 
 # TFDS retries each download 10 times with exponential backoff (0.2 s · 2^k): offline, a
@@ -77,8 +72,7 @@ def _preparing_alone(builder) -> Iterator[None]:
     TFDS writes a dataset into a folder named `incomplete.RANDOM`, then renames it; two
     processes that prepare the same dataset at once (two runs started together on a fresh
     machine) each find it missing and the second rename fails. Behind the lock, the second
-    finds it prepared (with a builder made after the wait: a builder reads the dataset's
-    info when it is made). An flock is dropped when its process ends, however it ends. Data dirs
+    finds it prepared. An flock is dropped when its process ends, however it ends. Data dirs
     on remote file systems (gs://...) or read-only ones (nothing to prepare there) go unlocked.
     """
     lock = _lock_file(str(builder.data_dir_root), builder.name)
@@ -103,14 +97,16 @@ def _lock_file(root: str, name: str) -> Path | None:
     return path
 
 
-def _from_builder(spec, make_builder, size: tuple[int, int] | None) -> Source:
-    """The Source of the builder that `make_builder()` returns, its dataset prepared first."""
-    builder = make_builder()
+def _from_builder(spec, builder, size: tuple[int, int] | None) -> Source:
     try:
         if not builder.is_prepared():
             with _preparing_alone(builder), _fewer_download_retries():
-                builder = make_builder()  # another process may have prepared it meanwhile
-                builder.download_and_prepare()
+                if builder.is_prepared():
+                    # By another process while this one waited: the info that the builder
+                    # read when it was made is empty; read the one written since.
+                    builder.info.read_from_directory(builder.data_dir)
+                else:
+                    builder.download_and_prepare()
     except DataError:
         raise
     except Exception as e:  # network, disk or generation failures all end here
