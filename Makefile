@@ -54,12 +54,12 @@ data-fashion:
 # input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs,
 # in-process runs that train and evaluate whole models; ~15 min). test-all: both. pytest exits
 # 5 when it collects no test: make fails then too.
-.PHONY: test-slow test-all
 #
 # The default suite runs in parallel (pytest-xdist), a test file per process: its tests are
 # mostly single-threaded Python and graph tracing, and a file's module fixtures are made once.
 # On 2 cores: 143 s against 277 s in one process. The slow suite stays in one process: its
 # CLIs, kills and multi-worker clusters each use every core already.
+.PHONY: test-slow test-all
 test: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --maxprocesses=4 --dist loadfile $(PYTEST_ARGS)
 
