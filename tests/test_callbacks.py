@@ -23,7 +23,9 @@ def test_a_diverged_epoch_never_replaces_the_best_checkpoint(tmp_path):
         validation_data=(clean,),
         epochs=3,
         steps_per_epoch=2,
-        shuffle=False,  # the order is the point (Keras would only warn that it ignores it)
+        # The stream's order is the point; fit's default shuffle=True would only make Keras
+        # warn that it ignores shuffling on a dataset.
+        shuffle=False,
         verbose=0,
         callbacks=[keras.callbacks.TerminateOnNaN(), best],
     )
