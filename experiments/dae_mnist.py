@@ -83,14 +83,14 @@ before skip connections: 21.12, +1.59); clean PSNR 22.77 (21.98); probe on the c
 pixels 0.847). 76 minutes of training on 2 cores, its first 40 beside the sixth screen.
 A seventh screen, on an Intel Xeon with AMX (2 cores; bfloat16 matrix units), 6 epochs with the
 cosine schedule over them, the same validation images: the recipe 22.41 dB; learning rate 2e-3
-22.53; batch 64 (twice the steps, at 1e-3) 22.65; swish instead of ReLU 2.3× the time per step
-(stopped). Batch 64 over the full 50 epochs: validation 23.15 dB against 23.10 for the recipe, test
-23.18 against 23.13 (43 s per epoch against 40 here): what more steps buy in a short run is gone at
-full length, so the recipe keeps batch 128. Nor does width: filters (48, 96) over the 50 epochs
-(`--model_args=filters=48,96`) reached 23.17 dB on validation (+0.07, for 1.7× the time per step:
-162 ms against 95). Neither steps nor width close the 0.5 dB that the 2 dB goal still lacks; what is
-left to try is another kind of network (deeper at full resolution, or residual learning of the noise
-as in DnCNN), not more of this one.
+22.53; batch 64 (twice the steps, at 1e-3) 22.65; swish instead of ReLU, stopped: 1.7× the time per
+step (163 ms against 95). Batch 64 over the full 50 epochs: validation 23.15 dB against 23.10 for
+the recipe, test 23.18 against 23.13 (43 s per epoch against 40 here): what more steps buy in a
+short run is gone at full length, so the recipe keeps batch 128. Nor does width: filters (48, 96)
+over the 50 epochs (`--model_args=filters=48,96`) reached 23.17 dB on validation (+0.07, for 1.7×
+the time per step: 162 ms against 95). Neither steps nor width close the 0.5 dB that the 2 dB goal
+still lacks; what is left to try is another kind of network (deeper at full resolution, or residual
+learning of the noise as in DnCNN), not more of this one.
 
 Command (MNIST prepared in the TFDS data dir; offline: `make data`, then add
 --dataset=idx:data/mnist):
