@@ -192,6 +192,44 @@ def test_dae_draws_new_noise_each_step_but_inference_is_clean():
     assert not np.array_equal(state, model.seed_generator.state)
 
 
+def test_dae_validates_on_the_same_corrupted_images_every_epoch(monkeypatch):
+    """val_loss scores denoising: evaluate corrupts each batch with noise fixed by its content
+    (the same loss on every call, unlike training's fresh noise), not the clean images."""
+    model = tiny_model("dae", gaussian_std=0.4)
+    x = images(batch=4)
+    model.fit(x, batch_size=2, epochs=1, verbose=0)
+
+    def val_loss():
+        return model.evaluate(x, batch_size=2, verbose=0, return_dict=True)["loss"]
+
+    first = val_loss()
+    assert first == val_loss()
+    batches = [model.fixed_corrupt(x[i : i + 2]) for i in (0, 2)]
+    expected = np.mean(
+        [model.loss_terms(x[i : i + 2], inputs=b)["loss"] for i, b in zip((0, 2), batches)]
+    )
+    assert first == pytest.approx(expected, rel=1e-5)
+    # What the encoder sees in a validation step: the fixed corruption, not the clean batch.
+    seen, encode = [], model.encode
+    monkeypatch.setattr(
+        model,
+        "encode",
+        lambda inputs, training=False: (
+            seen.append(np.asarray(inputs)) or encode(inputs, training=training)
+        ),
+    )
+    model.test_step(x[:2])
+    np.testing.assert_array_equal(seen[-1], batches[0])
+    # The noise is that of training: same strength, values kept in [0, 1]; other images get
+    # other noise (uncorrelated with the first, not the same draw clipped differently).
+    corrupted = np.asarray(model.fixed_corrupt(x))
+    assert 0.2 < (corrupted - x).std() < 0.45 and 0 <= corrupted.min() <= corrupted.max() <= 1
+    np.testing.assert_array_equal(corrupted, model.fixed_corrupt(x))
+    gray = np.full((4, *SHAPE), 0.5, np.float32)
+    noise = [np.asarray(model.fixed_corrupt(g)) - g for g in (gray, gray + 0.01)]
+    assert abs(np.corrcoef(noise[0].ravel(), noise[1].ravel())[0, 1]) < 0.3
+
+
 def test_dae_noise_is_reproducible_under_set_random_seed():
     x = images()
 

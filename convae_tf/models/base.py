@@ -371,9 +371,11 @@ class ConvAutoencoder(keras.Model):
         self.score_fitted.assign(1.0)
 
     # ------------------------------------------------------------------------------ training
-    def loss_terms(self, images, training=False) -> dict:
-        """The objective and the values to log, each a scalar averaged over the batch."""
-        inputs = self.corrupt(images, training=training)
+    def loss_terms(self, images, training=False, inputs=None) -> dict:
+        """The objective and the values to log, each a scalar averaged over the batch.
+        `inputs`: what the encoder sees, if not `corrupt(images)` (the DAE's validation)."""
+        if inputs is None:
+            inputs = self.corrupt(images, training=training)
         encoded, logits = self.encode_and_reconstruct(inputs, training=training)
         reconstruction = ops.mean(self.reconstruction_error(images, logits))
         penalty, logs = self.regularizer(encoded, images)

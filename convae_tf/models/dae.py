@@ -1,12 +1,16 @@
 """`dae`: the denoising autoencoder (Vincent et al., 2008): corrupt the input, rebuild the clean
-image. Only `corrupt` is overridden: training inputs get fresh noise every step, the loss
-compares the reconstruction with the clean images (the base `loss_terms` does that), and
-inference (`call(training=False)`, `encode`, `score`) sees the clean input.
+image. Training inputs get fresh noise every step (`corrupt`), the loss compares the
+reconstruction with the clean images (the base `loss_terms` does that), and inference
+(`call(training=False)`, `encode`, `score`) sees the clean input. Validation (`test_step`, so
+`val_loss`, the best checkpoint and early stopping) scores what training optimises, denoising:
+each validation batch is corrupted as in training, with noise fixed by its content, so every
+epoch measures the same noisy images.
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from convae_tf.models import corruptions
 from convae_tf.models.base import ConvAutoencoder
@@ -87,3 +91,19 @@ class DenoisingAE(ConvAutoencoder):
         if not training:
             return images
         return corruptions.corrupt(images, self.seed_generator.next(), **self._corruption_args())
+
+    def fixed_corrupt(self, images):
+        """`images` corrupted as in training, with noise that depends on their content only:
+        the same batch gets the same noise on every call, so validation losses compare from
+        epoch to epoch. The seed is the exact integer sum of the pixels at 8 bits."""
+        pixels = tf.round(tf.cast(images, tf.float32) * 255.0)
+        return corruptions.corrupt(
+            images, tf.reduce_sum(tf.cast(pixels, tf.int64)), **self._corruption_args()
+        )
+
+    def test_step(self, data):
+        # On clean inputs the validation loss would score reconstruction, which moves little
+        # while denoising improves, and a checkpoint chosen on it need not denoise best.
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        terms = self.loss_terms(images, training=False, inputs=self.fixed_corrupt(images))
+        return self._record(terms, images)
