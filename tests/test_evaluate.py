@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import RUN_KINDS, run_cli
+from conftest import RUN_KINDS, make_workdir, run_cli
 
 from convae_tf import errors
 from convae_tf.evaluation import embed, evaluate, likelihood, splits
@@ -81,6 +81,16 @@ def test_figures_are_written_and_not_empty(name, evaluated, trained):
     assert set(names) == expected
     for figure in names:
         assert (trained[name] / "figures" / figure).stat().st_size > 1000, figure
+
+
+def test_a_vamp_prior_vae_reports_its_own_kl(tmp_path):
+    """With a VampPrior the KL has no per-dimension split: `kl` is the model's estimate, and
+    the bounds and figures are made with its prior."""
+    workdir = make_workdir(tmp_path, "vae", filters=(4, 8), latent_dim=3, prior_components=4)
+    section = evaluate.evaluate(workdir, QUICK)["vae"]
+    assert "kl_per_dim" not in section and np.isfinite(section["kl"])
+    assert section["nll_is"] <= section["neg_elbo"]
+    assert (workdir / "figures" / "eval_vae_traversal.png").stat().st_size > 0
 
 
 def test_importance_weighted_bound_is_never_worse_than_the_elbo(trained):

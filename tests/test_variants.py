@@ -10,7 +10,7 @@ import tensorflow as tf
 from conftest import SHAPE, TINY, images, tiny_model
 
 import convae_tf
-from convae_tf.evaluation import metrics
+from convae_tf.evaluation import likelihood, metrics
 from convae_tf.models import corruptions, losses, vae
 
 
@@ -206,7 +206,10 @@ def test_dae_validates_on_the_same_corrupted_images_every_epoch(monkeypatch):
     assert first == val_loss()
     batches = [model.fixed_corrupt(x[i : i + 2]) for i in (0, 2)]
     expected = np.mean(
-        [model.loss_terms(x[i : i + 2], inputs=b)["loss"] for i, b in zip((0, 2), batches)]
+        [
+            model.loss_terms(x[i : i + 2], inputs=b)["loss"]
+            for i, b in zip((0, 2), batches, strict=True)
+        ]
     )
     assert first == pytest.approx(expected, rel=1e-5)
     # What the encoder sees in a validation step: the fixed corruption, not the clean batch.
@@ -476,6 +479,71 @@ def test_iwae_trains_and_keeps_its_setting():
     assert model.get_config()["iw_samples"] == 4
     with pytest.raises(ValueError, match="iw_samples=0 must be >= 1"):
         convae_tf.get_model("vae", iw_samples=0)
+
+
+def test_vamp_prior_is_the_mixture_of_the_pseudo_inputs_posteriors():
+    model = tiny_model("vae", prior_components=3)
+    model(images())
+    assert tuple(model.pseudo_logits.shape) == (3, *SHAPE)
+    pseudo = keras.ops.sigmoid(model.pseudo_logits)
+    means, log_vars = (np.asarray(t, np.float64) for t in model.encode(pseudo))
+    z = np.random.default_rng(0).standard_normal((2, 5, 2)).astype(np.float32)
+    by_hand = metrics.log_mean_exp(
+        np.stack([metrics.log_normal(z, m, v) for m, v in zip(means, log_vars, strict=True)]),
+        axis=0,
+    )
+    np.testing.assert_allclose(model.log_prior(z), by_hand, rtol=1e-5)
+    # Without components the prior is N(0, I).
+    plain = tiny_model("vae")
+    zeros = np.zeros_like(z)
+    np.testing.assert_allclose(plain.log_prior(z), metrics.log_normal(z, zeros, zeros), rtol=1e-5)
+    with pytest.raises(ValueError, match="prior_components=-1 must be >= 0"):
+        convae_tf.get_model("vae", prior_components=-1)
+
+
+def test_vamp_training_loss_is_the_elbo_with_the_kl_of_the_decoded_sample(monkeypatch):
+    x = images(batch=4, seed=2)
+    model = tiny_model("vae", prior_components=3, beta=2.0)
+    model(x)
+    epsilon = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    monkeypatch.setattr(vae.keras.random, "normal", lambda shape, **_: tf.constant(epsilon))
+    terms = model.loss_terms(x, training=True)
+    mean, log_var = (np.asarray(t, np.float64) for t in model.encode(x))
+    z = (mean + np.exp(0.5 * log_var) * epsilon).astype(np.float32)
+    reconstruction = np.asarray(model.reconstruction_error(x, model.decode_logits(z)))
+    kl = metrics.log_normal(z, mean, log_var) - np.asarray(model.log_prior(z), np.float64)
+    np.testing.assert_allclose(terms["reconstruction"], np.mean(reconstruction), rtol=1e-4)
+    np.testing.assert_allclose(terms["kl"], np.mean(kl), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(terms["loss"], np.mean(reconstruction + 2.0 * kl), rtol=1e-4)
+
+
+@pytest.mark.parametrize("iw_samples", [1, 2])
+def test_vamp_trains_validates_deterministically_samples_and_round_trips(iw_samples, tmp_path):
+    model = tiny_model("vae", prior_components=4, iw_samples=iw_samples)
+    x = images(batch=8)
+    history = model.fit(x, validation_data=(x,), epochs=3, batch_size=4, verbose=0).history
+    assert all(np.isfinite(v).all() for v in history.values())
+    assert history["loss"][-1] < history["loss"][0]
+    # The pseudo-inputs are trained with the rest.
+    assert model.pseudo_logits.trainable
+    # Validation and scores estimate the KL from a fixed draw: the same on every call.
+    val = model.evaluate(x, batch_size=4, verbose=0, return_dict=True)
+    assert val == model.evaluate(x, batch_size=4, verbose=0, return_dict=True)
+    np.testing.assert_array_equal(model.score(x), model.score(x))
+    samples = np.asarray(model.sample(5, seed=3))
+    assert samples.shape == (5, *SHAPE) and 0 <= samples.min() <= samples.max() <= 1
+    np.testing.assert_array_equal(samples, model.sample(5, seed=3))
+    assert not np.array_equal(samples, model.sample(5, seed=4))
+    # The likelihood bounds use the model's prior: moving the pseudo-inputs moves them.
+    neg_elbo, nll_is = likelihood.bounds(model, x, k=8)
+    assert np.all(nll_is <= neg_elbo + 1e-6)
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.get_config()["prior_components"] == 4
+    np.testing.assert_array_equal(reloaded.score(x), model.score(x))
+    np.testing.assert_allclose(likelihood.bounds(reloaded, x, k=8)[1], nll_is, rtol=1e-6)
+    model.pseudo_logits.assign(model.pseudo_logits + 3.0)
+    assert not np.allclose(likelihood.bounds(model, x, k=8)[1], nll_is)
 
 
 def test_kl_warmup_ramps_the_kl_weight_from_0_to_1():

@@ -117,37 +117,51 @@ def vae(model, images, labels, k: int, max_examples: int, seed: int, figures_dir
     moments = [model.encode(tf.constant(images[i : i + 512])) for i in range(0, len(images), 512)]
     mean = np.concatenate([np.asarray(m) for m, _ in moments])
     log_var = np.concatenate([np.asarray(v) for _, v in moments])
-    kl_per_dim = metrics.gaussian_kl_per_dim(mean, log_var)
+    if model.prior_components:
+        # A VampPrior's KL has no per-dimension split: `kl` is the model's own estimate, and
+        # the traversal ranks dimensions by how much their posterior means vary.
+        kl = np.mean(np.concatenate([np.asarray(model.kl(m)) for m in moments]))
+        kl_section = {"kl": float(kl)}
+        usage, usage_name = np.var(mean, axis=0), "var"
+    else:
+        kl_per_dim = metrics.gaussian_kl_per_dim(mean, log_var)
+        kl_section = {
+            "kl": float(np.sum(kl_per_dim)),
+            "kl_per_dim": [float(v) for v in kl_per_dim],
+        }
+        usage, usage_name = kl_per_dim, "KL"
     subset = images[:max_examples]
     counter = progress.Counter(len(subset), f"evaluate: VAE bounds, k={k}")
     neg_elbo, nll_is = likelihood.bounds(model, subset, k, seed=seed, progress=counter.update)
-    _vae_figures(model, mean, labels, kl_per_dim, seed, figures_dir, written)
+    _vae_figures(model, mean, labels, (usage, usage_name), seed, figures_dir, written)
     return {
         "neg_elbo": float(np.mean(neg_elbo)),
         "nll_is": float(np.mean(nll_is)),
         "k": int(k),
         "bound_examples": len(subset),
-        "kl": float(np.sum(kl_per_dim)),
-        "kl_per_dim": [float(v) for v in kl_per_dim],
+        **kl_section,
         "active_units": metrics.active_units(mean),
         "active_units_threshold": 0.01,
         "latent_dim": int(mean.shape[1]),
     }
 
 
-def _vae_figures(model, mean, labels, kl_per_dim, seed, figures_dir: Path, written: list):
+def _vae_figures(model, mean, labels, usage, seed, figures_dir: Path, written: list):
+    """Prior samples, a traversal of the most used dimensions (`usage`: (per-dimension
+    values, their name), largest first) and an interpolation."""
     samples = np.asarray(model.sample(32, seed=seed))
     written.append(
         figures.image_grid(samples, figures_dir / "eval_vae_samples.png", title="prior samples")
     )
-    # Traverse the most used dimensions (largest KL) around the first image's posterior mean.
-    dims = np.argsort(-kl_per_dim)[: min(8, len(kl_per_dim))]
+    # Traverse the most used dimensions around the first image's posterior mean.
+    per_dim, name = usage
+    dims = np.argsort(-per_dim)[: min(8, len(per_dim))]
     values = np.linspace(-3.0, 3.0, 9)
     rows = {}
     for d in dims:
         codes = np.repeat(mean[:1], len(values), axis=0)
         codes[:, d] = values
-        rows[f"z{d} (KL {kl_per_dim[d]:.2f})"] = np.asarray(model.decode(tf.constant(codes)))
+        rows[f"z{d} ({name} {per_dim[d]:.2f})"] = np.asarray(model.decode(tf.constant(codes)))
     written.append(
         figures.image_rows(
             rows, figures_dir / "eval_vae_traversal.png", title="latent traversal, z_d in [-3, 3]"

@@ -7,8 +7,9 @@ from which
     nll_is   = −log (1/k) Σ_i w_i            (Burda et al. 2016's importance-weighted bound)
 Both use the same samples, so nll_is ≤ neg_elbo holds exactly for every image (Jensen), and
 nll_is tightens towards −log p(x) as k grows. log p(x|z) is the model's own likelihood (its
-`reconstruction_error`: Bernoulli for "bce", Gaussian for "mse"), with β = 1 whatever the
-training β: these are the model's bounds on −log p(x), not its training loss.
+`reconstruction_error`: Bernoulli for "bce", Gaussian for "mse") and log p(z) its own prior
+(`log_prior`: N(0, I) or a VampPrior), with β = 1 whatever the training β: these are the
+model's bounds on −log p(x), not its training loss.
 """
 
 from __future__ import annotations
@@ -31,16 +32,19 @@ def log_weights(model, images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     epsilon = rng.standard_normal((k, *mean.shape))
     z = mean + np.exp(0.5 * log_var) * epsilon  # (k, N, D)
-    log_prior = -0.5 * np.sum(np.square(z) + math.log(2 * math.pi), axis=-1)
     # log q(z|x) at z = mean + σ·ε, written in ε (exact, and stable for small σ).
     log_posterior = -0.5 * np.sum(np.square(epsilon) + log_var + math.log(2 * math.pi), axis=-1)
     log_likelihood = np.empty((k, len(images)))
+    # The model's own prior (N(0, I) or its VampPrior), chunk by chunk like the decodes: a
+    # VampPrior compares every code with each of its K components.
+    log_prior = np.empty((k, len(images)))
     per_call = max(1, DECODE_CHUNK // len(images))
     batch = tf.constant(images)
     for start in range(0, k, per_call):
         stop = min(k, start + per_call)
-        codes = z[start:stop].reshape(-1, mean.shape[-1]).astype(np.float32)
-        logits = model.decode_logits(tf.constant(codes))
+        codes = tf.constant(z[start:stop].reshape(-1, mean.shape[-1]).astype(np.float32))
+        log_prior[start:stop] = np.reshape(model.log_prior(codes), (stop - start, len(images)))
+        logits = model.decode_logits(codes)
         repeated = tf.tile(batch, [stop - start, 1, 1, 1])
         error = np.asarray(model.reconstruction_error(repeated, logits), np.float64)
         log_likelihood[start:stop] = -error.reshape(stop - start, len(images))
