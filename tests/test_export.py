@@ -256,3 +256,18 @@ def test_skip_connections_export_without_a_decode_signature(tmp_path):
     for checked in exports.values():
         assert {output.split("/")[0] for output in checked["max_abs_diff"]} == expected
     assert_float_parity(card, ("saved_model", "float32"))
+
+
+@pytest.mark.slow
+def test_vamp_prior_vae_exports_a_deterministic_score_with_parity(tmp_path):
+    """A VampPrior's score estimates its KL without random ops (the unscented transform), so
+    the score signature exports and matches the Keras model in SavedModel and TFLite."""
+    workdir = make_workdir(tmp_path, "vae", prior_components=4, **TINY)
+    version_dir = export.export(workdir, tmp_path / "exported", quantize="float32")
+    loaded = tf.saved_model.load(str(version_dir))
+    assert signatures.random_ops(loaded.signatures[signatures.SCORE]) == set()
+    card = json.loads((version_dir / "model_card.json").read_text())
+    exports = card["parity"]["exports"]
+    for checked in exports.values():
+        assert any(output.startswith("score/") for output in checked["max_abs_diff"]), checked
+    assert_float_parity(card, exports)
