@@ -11,8 +11,9 @@ layer, and 50 epochs where they train for 3,280 passes.
 
 The recipe: a VAE with a 32-value latent space, filters (32, 64), Bernoulli likelihood, Adam
 1e-3 decayed to 0 by a cosine over the run (the schedule that the denoising recipe's screen
-chose; not screened here), and since the third screen below a VampPrior of 500 pseudo-inputs. A screen, 5 epochs at a constant rate, importance-weighted bound with
-k = 100 on the first 1,000 validation images (`evaluate --split=validation --max_examples=1000
+chose; not screened here), and since the third screen below a VampPrior of 500
+pseudo-inputs. A screen, 5 epochs at a constant rate, importance-weighted bound with k = 100 on
+the first 1,000 validation images (`evaluate --split=validation --max_examples=1000
 --iw_samples=100`; AMD EPYC, 2 cores, two runs side by side): this recipe 91.03 nats (negative
 ELBO 97.37, all 32 units active); two convolutions per block (`block_convs=2`) 89.92 (−1.1)
 for 1.7× the training time and 1.5× the decoding time of the bound; stride-2 Conv2DTranspose
