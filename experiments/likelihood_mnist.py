@@ -40,6 +40,13 @@ The recipe takes it (below). With two convolutions per block as well (`block_con
 beside the full-length run below: 85.44 nats (−3.0 on the VampPrior alone, −5.6 on the recipe;
 negative ELBO 90.31; probe 0.929), where two convolutions per block alone gained 1.1 with the
 N(0, I) prior; 321 ms per step against 175 for the VampPrior alone beside it (1.8×).
+After the 50 epochs with the VampPrior (`python -m experiments.run_anchors --only=likelihood-mnist
+--mnist=idx:data/mnist`; Intel Xeon with AMX, 2 cores), on the 10,000 test images binarised once:
+NLL 82.37 nats by the bound with k = 1,000 (negative ELBO 86.64; 31 of 32 units active; probe
+0.946), 3.2 nats better than the N(0, I) recipe's 85.60 and 0.53 better than Burda et al.'s IWAE
+(82.90). Training took 43 minutes (about 40 s per epoch alone), the bound 56 (its first 25
+beside other jobs). The next step to 82 is the VampPrior with two convolutions per block (the
+screen above: −3.0 nats), about 1.8× the training time and 1.5× the bound's decoding time.
 
 Command (offline: `make data`, then add --dataset=idx:data/mnist):
     python -m convae_tf.train --config=experiments/likelihood_mnist.py
