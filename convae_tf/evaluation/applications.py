@@ -133,7 +133,7 @@ def vae(model, images, labels, k: int, max_examples: int, seed: int, figures_dir
     subset = images[:max_examples]
     counter = progress.Counter(len(subset), f"evaluate: VAE bounds, k={k}")
     neg_elbo, nll_is = likelihood.bounds(model, subset, k, seed=seed, progress=counter.update)
-    _vae_figures(model, mean, labels, (usage, usage_name), seed, figures_dir, written)
+    _vae_figures(model, mean, labels, usage, usage_name, seed, figures_dir, written)
     return {
         "neg_elbo": float(np.mean(neg_elbo)),
         "nll_is": float(np.mean(nll_is)),
@@ -146,22 +146,21 @@ def vae(model, images, labels, k: int, max_examples: int, seed: int, figures_dir
     }
 
 
-def _vae_figures(model, mean, labels, usage, seed, figures_dir: Path, written: list):
-    """Prior samples, a traversal of the most used dimensions (`usage`: (per-dimension
-    values, their name), largest first) and an interpolation."""
+def _vae_figures(model, mean, labels, usage, usage_name, seed, figures_dir: Path, written):
+    """Prior samples, a traversal of the most used dimensions (largest `usage`, a value per
+    dimension, shown as `usage_name`) and an interpolation."""
     samples = np.asarray(model.sample(32, seed=seed))
     written.append(
         figures.image_grid(samples, figures_dir / "eval_vae_samples.png", title="prior samples")
     )
     # Traverse the most used dimensions around the first image's posterior mean.
-    per_dim, name = usage
-    dims = np.argsort(-per_dim)[: min(8, len(per_dim))]
+    dims = np.argsort(-usage)[: min(8, len(usage))]
     values = np.linspace(-3.0, 3.0, 9)
     rows = {}
     for d in dims:
         codes = np.repeat(mean[:1], len(values), axis=0)
         codes[:, d] = values
-        rows[f"z{d} ({name} {per_dim[d]:.2f})"] = np.asarray(model.decode(tf.constant(codes)))
+        rows[f"z{d} ({usage_name} {usage[d]:.2f})"] = np.asarray(model.decode(tf.constant(codes)))
     written.append(
         figures.image_rows(
             rows, figures_dir / "eval_vae_traversal.png", title="latent traversal, z_d in [-3, 3]"

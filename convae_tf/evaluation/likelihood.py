@@ -36,14 +36,16 @@ def log_weights(model, images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     log_posterior = -0.5 * np.sum(np.square(epsilon) + log_var + math.log(2 * math.pi), axis=-1)
     log_likelihood = np.empty((k, len(images)))
     # The model's own prior (N(0, I) or its VampPrior), chunk by chunk like the decodes: a
-    # VampPrior compares every code with each of its K components.
+    # VampPrior compares every code with each of its K components, encoded once here.
     log_prior = np.empty((k, len(images)))
+    components = model.prior_posteriors()
     per_call = max(1, DECODE_CHUNK // len(images))
     batch = tf.constant(images)
     for start in range(0, k, per_call):
         stop = min(k, start + per_call)
         codes = tf.constant(z[start:stop].reshape(-1, mean.shape[-1]).astype(np.float32))
-        log_prior[start:stop] = np.reshape(model.log_prior(codes), (stop - start, len(images)))
+        log_p = model.log_prior(codes, components=components)
+        log_prior[start:stop] = np.reshape(log_p, (stop - start, len(images)))
         logits = model.decode_logits(codes)
         repeated = tf.tile(batch, [stop - start, 1, 1, 1])
         error = np.asarray(model.reconstruction_error(repeated, logits), np.float64)

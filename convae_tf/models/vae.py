@@ -247,17 +247,21 @@ class VAE(ConvAutoencoder):
         return self.decode(mean + ops.exp(0.5 * log_var) * epsilon)
 
     def prior_posteriors(self, training=False):
-        """The VampPrior's components: (mean, log_var) of q(z | u_k), each (K, latent_dim)."""
+        """The VampPrior's components: (mean, log_var) of q(z | u_k), each (K, latent_dim);
+        None for the N(0, I) prior."""
+        if not self.prior_components:
+            return None
         moments = self.encode(ops.sigmoid(self.pseudo_logits), training=training)
         return tuple(ops.cast(t, "float32") for t in moments)
 
-    def log_prior(self, z, training=False):
+    def log_prior(self, z, training=False, components=None):
         """log p(z) in nats for codes z of shape (..., latent_dim): N(0, I), or the VampPrior's
-        log (1/K) Σ_k N(z; mean_k, exp(log_var_k))."""
+        log (1/K) Σ_k N(z; mean_k, exp(log_var_k)). `components`: `prior_posteriors()`, from
+        a caller that scores many chunks of codes and encodes the pseudo-inputs once."""
         z = ops.cast(z, "float32")
         if not self.prior_components:
             return -0.5 * ops.sum(ops.square(z) + LOG_2PI, axis=-1)
-        mean, log_var = self.prior_posteriors(training=training)  # (K, D) each
+        mean, log_var = components or self.prior_posteriors(training=training)  # (K, D) each
         precision = ops.exp(-log_var)
         rows = ops.reshape(z, (-1, self.latent_dim))
         # Σ_d (z_d − m_kd)² / σ_kd² expanded into matrix products, so that memory grows with
