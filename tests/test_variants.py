@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SHAPE, TINY, images, tiny_model
+from conftest import SHAPE, TINY, blob_images, images, tiny_model
 
 import convae_tf
 from convae_tf.evaluation import likelihood, metrics
@@ -471,7 +471,9 @@ def test_iwae_loss_is_the_importance_weighted_bound_of_its_samples(monkeypatch):
 
 def test_iwae_trains_and_keeps_its_setting():
     model = tiny_model("vae", iw_samples=4)
-    x = images(batch=8)
+    # Discs, not uniform noise: noise leaves little to learn, and the sampled loss then fell
+    # over the 2 epochs in only 6 of 8 seeds; on discs in every one.
+    x = blob_images(8, SHAPE[0]).astype(np.float32) / 255.0
     history = model.fit(x, validation_data=(x,), epochs=2, batch_size=4, verbose=0)
     assert set(history.history) >= {"loss", "reconstruction", "kl", "val_loss"}
     assert all(np.isfinite(v).all() for v in history.history.values())
