@@ -56,7 +56,7 @@ binarised once: NLL 81.26 nats by the bound with k = 1,000 (negative ELBO 84.91;
 active; probe 0.955), 1.11 nats better than the VampPrior alone (82.37) and 1.64 better than
 Burda et al.'s IWAE (82.90). Validation loss (posterior means, fixed draw) 76.13 after 50 epochs
 against 77.69 for the VampPrior alone. Training: 65 s per epoch alone (about 54 minutes for the
-50), 1.6× the VampPrior alone; the bound 63 minutes alone (1.1× its 56, part of those beside
+50), 1.6× the VampPrior alone; the bound 65 minutes alone (1.2× its 56, part of those beside
 other jobs).
 
 Command (offline: `make data`, then add --dataset=idx:data/mnist):
