@@ -7,8 +7,13 @@
     python -m experiments.run_anchors         # train + evaluate the anchor experiments
     python -m experiments.side_by_side        # a keras.io reference beside a finished run
 
-The experiment files (`*_sprites.py`, `*_mnist.py`) are configs, loaded by path:
-`python -m convae_tf.train --config=experiments/vae_sprites.py`.
+    python -m experiments.input_speed         # the data path alone, against training
+    python -m experiments.make_image_folder   # a folder of image files to time or train on
+
+The recipes live apart, in `experiments/configs/`: config files loaded by path,
+`python -m convae_tf.train --config=experiments/configs/vae_sprites.py`. Each docstring gives the
+command and the headline figure; the screens behind a recipe and every figure they measured are
+in its hand-kept `experiments/results/<recipe>.md`.
 
 The scripts share: `references` (the keras.io models as published), `ours` (our models under
 train.py's recipe), `datasets`, `timing`, `inference` (export + runners per engine), `quality`

@@ -43,7 +43,7 @@ QUICK_EVALUATE = [
 @dataclasses.dataclass
 class Anchor:
     name: str
-    config: str  # experiments/*.py
+    config: str  # experiments/configs/*.py
     # "mnist" and "fashion_mnist" anchors read the spec of --mnist / --fashion_mnist; any other
     # value is the spec itself.
     dataset: str
@@ -58,7 +58,7 @@ class Anchor:
 MNIST_ANCHORS = [
     Anchor(
         "vae-mnist",
-        "experiments/vae_mnist.py",
+        "experiments/configs/vae_mnist.py",
         "mnist",
         "keras.io VAE example (latent 2, 30 epochs, batch 128): latent plane and digit grid",
         side_by_side=("--reference=keras_io_vae",),
@@ -66,7 +66,7 @@ MNIST_ANCHORS = [
     ),
     Anchor(
         "dae-mnist",
-        "experiments/dae_mnist.py",
+        "experiments/configs/dae_mnist.py",
         "mnist",
         "keras.io convolutional denoiser (Gaussian noise 0.4): noisy vs denoised rows",
         side_by_side=("--reference=keras_io_denoiser",),
@@ -74,7 +74,7 @@ MNIST_ANCHORS = [
     ),
     Anchor(
         "likelihood-mnist",
-        "experiments/likelihood_mnist.py",
+        "experiments/configs/likelihood_mnist.py",
         "mnist",
         "importance-weighted bound, k = 1,000, whole test set, dynamically binarised images",
         evaluate=("--iw_samples=1000", "--iw_examples=10000"),
@@ -82,14 +82,14 @@ MNIST_ANCHORS = [
     ),
     Anchor(
         "features-mnist",
-        "experiments/features_mnist.py",
+        "experiments/configs/features_mnist.py",
         "mnist",
         "linear probe on the codes (64 values) against the same probe on the pixels",
         evaluate=FULL_PROBE,
     ),
     Anchor(
         "oneclass-mnist",
-        "experiments/oneclass_mnist.py",
+        "experiments/configs/oneclass_mnist.py",
         "mnist",
         "Ruff et al. 2018 one-class MNIST, AUROC per digit (compare Table 1, DCAE row)",
         classes=tuple(range(10)),
@@ -113,11 +113,13 @@ FASHION_ANCHORS = [
 ANCHORS = [
     *MNIST_ANCHORS,
     *FASHION_ANCHORS,
-    Anchor("vae-sprites", "experiments/vae_sprites.py", "sprites", "keras.io VAE recipe"),
-    Anchor("dae-sprites", "experiments/dae_sprites.py", "sprites", "keras.io denoiser recipe"),
+    Anchor("vae-sprites", "experiments/configs/vae_sprites.py", "sprites", "keras.io VAE recipe"),
+    Anchor(
+        "dae-sprites", "experiments/configs/dae_sprites.py", "sprites", "keras.io denoiser recipe"
+    ),
     Anchor(
         "oneclass-sprites",
-        "experiments/oneclass_sprites.py",
+        "experiments/configs/oneclass_sprites.py",
         "sprites",
         "Ruff et al. 2018 protocol, AUROC per shape",
         classes=(0, 1, 2),

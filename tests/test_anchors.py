@@ -139,7 +139,7 @@ def test_the_denoising_recipe_does_not_collapse_on_the_embedded_sprites(sprites_
     """dae_mnist.py's network with MSE saturated to one constant image within an epoch on the
     (mostly black) sprites, where MSE through a sigmoid has no gradient left; the recipe's
     cross-entropy trains. A collapsed model gives every image the same reconstruction."""
-    config = runpy.run_path(str(REPO / "experiments/dae_sprites.py"))["get_config"]()
+    config = runpy.run_path(str(REPO / "experiments/configs/dae_sprites.py"))["get_config"]()
     config.update(
         epochs=1, steps_per_epoch=30, data_dir=str(sprites_dir), workdir=str(tmp_path / "run")
     )
@@ -161,7 +161,7 @@ def test_the_features_recipe_reads_its_images_through_the_code_alone():
     from convae_tf.training import config
 
     def recipe(name):
-        return runpy.run_path(str(REPO / "experiments" / name))["get_config"]()
+        return runpy.run_path(str(REPO / "experiments/configs" / name))["get_config"]()
 
     cfg = recipe("features_mnist.py")
     assert recipe("dae_mnist.py").model_args.skip_connections
@@ -172,7 +172,7 @@ def test_the_features_recipe_reads_its_images_through_the_code_alone():
 def test_the_likelihood_anchor_measures_the_way_the_papers_do():
     """Burda et al.'s protocol: dynamically binarised images, and the importance-weighted bound
     with k >= 1,000 on every image of the (10,000-image) MNIST test set."""
-    config = runpy.run_path(str(REPO / "experiments/likelihood_mnist.py"))["get_config"]()
+    config = runpy.run_path(str(REPO / "experiments/configs/likelihood_mnist.py"))["get_config"]()
     assert config.binarize and config.model == "vae"
     anchor = {a.name: a for a in run_anchors.ANCHORS}["likelihood-mnist"]
     flags = dict(flag.removeprefix("--").split("=") for flag in anchor.evaluate)

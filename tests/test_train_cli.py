@@ -184,7 +184,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, sprites_dir):
 def test_experiment_config_with_flag_override(tmp_path, sprites_dir):
     workdir = tmp_path / "exp"
     result = run_train(
-        "--config=experiments/ae_sprites.py",
+        "--config=experiments/configs/ae_sprites.py",
         "--config.learning_rate=0.002",
         *QUICK,
         "--epochs=1",

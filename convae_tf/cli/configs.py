@@ -3,7 +3,7 @@
 A program writes its defaults once, as a table FIELDS = {name: (default, help)}. From it come
 its ConfigDict (`config_from_fields`, the program's `get_config()`) and its flags
 (`define_config_flags`): --config=FILE, a .py file whose get_config() returns the program's
-config (experiments/*.py for training; start from the program's get_config()),
+config (experiments/configs/*.py for training; start from the program's get_config()),
 --config.NAME=VALUE (ml_collections' config_flags), and one --NAME per field. Precedence:
 defaults < the file < --config.NAME < --NAME. A --NAME flag has no default of its own: it
 applies only when given. A default of None takes a type,
@@ -56,7 +56,7 @@ def _load_config_file(path: str, fields: Fields) -> ml_collections.ConfigDict:
     if not os.path.isfile(path):
         raise ConfigError(
             "no such file; give the path of a config file (a .py file with a get_config() "
-            "function, like those in experiments/)"
+            "function, like those in experiments/configs/)"
         )
     spec = importlib.util.spec_from_file_location(f"_config_{os.path.basename(path)}", path)
     if spec is None:
@@ -183,8 +183,8 @@ def define_config_flags(
         CONFIG_FLAG,
         defaults,
         "A config file: a .py file whose get_config() returns this program's config "
-        "(experiments/*.py for training); flags given here override it. --config.FIELD=VALUE "
-        "sets one field.",
+        "(experiments/configs/*.py for training); flags given here override it. "
+        "--config.FIELD=VALUE sets one field.",
         flag_values=flag_values,
         # Unknown --config.NAME fields are accepted here and refused by resolve(), in one line.
         lock_config=False,

@@ -1,9 +1,9 @@
 """The training configuration: every default written once (FIELDS), as an ml_collections
 ConfigDict (`get_config()`), with the flags of `python -m convae_tf.train` made from it.
 
-An experiment file (`experiments/*.py`) is a runnable record of a run: its docstring holds the
-command, and its `get_config()` starts from this `get_config()` and sets what the experiment
-changes. Precedence: these defaults < the file (--config=FILE) < --config.FIELD=VALUE <
+An experiment file (`experiments/configs/*.py`) is a runnable record of a run: its docstring
+holds the command, and its `get_config()` starts from this `get_config()` and sets what the
+experiment changes. Precedence: these defaults < the file (--config=FILE) < --config.FIELD=VALUE <
 --FIELD=VALUE (convae_tf.cli). The resolved config is saved as the `train` section of
 `config.json`.
 """

@@ -1,8 +1,8 @@
 """Train an autoencoder with `model.fit` on a tf.data pipeline.
 
     python -m convae_tf.train --model=ae --dataset=sprites --epochs=5
-    python -m convae_tf.train --config=experiments/ae_sprites.py --epochs=2   # flags override
-    python -m convae_tf.train --config=experiments/ae_sprites.py --config.epochs=2   # the same
+    python -m convae_tf.train --config=experiments/configs/ae_sprites.py --epochs=2  # flags win
+    python -m convae_tf.train --config=experiments/configs/ae_sprites.py --config.epochs=2  # same
 
 Rerunning the same command after an interruption resumes from the last finished epoch.
 """

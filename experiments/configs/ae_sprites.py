@@ -1,7 +1,8 @@
-"""The plain convolutional autoencoder on the embedded sprites data.
+"""The plain convolutional autoencoder on the embedded sprites data: the README's example of a
+config file, not an anchor, so no figure is kept for it (no results document).
 
 Command:
-    python -m convae_tf.train --config=experiments/ae_sprites.py
+    python -m convae_tf.train --config=experiments/configs/ae_sprites.py
 
 Any flag given on the command line overrides a value here, e.g. `--epochs=2` (or
 `--config.epochs=2`).

@@ -1,8 +1,11 @@
 """The keras.io denoising recipe (Gaussian noise 0.4, batch 128) on the embedded sprites data:
-the offline twin of experiments/dae_mnist.py.
+the offline twin of dae_mnist.py, unchanged.
+
+Headline (test images, σ 0.4): 11.06 → 27.24 dB. Its figures are in
+experiments/results/dae_mnist.md (nothing was chosen on sprites).
 
 Command:
-    python -m convae_tf.train --config=experiments/dae_sprites.py
+    python -m convae_tf.train --config=experiments/configs/dae_sprites.py
     python -m convae_tf.evaluate --workdir=runs/anchors/dae-sprites
 """
 
