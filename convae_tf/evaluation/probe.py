@@ -2,10 +2,9 @@
 accuracy of a multinomial logistic regression trained on them (scikit-learn).
 
 The fit runs on one BLAS thread. A multi-threaded BLAS sums in an order that depends on the
-thread count, so the accuracy would depend on the machine (on sprites pixels, 237 lbfgs
-iterations and 0.3935 with the default threads, 249 and 0.394 with one); and for a problem this
-small (2000 × 1024 pixels) the threads cost more than they save: 19 s with them, 0.9 s without,
-on 2 busy cores.
+thread count, so the number of lbfgs iterations and the accuracy would depend on the machine;
+and on problems of a probe's size the threads cost more time than they save.
+What was measured when this was chosen: experiments/results/features_mnist.md.
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ Two ways to train in bfloat16 on a CPU, both keeping float32 weights:
   matmuls run in bfloat16 on oneDNN, the elementwise ops between them follow, and ops on its
   deny list (exp, log1p, ...) and what they feed stay float32, with casts only at the borders.
   In our models the logits and the code come out in bfloat16 while the loss sums and the KL
-  stay float32 (`TF_CPP_VMODULE=auto_mixed_precision=2` lists every converted node). It
-  measured faster than the policy on an AVX512_BF16 CPU (experiments/layer_speed.py), at a
-  test −ELBO within the policy's seed-to-seed spread (experiments/precision_quality.py).
+  stay float32 (`TF_CPP_VMODULE=auto_mixed_precision=2` lists every converted node). On a CPU
+  with native bfloat16 it trains faster than the policy (experiments/layer_speed.py measures
+  both), at a test −ELBO within the policy's seed-to-seed spread
+  (experiments/precision_quality.py).
 
 The rewrite is a process-wide TF option read when a compiled function is called, so it is
 switched on only around training (`graph_rewrite`); export, evaluate and predict compute in
@@ -32,7 +33,7 @@ def resolve(precision: str) -> str:
     """The precision that `precision` means on this machine. "auto": onednn_bfloat16 on a
     CPU-only machine whose CPU has native bfloat16 (AVX512_BF16 or AMX), where it trains
     faster than float32 (experiments/benchmark.py); float32 elsewhere (emulated bfloat16 is
-    slow, and mixed_float16 was ~4× slower on CPU)."""
+    slow, and so is float16 on a CPU: docs/ARCHITECTURE.md, known pitfalls)."""
     if precision != "auto":
         return precision
     import tensorflow as tf
