@@ -1,5 +1,6 @@
 """experiments/run_anchors.py: `--only` refreshes the rows it runs and keeps the others, the table
-shows what each row needs; the MNIST anchors run end to end in quick mode (slow)."""
+shows what each row needs and is what the report code makes of the results json, every anchor runs
+a recipe that exists; the MNIST anchors run end to end in quick mode (slow)."""
 
 import argparse
 import json
@@ -42,42 +43,106 @@ def test_only_refreshes_its_rows_and_keeps_the_others_in_anchor_order():
     assert len(run_anchors.merged([entry(names[1])], None, quick=False)) == 1
 
 
-def test_each_row_says_when_it_ran():
-    report = {
-        "quick": False,
-        "date": "2026-12-01 06:00 UTC",
-        "total_seconds": 10.0,
-        "machine": {"cpus": 2, "processor": "x86_64", "gpus": 0, "tensorflow": "2", "keras": "3"},
-        "anchors": [entry("vae-sprites", date="2026-11-27"), entry("dae-sprites", "skipped")],
-    }
-    table = run_anchors.markdown(report)
-    assert "| 10 s, 2026-11-27 |" in table and "| — |" in table
+REPORT = {
+    "quick": False,
+    "date": "2026-12-01 06:00 UTC",
+    "total_seconds": 10.0,
+    "machine": {"cpus": 2, "processor": "x86_64", "gpus": 0, "tensorflow": "2", "keras": "3"},
+}
+
+
+def table(markdown: str) -> dict[str, dict[str, str]]:
+    """A results table's cells: {anchor name: {column header: cell text}}."""
+    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    # strict: a stray "|" inside a cell would shift every cell after it.
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    rows = [dict(zip(header, row, strict=True)) for row in cells]
+    return {row["anchor"]: row for row in rows}
+
+
+def test_each_row_says_when_it_ran_and_a_kept_outdated_row_says_so_until_rerun():
+    ran, skipped = entry("vae-sprites", date="2026-11-27"), entry("dae-sprites", "skipped")
+    report = REPORT | {"anchors": [ran, skipped]}
+    rows = table(run_anchors.markdown(report))
+    assert rows.keys() == {"vae-sprites", "dae-sprites"}
+    time = rows["vae-sprites"]["time"]
+    assert time.startswith(f"{ran['seconds']:.0f} s") and ran["date"] in time
+    assert report["date"][:10] not in time  # the row's own date, not the report's
+    assert rows["dae-sprites"]["time"] == "—"
+    assert rows["dae-sprites"]["result (test split)"] == skipped["reason"]
     # A kept row measured with an earlier recipe says so, until a rerun replaces it.
-    report["anchors"][0]["outdated"] = "the recipe before skip connections"
-    table = run_anchors.markdown(report)
-    assert "| 10 s, 2026-11-27; the recipe before skip connections |" in table
+    ran["outdated"] = "the recipe before skip connections"
+    assert ran["outdated"] in table(run_anchors.markdown(report))["vae-sprites"]["time"]
     rerun = run_anchors.merged([entry("vae-sprites")], report, quick=False)
     assert "outdated" not in rerun[0]
 
 
 def test_the_denoising_row_shows_the_reference_trained_side_by_side_and_the_gap():
-    row = entry("dae-mnist")
+    row = entry("dae-mnist") | {"published": "0.948 (Ruff et al. 2018)"}
     row["metrics"] |= {
         "psnr_noisy_0.4": 11.0,
         "psnr_denoised_0.4": 23.5,
         "reference_psnr_denoised_0.4": 21.25,
     }
-    assert "11.00 → 23.50 dB (keras.io denoiser side by side 21.25 dB: +2.25 dB)" in (
-        run_anchors.result_cell(row)
-    )
-    report = {
-        "quick": False,
-        "date": "2026-12-01 06:00 UTC",
-        "total_seconds": 10.0,
-        "machine": {"cpus": 2, "processor": "x86_64", "gpus": 0, "tensorflow": "2", "keras": "3"},
-        "anchors": [row | {"published": "0.948 (Ruff et al. 2018)"}],
-    }
-    assert "| 0.948 (Ruff et al. 2018) | 10 s, 2026-11-27 |" in run_anchors.markdown(report)
+    cells = table(run_anchors.markdown(REPORT | {"anchors": [row]}))["dae-mnist"]
+    result = cells["result (test split)"]
+    for figure in ("11.00", "23.50", "21.25", "+2.25"):  # noisy, ours, theirs, ours − theirs
+        assert figure in result, result
+    assert cells["published"] == row["published"]
+    # Without a reference there is no gap to show.
+    del row["metrics"]["reference_psnr_denoised_0.4"]
+    assert "+2.25" not in run_anchors.result_cell(row)
+
+
+def check_row(row: dict, anchor: run_anchors.Anchor) -> None:
+    """A row that ran has the figures its anchor measures, each in its range, from runs of the
+    anchor's own recipe."""
+    assert row["status"] == "ran", row.get("reason")
+    runs = list(row["per_class"].values()) if anchor.classes else [row]
+    if anchor.classes:
+        assert row["per_class"].keys() == {str(c) for c in anchor.classes}
+        aurocs = [run["metrics"]["auroc"] for run in runs]
+        assert row["metrics"]["mean_auroc"] == pytest.approx(np.mean(aurocs))
+    for run in runs:
+        assert f"--config={anchor.config}" in run["commands"][0]
+        m = run["metrics"]
+        assert m["examples"] > 0 and m["psnr"] > 0 and -1 <= m["ssim"] <= 1
+        assert m["psnr_noisy_0.4"] > 0 and m["psnr_denoised_0.4"] > 0
+        for share in ("probe_code", "probe_pixels", "auroc", "auprc"):
+            assert share not in m or 0 <= m[share] <= 1, (share, m)
+        if "neg_elbo" in m:
+            assert m["neg_elbo"] > 0 and m["nll_is"] > 0 and m["k"] >= 1
+            assert m["active_units"] >= 0
+    if "--reference=keras_io_denoiser" in anchor.side_by_side:
+        assert row["metrics"]["reference_psnr_denoised_0.4"] > 0
+    if "--reference=keras_io_vae" in anchor.side_by_side:
+        assert row["metrics"]["reference_neg_elbo_mean"] > 0 < row["metrics"]["neg_elbo_mean"]
+
+
+def test_every_anchor_runs_a_recipe_that_exists():
+    for anchor in run_anchors.ANCHORS:
+        assert (REPO / anchor.config).is_file(), anchor.config
+        assert anchor.config.startswith("experiments/configs/")
+
+
+@pytest.mark.parametrize("stem", ["anchors", "anchors_quick"])
+def test_the_committed_tables_are_the_report_code_s_rendering_of_their_json(stem):
+    """The figures in anchors.md (and README.md's copy) are never typed by hand: they are what
+    run_anchors makes of anchors.json, whose rows hold their anchor's figures in range."""
+    report = json.loads((run_anchors.RESULTS / f"{stem}.json").read_text())
+    markdown = (run_anchors.RESULTS / f"{stem}.md").read_text()
+    assert markdown == run_anchors.markdown(report)
+    assert report["quick"] == (stem == "anchors_quick")
+    by_name = {anchor.name: anchor for anchor in run_anchors.ANCHORS}
+    names = [row["name"] for row in report["anchors"]]
+    assert names == [name for name in by_name if name in names]  # in the order of ANCHORS
+    for row in report["anchors"]:
+        if row["status"] == "ran":
+            check_row(row, by_name[row["name"]])
+    if stem == "anchors":
+        readme = (REPO / "README.md").read_text().split("<!-- anchors:begin -->\n")[1]
+        assert readme.split("<!-- anchors:end -->")[0] == markdown
 
 
 def test_local_data_specs_are_present_when_their_path_exists(tmp_path):
@@ -114,20 +179,18 @@ def test_quick_mnist_anchors_train_their_references_side_by_side(toy_npz, tmp_pa
     flags += ["--quick", "--only=vae-mnist,dae-mnist,likelihood-mnist", f"--results_dir={tmp_path}"]
     result = run_python("-m", "experiments.run_anchors", *flags, cwd=REPO, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    rows = {
-        row["name"]: row
-        for row in json.loads((tmp_path / "anchors_quick.json").read_text())["anchors"]
-    }
+    report = json.loads((tmp_path / "anchors_quick.json").read_text())
+    rows = {row["name"]: row for row in report["anchors"]}
     assert rows.keys() == {"vae-mnist", "dae-mnist", "likelihood-mnist"}
-    assert "reference_psnr_denoised_0.4" in rows["dae-mnist"]["metrics"]
-    assert rows["vae-mnist"]["metrics"]["reference_neg_elbo_mean"] > 0
+    by_name = {anchor.name: anchor for anchor in run_anchors.ANCHORS}
+    for name, row in rows.items():
+        check_row(row, by_name[name])  # the side-by-side references' figures included
     likelihood = rows["likelihood-mnist"]["metrics"]
-    assert 0 < likelihood["nll_is"] <= likelihood["neg_elbo"]
+    assert 0 < likelihood["nll_is"] <= likelihood["neg_elbo"] and likelihood["k"] == 10
     # evaluate says what it is doing, stage by stage (the bounds take an hour at full length).
     log = (tmp_path / "runs/logs/likelihood-mnist.evaluate.log").read_text()
     assert "[convae_tf] evaluate: VAE bounds, k=10 posterior samples on " in log, log
-    table = (tmp_path / "anchors_quick.md").read_text()
-    assert "keras.io denoiser side by side" in table and "keras.io VAE side by side" in table
+    assert (tmp_path / "anchors_quick.md").read_text() == run_anchors.markdown(report)
     # A line per stage (train, evaluate, reference, for each anchor), without TensorFlow's.
     assert result.stdout.count("[anchors] convae_tf.train → ") == 3, result.stdout
     assert result.stdout.count("[anchors] experiments.side_by_side → ") == 2, result.stdout
