@@ -64,49 +64,68 @@ def test_images_are_read_as_they_are_or_refused_by_name(png_folder, tmp_path):
         predict.read_images(tmp_path / "rgb.png", (16, 16, 1))
 
 
-@pytest.mark.slow
-def test_reconstruct_pngs_with_saved_model_standalone(version_dir, png_folder, tmp_path):
-    out = tmp_path / "out"
-    result = run_predict(
-        f"--model={version_dir.parent}",  # the parent: its highest version is used
-        "--task=reconstruct",
-        f"--input={png_folder}",
-        f"--output={out}",
-        standalone=True,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ["img0.png", "img1.png", "img2.png"]
+PNG_NAMES = ["img0.png", "img1.png", "img2.png"]
+
+
+def reconstructed_pngs(out, version_dir, png_folder, tmp_path):
+    assert sorted(p.name for p in out.iterdir()) == PNG_NAMES
     with Image.open(out / "img0.png") as image:
         assert image.size == (16, 16) and image.mode == "L"
 
 
-@pytest.mark.slow
-def test_encode_pngs_with_int8_tflite(version_dir, png_folder, tmp_path):
-    out = tmp_path / "out"
-    model = version_dir / "model_int8.tflite"
-    result = run_predict(
-        f"--model={model}", "--task=encode", f"--input={png_folder}", f"--output={out}"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+def codes_of_each_file(out, version_dir, png_folder, tmp_path):
     codes = np.load(out / "code.npy")
     assert codes.shape == (3, TINY["latent_dim"]) and np.isfinite(codes).all()
-    assert (out / "files.txt").read_text().split() == ["img0.png", "img1.png", "img2.png"]
+    assert (out / "files.txt").read_text().split() == PNG_NAMES
 
 
-@pytest.mark.slow
-def test_score_pngs_with_float32_tflite_matches_saved_model(version_dir, png_folder, tmp_path):
-    out = tmp_path / "out"
-    model = version_dir / "model_float32.tflite"
-    result = run_predict(
-        f"--model={model}", "--task=score", f"--input={png_folder}", f"--output={out}"
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+def scores_as_the_saved_model_gives(out, version_dir, png_folder, tmp_path):
     with open(out / "scores.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["file"] for r in rows] == ["img0.png", "img1.png", "img2.png"]
+    assert [r["file"] for r in rows] == PNG_NAMES
     in_process = predict.predict(str(version_dir), "score", str(png_folder), str(tmp_path / "sm"))
     expected = [float(line.split(",")[1]) for line in in_process["scores.csv"].decode().split()[1:]]
     np.testing.assert_allclose([float(r["score"]) for r in rows], expected, rtol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "model, task, standalone, check",
+    [
+        pytest.param(
+            lambda version: version.parent,  # the parent: its highest version is used
+            "reconstruct",
+            True,
+            reconstructed_pngs,
+            id="reconstruct-saved_model-standalone",
+        ),
+        pytest.param(
+            lambda version: version / "model_int8.tflite",
+            "encode",
+            False,
+            codes_of_each_file,
+            id="encode-int8_tflite",
+        ),
+        pytest.param(
+            lambda version: version / "model_float32.tflite",
+            "score",
+            False,
+            scores_as_the_saved_model_gives,
+            id="score-float32_tflite",
+        ),
+    ],
+)
+def test_predict_pngs(version_dir, png_folder, tmp_path, model, task, standalone, check):
+    out = tmp_path / "out"
+    result = run_predict(
+        f"--model={model(version_dir)}",
+        f"--task={task}",
+        f"--input={png_folder}",
+        f"--output={out}",
+        standalone=standalone,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    check(out, version_dir, png_folder, tmp_path)
 
 
 @pytest.mark.slow

@@ -120,13 +120,38 @@ def test_the_lock_dies_with_its_process(tmp_path):
         pass
 
 
-def test_divergence_stops_at_once(toy_npz, tmp_path):
-    workdir = tmp_path / "nan"
-    cfg = tiny_run_config(
-        "ae", f"npz:{toy_npz}", workdir, epochs=3, steps_per_epoch=20, learning_rate=1e12
-    )
+# A tiny run with a learning rate that makes it diverge, started in-process or on the command
+# line (which must also say so in one line).
+DIVERGING = {"epochs": 3, "steps_per_epoch": 20, "learning_rate": 1e12}
+
+
+def diverge_in_process(dataset, workdir):
+    cfg = tiny_run_config("ae", dataset, workdir, **DIVERGING)
     with pytest.raises(errors.ConfigError, match="training diverged.*--learning_rate"):
         train.train_and_evaluate(cfg)
+
+
+def diverge_on_the_command_line(dataset, workdir):
+    result = run_cli(
+        "train",
+        "--model=ae",
+        f"--dataset={dataset}",
+        f"--workdir={workdir}",
+        "--batch_size=16",
+        *(f"--{name}={value}" for name, value in DIVERGING.items()),
+    )
+    # Keras's progress lines go to stdout; stderr holds the error alone.
+    assert_one_line_error(result, "training diverged", "--learning_rate")
+
+
+@pytest.mark.parametrize(
+    "diverge",
+    [diverge_in_process, pytest.param(diverge_on_the_command_line, marks=pytest.mark.slow)],
+    ids=["in_process", "command_line"],
+)
+def test_divergence_stops_at_once(diverge, toy_npz, tmp_path):
+    workdir = tmp_path / "nan"
+    diverge(f"npz:{toy_npz}", workdir)
     assert not (workdir / "model.keras").exists()
     assert len(history_rows(workdir)) == 1  # stopped in the first epoch, not three
     assert not (workdir / "checkpoints" / "best.keras").exists()  # no NaN model kept as best
@@ -196,25 +221,6 @@ def test_experiment_config_with_flag_override(tmp_path, sprites_dir):
     assert saved["epochs"] == 1  # a flag over the file's 10
     assert saved["latent_dim"] == 16 and saved["model"] == "ae"  # the file's, over the defaults
     assert saved["learning_rate"] == 0.002  # --config.FIELD
-
-
-@pytest.mark.slow
-def test_divergence_stops_at_once_with_one_line(tmp_path, sprites_dir):
-    workdir = tmp_path / "nan"
-    result = run_train(
-        "--model=ae",
-        "--epochs=3",
-        "--steps_per_epoch=20",
-        "--batch_size=16",
-        "--learning_rate=1e12",
-        f"--workdir={workdir}",
-        data_dir=sprites_dir,
-    )
-    # Keras's progress lines go to stdout; stderr holds the error alone.
-    assert_one_line_error(result, "training diverged", "--learning_rate")
-    assert not (workdir / "model.keras").exists()
-    assert len(history_rows(workdir)) == 1  # stopped in the first epoch, not three
-    assert not (workdir / "checkpoints" / "best.keras").exists()  # no NaN model kept as best
 
 
 @pytest.mark.slow

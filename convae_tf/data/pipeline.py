@@ -11,14 +11,14 @@ import tensorflow as tf
 
 from convae_tf.data import binarize as binarization
 from convae_tf.data import records
+from convae_tf.data.options import PipelineOptions
 from convae_tf.data.source import Source
 from convae_tf.errors import DataError
 
-# The most decoded images a shuffle holds when the train split is neither cached nor streamed
-# from files (there the whole split is shuffled): 10,000 64x64 RGB images are 470 MiB.
-DEFAULT_SHUFFLE_BUFFER = 10_000
-# Decoded float32 images kept in memory for validation and train together, in MiB.
-DEFAULT_CACHE_BUDGET_MB = 1024
+_DEFAULTS = PipelineOptions()
+# The defaults under their former names (exported by convae_tf.data).
+DEFAULT_SHUFFLE_BUFFER = _DEFAULTS.shuffle_buffer
+DEFAULT_CACHE_BUDGET_MB = _DEFAULTS.cache_budget_mb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,12 +105,12 @@ def make_pipelines(
     *,
     batch_size: int,
     seed: int = 0,
-    validation_fraction: float = 0.1,
+    validation_fraction: float = _DEFAULTS.validation_fraction,
     normal_classes: Sequence[int] | None = None,
     drop_remainder: bool = False,
-    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
-    cache_budget_mb: float = DEFAULT_CACHE_BUDGET_MB,
-    binarize: bool = False,
+    shuffle_buffer: int = _DEFAULTS.shuffle_buffer,
+    cache_budget_mb: float = _DEFAULTS.cache_budget_mb,
+    binarize: bool = _DEFAULTS.binarize,
 ) -> Pipelines:
     """Splits `source.train` into train and validation and batches all three splits.
 
@@ -130,51 +130,14 @@ def make_pipelines(
     otherwise (TFDS, in-memory arrays) the shuffle holds at most `shuffle_buffer` decoded
     images.
     """
-    if (
-        isinstance(batch_size, bool)
-        or not isinstance(batch_size, (int, np.integer))
-        or batch_size < 1
-    ):
-        raise DataError(f"batch_size={batch_size!r} is invalid; use a positive integer")
-    batch_size = int(batch_size)
-    if not isinstance(validation_fraction, (int, float)) or not 0.0 < validation_fraction < 1.0:
-        raise DataError(
-            f"validation_fraction={validation_fraction!r} is invalid; use a number in (0, 1)"
-        )
-    for name, value, low in (
-        ("shuffle_buffer", shuffle_buffer, 1),
-        ("cache_budget_mb", cache_budget_mb, 0),
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or value < low:
-            raise DataError(f"{name}={value!r} is invalid; use a number >= {low}")
-    # For a source streamed from files these are references (paths, labels): filtering,
-    # splitting and shuffling them decodes nothing.
-    examples = source.train_refs if source.streams_files else source.train
-    total = source.num_train
-    keep = None
-    if normal_classes is not None:
-        keep = _check_classes(source, normal_classes)
-        total = _count_classes(source, keep)
-        if total == 0:
-            raise DataError(
-                f"{source.spec!r} has no training examples of normal_classes {list(keep)}; "
-                "choose classes that occur in the train split"
-            )
-        keep_tensor = tf.constant(keep, tf.int64)
-        examples = examples.filter(
-            lambda ex: tf.reduce_any(tf.equal(ex["label"], keep_tensor))
-        ).apply(tf.data.experimental.assert_cardinality(total))
-    if total < 2:
-        raise DataError(
-            f"{source.spec!r} has {total} training example(s); need at least 2 to split off a "
-            "validation set"
-        )
-    num_validation = min(total - 1, max(1, int(total * validation_fraction)))
+    batch_size = _checked_batch_size(batch_size)
+    PipelineOptions(validation_fraction, shuffle_buffer, cache_budget_mb, binarize).validate()
+    examples, total, keep = _kept_examples(source, normal_classes)
+    num_validation = _validation_size(source, total, validation_fraction)
     num_train = total - num_validation
     budget = CacheBudget(cache_budget_mb, source.image_shape)
-    validation = source.decoded(examples.take(num_validation))
     validation = _fixed(
-        validation,
+        source.decoded(examples.take(num_validation)),
         budget.fits(num_validation),
         batch_size,
         drop_remainder,
@@ -207,6 +170,50 @@ def make_pipelines(
         spare_pass=source.skipped is not None,
         binarize=bool(binarize),
     )
+
+
+def _checked_batch_size(batch_size) -> int:
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or batch_size < 1
+    ):
+        raise DataError(f"batch_size={batch_size!r} is invalid; use a positive integer")
+    return int(batch_size)
+
+
+def _kept_examples(
+    source: Source, normal_classes: Sequence[int] | None
+) -> tuple[tf.data.Dataset, int, tuple[int, ...] | None]:
+    """(train examples in their fixed order, their count, the kept classes): those of
+    `normal_classes` only when given (their count from the labels alone), else all."""
+    # For a source streamed from files these are references (paths, labels): filtering,
+    # splitting and shuffling them decodes nothing.
+    examples = source.train_refs if source.streams_files else source.train
+    if normal_classes is None:
+        return examples, source.num_train, None
+    keep = _check_classes(source, normal_classes)
+    total = _count_classes(source, keep)
+    if total == 0:
+        raise DataError(
+            f"{source.spec!r} has no training examples of normal_classes {list(keep)}; "
+            "choose classes that occur in the train split"
+        )
+    keep_tensor = tf.constant(keep, tf.int64)
+    examples = examples.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], keep_tensor))).apply(
+        tf.data.experimental.assert_cardinality(total)
+    )
+    return examples, total, keep
+
+
+def _validation_size(source: Source, total: int, validation_fraction: float) -> int:
+    """Examples held out for validation: the fraction, at least one, leaving one to train on."""
+    if total < 2:
+        raise DataError(
+            f"{source.spec!r} has {total} training example(s); need at least 2 to split off a "
+            "validation set"
+        )
+    return min(total - 1, max(1, int(total * validation_fraction)))
 
 
 class CacheBudget:

@@ -112,68 +112,94 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
         "inpainting": applications.inpainting(model, images, options.seed, figures_dir, written),
     }
     if model.is_variational:
-        progress.stage(
-            f"evaluate: VAE bounds, k={options.iw_samples} posterior samples on "
-            f"{min(options.iw_examples, len(images))} images"
-        )
-        results["vae"] = applications.vae(
-            model,
-            images,
-            labels,
-            options.iw_samples,
-            options.iw_examples,
-            options.seed,
-            figures_dir,
-            written,
-        )
-    normal = run.normal_classes
-    has_both = labels is not None and normal is not None
-    has_both = has_both and 0 < np.isin(labels, normal).sum() < len(labels)
-    if has_both:
-        progress.stage("evaluate: anomaly scores")
-        calibration, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
-        results["anomaly"] = applications.anomaly(
-            model,
-            images,
-            labels,
-            normal,
-            calibration,
-            options.anomaly_percentile,
-            figures_dir,
-            written,
+        results["vae"] = _vae_bounds(model, images, labels, options, figures_dir, written)
+    if _normal_and_anomalous(labels, run.normal_classes):
+        results["anomaly"] = _anomaly_scores(
+            run, source, images, labels, options, figures_dir, written
         )
     # The probe trains on the train split, so it is measured elsewhere, on several classes.
     if labels is not None and options.split != "train" and len(np.unique(labels)) >= 2:
-        progress.stage("evaluate: linear probe on the codes, trained on the train split")
-        train_images, train_labels, _ = splits.sample_arrays(
-            splits.split_examples(run, source, "train"),
-            source.num_train,
-            options.probe_examples or source.num_train,
-            seed=options.seed,
-        )
-        results["probe"] = applications.linear_probe(
-            model, train_images, train_labels, images, labels, source.num_classes
-        )
-        results["probe"]["train_sample"] = (
-            f"{len(train_images)} of the {source.num_train} train-split examples, drawn uniformly "
-            f"without replacement (seed {options.seed}); tested on the {options.split} split"
-        )
-
-    codes = splits.in_batches(model.code, images[:2000])
-    written.append(
-        figures.code_scatter(
-            codes, None if labels is None else labels[:2000], figures_dir / "eval_codes_2d.png"
-        )
-    )
-    curves = figures.training_curves(workdir / "history.csv", figures_dir / "training_curves.png")
-    if curves is not None:
-        written.append(curves)
+        results["probe"] = _linear_probe(run, source, images, labels, options)
+    written += _overview_figures(model, images, labels, workdir)
 
     results["figures"] = sorted(path.name for path in written)
     results["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
     results["seconds"] = round(time.time() - started, 1)
     files.save_json(results, workdir / "metrics.json")
     return results
+
+
+def _vae_bounds(model, images, labels, options, figures_dir: Path, written: list) -> dict:
+    progress.stage(
+        f"evaluate: VAE bounds, k={options.iw_samples} posterior samples on "
+        f"{min(options.iw_examples, len(images))} images"
+    )
+    return applications.vae(
+        model,
+        images,
+        labels,
+        options.iw_samples,
+        options.iw_examples,
+        options.seed,
+        figures_dir,
+        written,
+    )
+
+
+def _normal_and_anomalous(labels, normal_classes) -> bool:
+    """Whether the split has labels and holds both normal and anomalous examples."""
+    if labels is None or normal_classes is None:
+        return False
+    return 0 < np.isin(labels, normal_classes).sum() < len(labels)
+
+
+def _anomaly_scores(run, source, images, labels, options, figures_dir: Path, written: list):
+    """The anomaly section; its threshold is calibrated on the run's validation split."""
+    progress.stage("evaluate: anomaly scores")
+    calibration, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
+    return applications.anomaly(
+        run.model,
+        images,
+        labels,
+        run.normal_classes,
+        calibration,
+        options.anomaly_percentile,
+        figures_dir,
+        written,
+    )
+
+
+def _linear_probe(run, source, images, labels, options) -> dict:
+    """The probe section: a linear classifier on the codes of a uniform train-split sample."""
+    progress.stage("evaluate: linear probe on the codes, trained on the train split")
+    train_images, train_labels, _ = splits.sample_arrays(
+        splits.split_examples(run, source, "train"),
+        source.num_train,
+        options.probe_examples or source.num_train,
+        seed=options.seed,
+    )
+    probe = applications.linear_probe(
+        run.model, train_images, train_labels, images, labels, source.num_classes
+    )
+    probe["train_sample"] = (
+        f"{len(train_images)} of the {source.num_train} train-split examples, drawn uniformly "
+        f"without replacement (seed {options.seed}); tested on the {options.split} split"
+    )
+    return probe
+
+
+def _overview_figures(model, images, labels, workdir: Path) -> list[Path]:
+    """The codes of the first images in 2-D and, when training logged a history, its curves."""
+    figures_dir = workdir / "figures"
+    written = [
+        figures.code_scatter(
+            splits.in_batches(model.code, images[:2000]),
+            None if labels is None else labels[:2000],
+            figures_dir / "eval_codes_2d.png",
+        )
+    ]
+    curves = figures.training_curves(workdir / "history.csv", figures_dir / "training_curves.png")
+    return written if curves is None else [*written, curves]
 
 
 def summary(results: dict) -> str:

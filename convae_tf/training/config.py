@@ -18,12 +18,13 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 from convae_tf import cli
+from convae_tf.data import BAD_FILES
+from convae_tf.data import options as data_options
 from convae_tf.errors import ConfigError
 from convae_tf.training.precision import PRECISIONS
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 LR_SCHEDULES = ("constant", "cosine")
-BAD_FILES = ("stop", "skip")  # convae_tf.data.BAD_FILES, without importing TensorFlow here
 
 # name: (default, help). A placeholder is None until set, and says what type a flag parses.
 FIELDS: cli.Fields = {
@@ -56,34 +57,20 @@ FIELDS: cli.Fields = {
         "--model_args=filters=32,64; merged over the config file's model_args.",
     ),
     "seed": (0, "Seed of weights, shuffling and noise."),
-    "validation_fraction": (0.1, "Share of the train split held out for validation."),
+    "validation_fraction": data_options.default_and_help("validation_fraction"),
     "normal_classes": (
         placeholder(tuple),
         "Train on these labels only (one-class anomaly detection), e.g. 0 or 1,7 "
         "(default: every class).",
     ),
-    "shuffle_buffer": (
-        10_000,
-        "Most decoded images the train shuffle holds when the split is neither cached in "
-        "memory nor read from image files (TFDS, npz, idx, tfrecord above --cache_budget_mb); "
-        "cached splits and folder: file lists are shuffled whole.",
-    ),
-    "cache_budget_mb": (
-        1024,
-        "MiB of decoded float32 images kept in memory for validation, then train; a split that "
-        "does not fit is read again each pass (0: never cache). The test split is not cached.",
-    ),
+    "shuffle_buffer": data_options.default_and_help("shuffle_buffer"),
+    "cache_budget_mb": data_options.default_and_help("cache_budget_mb"),
     "bad_files": (
         "stop",
         "What a folder: image that cannot be read or decoded does when training meets it: "
         "stop (one line naming the file) or skip (dropped; the count and names are reported).",
     ),
-    "binarize": (
-        False,
-        "Dynamic binarisation, as likelihood papers use MNIST: each pixel p becomes 1 with "
-        "probability p, drawn afresh for the train images every epoch; validation and test are "
-        "binarised once with fixed seeds (evaluate, embed and export apply the same).",
-    ),
+    "binarize": data_options.default_and_help("binarize"),
     "test_examples": (
         5000,
         "Test images (the first N of the test split, in its fixed order) that the closing "
@@ -160,10 +147,7 @@ def validate(cfg) -> ml_collections.ConfigDict:
             f"--lr_schedule={cfg.lr_schedule!r} is not valid; choose one of "
             f"{', '.join(LR_SCHEDULES)}",
         ),
-        (
-            0 < cfg.validation_fraction < 1,
-            f"--validation_fraction={cfg.validation_fraction} must be between 0 and 1",
-        ),
+        _in_data_range(cfg, "validation_fraction"),
         (
             cfg.latent_dim is None or cfg.latent_dim >= 1,
             f"--latent_dim={cfg.latent_dim} must be at least 1",
@@ -186,11 +170,8 @@ def validate(cfg) -> ml_collections.ConfigDict:
         ),
         (cfg.test_examples >= 0, f"--test_examples={cfg.test_examples} must be 0 or more"),
         (cfg.logical_cpus >= 0, f"--logical_cpus={cfg.logical_cpus} must be 0 or more"),
-        (cfg.shuffle_buffer >= 1, f"--shuffle_buffer={cfg.shuffle_buffer} must be at least 1"),
-        (
-            cfg.cache_budget_mb >= 0,
-            f"--cache_budget_mb={cfg.cache_budget_mb} must be 0 or more",
-        ),
+        _in_data_range(cfg, "shuffle_buffer"),
+        _in_data_range(cfg, "cache_budget_mb"),
         (
             cfg.bad_files in BAD_FILES,
             f"--bad_files={cfg.bad_files!r} is not valid; choose one of {', '.join(BAD_FILES)}",
@@ -204,6 +185,12 @@ def validate(cfg) -> ml_collections.ConfigDict:
         if not ok:
             raise ConfigError(message)
     return cfg
+
+
+def _in_data_range(cfg, name: str) -> tuple[bool, str]:
+    """(whether it holds, the error if not): the data stage's bound on option `name`."""
+    bound = data_options.RANGES[name]
+    return bound.holds(cfg[name]), f"--{name}={cfg[name]} must be {bound.in_words()}"
 
 
 def check_model_kwargs(model_class, kwargs: dict[str, Any]) -> None:
