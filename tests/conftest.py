@@ -186,22 +186,25 @@ def toy_npz(tmp_path_factory):
     return path
 
 
-# name: (model_args, normal_classes) of the tiny runs below.
+# name: (model_args, normal_classes) of the tiny runs below, where not ({}, None): `run_kind`.
 RUN_KINDS = {
     "ae": ({}, (0,)),
-    "dae": ({}, None),
-    "sparse": ({}, None),
     "stacked": ({"pretrain_epochs": 0}, None),
     "vae": ({}, (0,)),
 }
 RUN_EPOCHS = 2
 
 
+def run_kind(name):
+    """(model_args, normal_classes) of the tiny run of model `name`."""
+    return RUN_KINDS.get(name, ({}, None))
+
+
 def tiny_run_config(name, dataset, workdir, **changes):
     """The training config of a tiny run: `config.get_config()` with a few small changes."""
     from convae_tf.training import config
 
-    model_args, normal_classes = RUN_KINDS.get(name, ({}, None))
+    model_args, normal_classes = run_kind(name)
     cfg = config.get_config()
     cfg.update(
         model=name,

@@ -1,6 +1,9 @@
 """The fitted anomaly score (models/anomaly.py): z(log MSE) + z(log Mahalanobis² of the code)
 against held-out normal images; before fitting, the model's own reconstruction score."""
 
+import zipfile
+
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -50,5 +53,39 @@ def test_a_training_run_fits_the_score_on_its_validation_images(toy_npz, tmp_pat
     train.train_and_evaluate(cfg)
     assert "anomaly score: fitted on" in capsys.readouterr().out
     model = run_folder.load_run(tmp_path / "run").model
-    assert float(model.score_fitted.numpy()) == 1.0
-    assert model.score_scales.numpy()[1] > 0 and model.score_scales.numpy()[3] > 0
+    assert float(model.anomaly_score.fitted.numpy()) == 1.0
+    scales = model.anomaly_score.scales.numpy()
+    assert scales[1] > 0 and scales[3] > 0
+
+
+def as_saved_before_the_score_layer(path, legacy_path):
+    """A copy of the `.keras` file `path` in the layout of files saved before the score had
+    its own layer: its four statistics appended to the model's own variables."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(legacy_path, "w") as target:
+        for item in source.namelist():
+            data = source.read(item)
+            if item == "model.weights.h5":
+                weights = legacy_path.with_suffix(".h5")
+                weights.write_bytes(data)
+                with h5py.File(weights, "r+") as f:
+                    own = f.require_group("vars")
+                    first = len(own)
+                    for i in range(4):
+                        f.copy(f[f"anomaly_score/vars/{i}"], own, name=str(first + i))
+                    del f["anomaly_score"]
+                data = weights.read_bytes()
+            target.writestr(item, data)
+
+
+@pytest.mark.parametrize("name", convae_tf.list_models())
+def test_files_saved_before_the_score_layer_load_their_fitted_score(name, tmp_path):
+    model = tiny_model(name)
+    x = blob_images(32, 16).astype(np.float32) / 255.0
+    model.fit(x, epochs=1, batch_size=16, verbose=0)
+    model.fit_anomaly_score(x)
+    model.save(tmp_path / "new.keras")
+    as_saved_before_the_score_layer(tmp_path / "new.keras", tmp_path / "old.keras")
+    reloaded = keras.saving.load_model(tmp_path / "old.keras")
+    assert float(reloaded.anomaly_score.fitted.numpy()) == 1.0
+    np.testing.assert_array_equal(reloaded.score(x), model.score(x))
+    np.testing.assert_array_equal(reloaded(x), model(x))

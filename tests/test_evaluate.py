@@ -7,13 +7,15 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import RUN_KINDS, make_workdir, run_cli
+from conftest import make_workdir, run_cli, run_kind
 
+import convae_tf
 from convae_tf import errors
 from convae_tf.evaluation import embed, evaluate, likelihood, splits
+from convae_tf.models import registry
 from convae_tf.training import run_folder
 
-KINDS = list(RUN_KINDS)
+KINDS = convae_tf.list_models()
 QUICK = evaluate.get_config()
 QUICK.update(iw_samples=4, iw_examples=24, probe_examples=90, max_examples=60)
 RECONSTRUCTION_KEYS = {"mse", "bce", "psnr", "ssim"}
@@ -21,7 +23,7 @@ DENOISING_KEYS = {"gaussian_0.2", "gaussian_0.4", "salt_pepper_0.1", "masking_0.
 
 
 def normal_classes(name):
-    return RUN_KINDS[name][1]
+    return run_kind(name)[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +49,7 @@ def test_every_key_that_applies_is_written(name, evaluated, trained):
     assert {"psnr_masked_before", "psnr_masked_after"} <= on_disk["inpainting"].keys()
     assert on_disk["probe"].keys() >= {"code_accuracy", "pixel_accuracy", "train_examples"}
     assert on_disk["probe"]["train_examples"] == QUICK.probe_examples
-    assert ("vae" in on_disk) == (name == "vae")
+    assert ("vae" in on_disk) == registry.get(name).is_variational
     assert ("anomaly" in on_disk) == (normal_classes(name) is not None)
     assert on_disk["num_examples"] == QUICK.max_examples
     assert results["reconstruction"] == on_disk["reconstruction"]
@@ -74,7 +76,7 @@ def test_figures_are_written_and_not_empty(name, evaluated, trained):
     expected = {"eval_reconstructions.png", "eval_inpainting.png", "eval_codes_2d.png"}
     expected |= {f"eval_denoising_{key}.png" for key in DENOISING_KEYS}
     expected.add("training_curves.png")
-    if name == "vae":
+    if registry.get(name).is_variational:
         expected |= {"eval_vae_samples.png", "eval_vae_traversal.png", "eval_vae_interpolation.png"}
     if normal_classes(name) is not None:
         expected |= {"eval_anomaly_scores.png", "eval_anomaly_roc.png"}

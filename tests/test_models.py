@@ -1,5 +1,6 @@
 """Every registered model, tiny shapes: shapes, a fit step, gradients, `.keras` round trips."""
 
+import dataclasses
 import textwrap
 
 import keras
@@ -221,12 +222,20 @@ def test_batch_normalization_follows_every_block_convolution(decoder_block):
     np.testing.assert_allclose(np.asarray(model(x[:1])), np.asarray(model(x))[:1], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ae", "dae", "sparse", "vae"])
+def skip_unless_it_takes(name, **options):
+    """Skips a test of architecture options that model `name` keeps fixed (its stages, say)."""
+    fixed = registry.get(name).fixed_architecture
+    refused = {key: fixed[key] for key, value in options.items() if fixed.get(key, value) != value}
+    if refused:
+        pytest.skip(f"{name} keeps {refused} (its fixed_architecture)")
+
+
 def test_conv_bottleneck_keeps_each_code_value_at_its_place(name, tmp_path):
     """bottleneck="conv": the code is a 1×1 convolution of the encoder's last 4×4 feature map
     (16×16 images, two blocks), flattened channel by channel. Its first value is channel 0 at
     the top-left cell, so it changes the top-left of the reconstruction and not the far corner;
     no dense layer is left."""
+    skip_unless_it_takes(name, bottleneck="conv")
     channels = 3
     model = tiny_model(name, bottleneck="conv", latent_dim=16 * channels)
     x = images(batch=4)
@@ -255,10 +264,10 @@ def test_conv_bottleneck_keeps_each_code_value_at_its_place(name, tmp_path):
     np.testing.assert_array_equal(reloaded(x), model(x))
 
 
-@pytest.mark.parametrize("name", ["ae", "vae"])
 def test_conv_bottleneck_needs_a_code_that_fills_the_grid(name):
     # 17×23 images are padded to 20×24: a 5×6 grid after two blocks. The message names the
     # latent_dim that was passed (the VAE's encoder emits twice as many values).
+    skip_unless_it_takes(name, bottleneck="conv", pooling="stride")
     with pytest.raises(
         ValueError, match="latent_dim=20 does not fill the 5×6 grid.*multiple of 30"
     ):
@@ -272,6 +281,26 @@ def test_conv_bottleneck_needs_a_code_that_fills_the_grid(name):
 def test_stacked_refuses_the_conv_bottleneck():
     with pytest.raises(ValueError, match="bottleneck"):
         convae_tf.get_model("stacked", bottleneck="conv")
+
+
+def test_the_architecture_is_one_frozen_description(name):
+    """The builders' `model.architecture`, the model's attributes and its config agree, and
+    none of them can drift from the others after construction."""
+    model = tiny_model(name, kernel_size=5)
+    architecture = model.architecture
+    assert architecture.filters == TINY["filters"] and architecture.kernel_size == 5
+    config = model.get_config()
+    for field in dataclasses.fields(architecture):
+        value = getattr(architecture, field.name)
+        assert getattr(model, field.name) == value
+        assert config.get(field.name, value) == value
+    with pytest.raises(AttributeError, match="frozen architecture"):
+        model.filters = (8, 16)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        architecture.latent_dim = 3
+    model(images())
+    widths = [layer.filters for layer in model.encoder.layers if hasattr(layer, "filters")]
+    assert widths[: len(TINY["filters"])] == list(TINY["filters"])
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,10 @@ constant): a log would reward codes at the very centre without bound, so that an
 code lands on the mean (noise can) would look the most normal of all. Before fitting, `score`
 is the model's own reconstruction score.
 
+The statistics are the non-trainable weights of an `AnomalyScore` layer that every model holds
+(`model.anomaly_score`), so they are saved in `.keras` files and exported with the model; the
+model's `score` and `fit_anomaly_score` hand it their reconstructions and codes.
+
 On one-class MNIST the sum ranked better than either term alone; it was chosen on the train
 split (held-out normal digits against the other digits' train images, which one-class training
 never reads), not on test labels.
@@ -24,6 +28,7 @@ never reads), not on test labels.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import ops
 from sklearn.covariance import LedoitWolf
@@ -63,3 +68,83 @@ def fit_statistics(codes: np.ndarray, mse: np.ndarray) -> dict[str, np.ndarray]:
         "precision": covariance.precision_.astype(np.float32),
         "scales": np.asarray(scales, np.float32),
     }
+
+
+# The fitted statistics, in the order the layer creates (and saves) them.
+STATISTICS = ("location", "precision", "scales", "fitted")
+
+
+@keras.saving.register_keras_serializable(package="convae_tf")
+class AnomalyScore(keras.layers.Layer):
+    """The fitted score of a model with a code of `latent_dim` values: its statistics as
+    non-trainable weights, zero (unfitted) until `fit`.
+
+    Called as `layer(images, logits, codes, fallback)` → (batch,): the fitted score of images
+    whose reconstruction logits and codes are given, or, before fitting, `fallback` (the
+    model's own reconstruction score)."""
+
+    def __init__(self, latent_dim: int, **kwargs):
+        # float32 under a mixed-precision policy: the statistics are fitted in float64 and the
+        # score's terms are standardised differences, which bfloat16 would round away.
+        super().__init__(**{"dtype": "float32", **kwargs})
+        self.latent_dim = int(latent_dim)
+        frozen = {"trainable": False, "initializer": "zeros"}
+        self.location = self.add_weight(shape=(latent_dim,), name="location", **frozen)
+        self.precision = self.add_weight(shape=(latent_dim, latent_dim), name="precision", **frozen)
+        self.scales = self.add_weight(shape=(4,), name="scales", **frozen)
+        self.fitted = self.add_weight(shape=(), name="fitted", **frozen)
+        self.built = True
+        self._loaded_by_model = False
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim}
+
+    def call(self, images, logits, codes, fallback):
+        fitted = combined(
+            per_image_mse(images, logits),
+            mahalanobis(codes, self.location, self.precision),
+            self.scales,
+        )
+        # A select, not a branch: both are cheap, and converters handle it everywhere.
+        return ops.where(self.fitted > 0.5, fitted, fallback)
+
+    def fit(self, batches) -> None:
+        """Fits the statistics to held-out normal images, given as (images, logits, codes)
+        batches (at least two images in all)."""
+        codes, mse = [], []
+        for images, logits, batch_codes in batches:
+            codes.append(ops.convert_to_numpy(batch_codes))
+            mse.append(ops.convert_to_numpy(per_image_mse(images, logits)))
+        self.set_statistics(fit_statistics(np.concatenate(codes), np.concatenate(mse)))
+
+    def set_statistics(self, statistics: dict[str, np.ndarray]) -> None:
+        """Assigns `fit_statistics`'s values and marks the score fitted."""
+        for name in ("location", "precision", "scales"):
+            getattr(self, name).assign(statistics[name])
+        self.fitted.assign(1.0)
+
+    # ------------------------------------------------------- files saved before this layer
+    def load_statistics(self, values) -> None:
+        """Loads the statistics from a file that held them as model variables, in the order
+        of `STATISTICS` (see `split_legacy_store`)."""
+        for name, value in zip(STATISTICS, values, strict=True):
+            getattr(self, name).assign(value)
+        self._loaded_by_model = True
+
+    def load_own_variables(self, store):
+        if self._loaded_by_model and not list(store.keys()):
+            return  # an older file: the model loaded them (`load_statistics`)
+        super().load_own_variables(store)
+
+
+def split_legacy_store(store, own_variables: int):
+    """(the model's own part of `store`, the score's statistics or None).
+
+    Models saved before the score had its own layer held its four statistics as their own
+    last variables (created last, in `build`, and non-trainable ones are saved after the
+    trainable ones): a store with exactly that many more entries than the model now owns is
+    such a file."""
+    if len(store.keys()) != own_variables + len(STATISTICS):
+        return store, None
+    own = {str(i): store[str(i)] for i in range(own_variables)}
+    return own, [store[str(own_variables + i)] for i in range(len(STATISTICS))]

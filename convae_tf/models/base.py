@@ -28,6 +28,10 @@ returns:
   `sample(n)` draws from the prior (the VAE): evaluation's likelihood section applies.
 
 Inference (`call(training=False)`, `encode`, `code`, `decode`, `score`) is deterministic.
+
+What the model holds besides its objective: `architecture`, the frozen description of its
+network that the builders read (models/architecture.py, models/nets.py), and `anomaly_score`,
+the layer of the fitted score's statistics (models/anomaly.py).
 """
 
 from __future__ import annotations
@@ -35,42 +39,22 @@ from __future__ import annotations
 import inspect
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from convae_tf.models import anomaly, blocks, losses, nets
+from convae_tf.models.architecture import Architecture, ArchitectureField
 
 
 class ConvAutoencoder(keras.Model):
     """Convolutional autoencoder for images of any H×W×C, built on first call.
 
     Args:
-        latent_dim: size of the code (the dense bottleneck).
-        filters: Conv2D widths of the encoder blocks, each followed by 2× pooling; the
-            decoder mirrors them.
-        kernel_size: Conv2D kernel size.
-        activation: activation of the hidden layers.
-        pooling: "max" or "avg" (Conv2D then 2× pooling), or "stride" (a stride-2 Conv2D).
-        upsampling: "nearest" or "bilinear" (decoder_block="upsample").
-        decoder_block: "upsample" (upsampling then Conv2D) or "transpose" (Conv2DTranspose).
+        latent_dim, filters, kernel_size, activation, pooling, upsampling, decoder_block,
+            hidden_units, output_layer, block_convs, normalization, bottleneck: the network,
+            kept as one frozen `Architecture` (models/architecture.py, which describes each)
+            in `self.architecture`; each is also a read-only attribute of the model.
         reconstruction_loss: "bce" (binary cross-entropy on logits) or "mse".
-        hidden_units: width of a dense hidden layer between the encoder's flattened features
-            and the code (0: none, the code is read off the features directly).
-        output_layer: the decoder's last layer, which emits the logits: "conv" (Conv2D) or
-            "transpose" (a stride-1 Conv2DTranspose, as in the keras.io VAE; faster on CPU).
-        block_convs: convolutions per encoder and decoder block (1: the classic one; 2 or
-            more add stride-1 Conv2D layers at the block's width, VGG-style depth).
-        normalization: "none", or "batch": a BatchNormalization between each block
-            convolution and its activation (the convolution then has no bias). Inference uses
-            its moving statistics, which can lag the batch's: after 4 MNIST epochs the
-            denoising recipe with it gave 19.5 dB at inference, 21.3 on batch statistics.
-        bottleneck: "dense" (the encoder's features → Dense(latent_dim)) or "conv": a 1×1
-            Conv2D on the last feature map gives the code, latent_dim values laid out as
-            latent_dim / (h·w) channels on its h×w grid (7×7 for 28×28 images and two blocks),
-            and the decoder starts from them; latent_dim must be a multiple of h·w. On MNIST
-            (12 epochs, experiments/dae_mnist.py) it denoises light noise better than a dense
-            code (σ 0.2) and heavy noise worse (σ 0.4).
     """
 
     # Names of the values that `loss_terms` returns and `fit` logs; "loss" is the objective.
@@ -80,11 +64,28 @@ class ConvAutoencoder(keras.Model):
     reconstruction_reduction = "mean"
     # Whether `encode` returns a posterior (mean, log_var) and `sample(n)` exists (the VAE).
     is_variational = False
+    # Architecture fields that a variant cannot change, with the value it needs (stacked: its
+    # stages split the network block by block); empty: every option applies.
+    fixed_architecture: dict[str, object] = {}
+
+    # The architecture's fields, read off `self.architecture`.
+    latent_dim = ArchitectureField()
+    filters = ArchitectureField()
+    kernel_size = ArchitectureField()
+    activation = ArchitectureField()
+    pooling = ArchitectureField()
+    upsampling = ArchitectureField()
+    decoder_block = ArchitectureField()
+    hidden_units = ArchitectureField()
+    output_layer = ArchitectureField()
+    block_convs = ArchitectureField()
+    normalization = ArchitectureField()
+    bottleneck = ArchitectureField()
     # U-Net skip connections from each encoder block to the decoder block of its size: the
     # decoder then needs the encoder's feature maps besides the code, so `decode(code)` alone
     # does not exist. Only the denoising autoencoder offers them (an uncorrupted input would
     # just be copied through them).
-    skip_connections = False
+    skip_connections = ArchitectureField()
 
     def __init__(
         self,
@@ -104,47 +105,32 @@ class ConvAutoencoder(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        blocks.check_choice("pooling", pooling, blocks.DOWNSAMPLINGS)
-        blocks.check_choice("upsampling", upsampling, blocks.UPSAMPLINGS)
-        blocks.check_choice("decoder_block", decoder_block, blocks.DECODER_BLOCKS)
-        blocks.check_choice("output_layer", output_layer, blocks.OUTPUT_LAYERS)
-        blocks.check_choice("normalization", normalization, blocks.NORMALIZATIONS)
-        blocks.check_choice("bottleneck", bottleneck, nets.BOTTLENECKS)
         blocks.check_choice(
             "reconstruction_loss", reconstruction_loss, losses.RECONSTRUCTION_LOSSES
         )
-        filters = (filters,) if isinstance(filters, int) else tuple(int(f) for f in filters)
-        if int(block_convs) < 1:
-            raise ValueError(f"block_convs={block_convs} must be >= 1 (convolutions per block)")
-        if int(hidden_units) < 0:
-            raise ValueError(f"hidden_units={hidden_units} must be >= 0 (0: no hidden layer)")
-        if int(hidden_units) and bottleneck == "conv":
-            raise ValueError("hidden_units is a dense layer: it needs bottleneck='dense'")
-        if int(latent_dim) < 1 or not filters or min(filters) < 1:
-            raise ValueError(
-                f"latent_dim={latent_dim} and filters={filters} must be positive, with at least "
-                "one filter count"
-            )
-        self.latent_dim = int(latent_dim)
-        self.filters = filters
-        self.kernel_size = int(kernel_size)
-        self.activation = activation
-        self.pooling = pooling
-        self.upsampling = upsampling
-        self.decoder_block = decoder_block
         self.reconstruction_loss = reconstruction_loss
-        self.hidden_units = int(hidden_units)
-        self.output_layer = output_layer
-        self.block_convs = int(block_convs)
-        self.normalization = normalization
-        self.bottleneck = bottleneck
+        self.architecture = Architecture(
+            latent_dim=latent_dim,
+            filters=filters,
+            kernel_size=kernel_size,
+            activation=activation,
+            pooling=pooling,
+            upsampling=upsampling,
+            decoder_block=decoder_block,
+            hidden_units=hidden_units,
+            output_layer=output_layer,
+            block_convs=block_convs,
+            normalization=normalization,
+            bottleneck=bottleneck,
+        )
         self.image_shape = None
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names}
 
     def get_config(self):
-        # Every constructor argument is kept as an attribute of the same name, so the config is
-        # read off the signature and each variant gets a complete one for free. (Keras's own
-        # auto-config does not see the arguments of a subclassed Model: Model.__new__ drops them.)
+        # Every constructor argument is an attribute of the same name (the architecture's
+        # through `ArchitectureField`), so the config is read off the signature and each
+        # variant gets a complete one for free. (Keras's own auto-config does not see the
+        # arguments of a subclassed Model: Model.__new__ drops them.)
         config = super().get_config()
         config.update({name: getattr(self, name) for name in self.constructor_arguments()})
         return config
@@ -174,22 +160,8 @@ class ConvAutoencoder(keras.Model):
                 f"got {tuple(input_shape)}"
             )
         self.image_shape = tuple(int(d) for d in input_shape[1:])
-        if self.bottleneck == "conv":
-            # Checked on latent_dim as the user gave it (the VAE's encoder emits twice as many).
-            nets.code_channels(self.image_shape, len(self.filters), self.latent_dim)
-        network = nets.encoder(
-            self.image_shape,
-            self.filters,
-            self.code_size(),
-            self.kernel_size,
-            self.activation,
-            self.pooling,
-            hidden_units=self.hidden_units,
-            block_convs=self.block_convs,
-            normalization=self.normalization,
-            bottleneck=self.bottleneck,
-            skip_connections=self.skip_connections,
-        )
+        nets.check_code_fits(self.architecture, self.image_shape)
+        network = nets.encoder(self.architecture, self.image_shape, self.code_size())
         if self.skip_connections:
             # Two views of the same layers: images → [code, *skip maps] for reconstructions,
             # images → code for everything that reads the code.
@@ -197,34 +169,12 @@ class ConvAutoencoder(keras.Model):
             network = keras.Model(network.input, network.outputs[0], name="encoder")
         self.encoder = network
         self.decoder = self.build_decoder()
-        # The fitted anomaly score's statistics (models/anomaly.py): set by
-        # `fit_anomaly_score` after training, saved with the model, read by `score`.
-        frozen = {"trainable": False, "initializer": "zeros"}
-        self.score_location = self.add_weight(
-            shape=(self.latent_dim,), name="score_location", **frozen
-        )
-        self.score_precision = self.add_weight(
-            shape=(self.latent_dim, self.latent_dim), name="score_precision", **frozen
-        )
-        self.score_scales = self.add_weight(shape=(4,), name="score_scales", **frozen)
-        self.score_fitted = self.add_weight(shape=(), name="score_fitted", **frozen)
+        # Set by `fit_anomaly_score` after training, saved with the model, read by `score`.
+        self.anomaly_score = anomaly.AnomalyScore(self.latent_dim, name="anomaly_score")
 
     def build_decoder(self) -> keras.Model:
         """The decoder network for `self.image_shape` (stacked: one with per-block mirrors)."""
-        return nets.decoder(
-            self.image_shape,
-            self.filters,
-            self.latent_dim,
-            self.kernel_size,
-            self.activation,
-            self.upsampling,
-            self.decoder_block,
-            output_layer=self.output_layer,
-            block_convs=self.block_convs,
-            normalization=self.normalization,
-            bottleneck=self.bottleneck,
-            skip_shapes=self.skip_shapes(),
-        )
+        return nets.decoder(self.architecture, self.image_shape, skip_shapes=self.skip_shapes())
 
     def skip_shapes(self) -> tuple:
         """Shapes (H, W, C) of the skip feature maps that the decoder takes besides the code."""
@@ -240,6 +190,16 @@ class ConvAutoencoder(keras.Model):
     def _ensure_built(self, images):
         if not self.built:
             self.build(tuple(images.shape))
+
+    def load_own_variables(self, store):
+        # Files saved before the anomaly score had its own layer hold its statistics among the
+        # model's own variables (Keras saves a layer's own ones as trainable, then
+        # non-trainable, by position).
+        own = len(self._trainable_variables) + len(self._non_trainable_variables)
+        store, statistics = anomaly.split_legacy_store(store, own)
+        if statistics is not None:
+            self.anomaly_score.load_statistics(statistics)
+        super().load_own_variables(store)
 
     # --------------------------------------------------------------------------------- hooks
     def corrupt(self, images, training=False):
@@ -346,29 +306,20 @@ class ConvAutoencoder(keras.Model):
         # One encode and one decode serve both scores (inference: the code is what
         # `sample_code` gives the decoder, the posterior mean for the VAE).
         encoded, logits = self.encode_and_reconstruct(images)
-        code = self.sample_code(encoded)
-        fitted = anomaly.combined(
-            anomaly.per_image_mse(images, logits),
-            anomaly.mahalanobis(code, self.score_location, self.score_precision),
-            self.score_scales,
-        )
-        # A select, not a branch: both are cheap, and converters handle it everywhere.
         own = self.score_of(images, encoded, logits)
-        return ops.where(self.score_fitted > 0.5, fitted, own)
+        return self.anomaly_score(images, logits, self.sample_code(encoded), own)
 
     def fit_anomaly_score(self, images, batch_size: int = 256) -> None:
         """Fits `score` to held-out normal images (float32 array (N, H, W, C), N >= 2)."""
-        codes, mse = [], []
+        self._ensure_built(images)
+        self.anomaly_score.fit(self._inference_batches(images, batch_size))
+
+    def _inference_batches(self, images, batch_size: int):
+        """(images, reconstruction logits, codes) of `images`, batch by batch, at inference."""
         for start in range(0, len(images), batch_size):
             batch = ops.convert_to_tensor(images[start : start + batch_size])
             encoded, logits = self.encode_and_reconstruct(batch)
-            codes.append(ops.convert_to_numpy(self.sample_code(encoded)))
-            mse.append(ops.convert_to_numpy(anomaly.per_image_mse(batch, logits)))
-        statistics = anomaly.fit_statistics(np.concatenate(codes), np.concatenate(mse))
-        self.score_location.assign(statistics["location"])
-        self.score_precision.assign(statistics["precision"])
-        self.score_scales.assign(statistics["scales"])
-        self.score_fitted.assign(1.0)
+            yield batch, logits, self.sample_code(encoded)
 
     # ------------------------------------------------------------------------------ training
     def loss_terms(self, images, training=False, inputs=None) -> dict:

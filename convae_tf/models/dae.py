@@ -9,6 +9,8 @@ epoch measures the same noisy images.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -52,9 +54,11 @@ class DenoisingAE(ConvAutoencoder):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(skip_connections, bool):
-            raise ValueError(f"skip_connections={skip_connections!r} must be True or False")
-        self.skip_connections = skip_connections
+        # Part of the network (the encoder emits its feature maps, the decoder takes them),
+        # so it joins the frozen architecture, which checks it.
+        self.architecture = dataclasses.replace(
+            self.architecture, skip_connections=skip_connections
+        )
         self.gaussian_std = float(gaussian_std)
         self.salt_pepper = float(salt_pepper)
         self.masking = float(masking)

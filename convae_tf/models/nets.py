@@ -1,8 +1,9 @@
 """Encoder and decoder builders: architecture only, no loss.
 
-Both are functional `keras.Model`s built for a fixed image shape, so `summary()` shows them and
-they export on their own. The encoder pads odd sizes up to a multiple of 2**depth; the decoder
-crops back, so the reconstruction always has the input's exact shape.
+Both are functional `keras.Model`s built for a fixed image shape from the model's frozen
+`Architecture`, so `summary()` shows them and they export on their own. The encoder pads odd
+sizes up to a multiple of 2**depth; the decoder crops back, so the reconstruction always has
+the input's exact shape.
 """
 
 from __future__ import annotations
@@ -11,12 +12,7 @@ import keras
 from keras import layers
 
 from convae_tf.models import blocks
-
-# Where the code sits: "dense" (Flatten → Dense(code): every code value sees the whole image),
-# or "conv" (a 1×1 Conv2D on the encoder's last feature map, flattened: each position keeps its
-# own channels, the layout of the keras.io denoiser's 7×7×32 code). Both give a flat code of
-# latent_dim values, so everything downstream (VAE, scores, probes, export) is the same.
-BOTTLENECKS = ("dense", "conv")
+from convae_tf.models.architecture import Architecture
 
 
 def code_grid(image_shape, depth: int) -> tuple[int, int]:
@@ -37,135 +33,126 @@ def code_channels(image_shape, depth: int, code_size: int) -> int:
     return channels
 
 
+def check_code_fits(architecture: Architecture, image_shape) -> None:
+    """With the conv bottleneck, latent_dim (as the user gave it) must fill the code grid."""
+    if architecture.bottleneck == "conv":
+        code_channels(image_shape, architecture.depth, architecture.latent_dim)
+
+
 def encoder(
+    architecture: Architecture,
     image_shape: tuple[int, int, int],
-    filters: tuple[int, ...],
     code_size: int,
-    kernel_size: int = 3,
-    activation: str = "relu",
-    pooling: str = "max",
     name: str = "encoder",
-    hidden_units: int = 0,
-    block_convs: int = 1,
-    normalization: str = "none",
-    bottleneck: str = "dense",
-    skip_connections: bool = False,
 ) -> keras.Model:
     """Image (H, W, C) → [Conv2D → pool] × len(filters) → Flatten → [Dense(hidden_units)] →
     Dense(code_size). `pooling="stride"` downsamples with stride-2 convolutions instead;
     `hidden_units` > 0 adds a dense hidden layer before the code (the keras.io VAE has 16);
     `block_convs` is the number of Conv2D layers per block; `normalization="batch"` puts a
     BatchNormalization after each of them. `bottleneck="conv"`: the code is a 1×1 Conv2D of
-    the last feature map instead, flattened channel by channel (see `BOTTLENECKS`).
-    `skip_connections=True`: the model's outputs are [code, *the full-resolution feature map of
-    each block] (see `blocks.conv_pool_block`), for a `decoder` with skip connections."""
+    the last feature map instead, flattened channel by channel (see `architecture.BOTTLENECKS`).
+    `skip_connections`: the model's outputs are [code, *the full-resolution feature map of
+    each block] (see `blocks.conv_pool_block`), for a `decoder` with skip connections.
+    `code_size`: latent_dim, or more for an encoder that emits several values per code
+    dimension (the VAE's mean and log-variance)."""
+    arch = architecture
     images = keras.Input(image_shape, name="images")
-    x = blocks.pad_to_multiple(images, len(filters), name="pad")
+    x = blocks.pad_to_multiple(images, arch.depth, name="pad")
     skips = []
-    for i, width in enumerate(filters):
+    for i, width in enumerate(arch.filters):
         x, features = blocks.conv_pool_block(
             x,
             width,
-            kernel_size,
-            activation,
-            pooling,
+            arch.kernel_size,
+            arch.activation,
+            arch.pooling,
             name=f"down{i}",
-            convs=block_convs,
-            normalization=normalization,
+            convs=arch.block_convs,
+            normalization=arch.normalization,
             return_features=True,
         )
         skips.append(features)
     # float32 under a mixed-precision policy: the code feeds the loss (the VAE's mean and
     # log-variance, the sparsity penalty), which stays in float32. A no-op in float32.
-    if bottleneck == "conv":
-        channels = code_channels(image_shape, len(filters), code_size)
+    if arch.bottleneck == "conv":
+        channels = code_channels(image_shape, arch.depth, code_size)
         x = layers.Conv2D(channels, 1, name="code_conv", dtype="float32")(x)
         # Channel-major, so that a code made of parts (the VAE's mean, then its log-variance)
         # splits into whole feature maps, each the decoder's layout.
         x = layers.Permute((3, 1, 2), name="channels_first", dtype="float32")(x)
         code = layers.Flatten(name="code", dtype="float32")(x)
-        return keras.Model(images, [code, *skips] if skip_connections else code, name=name)
+        return keras.Model(images, [code, *skips] if arch.skip_connections else code, name=name)
     x = layers.Flatten(name="flatten")(x)
-    if hidden_units:
-        x = layers.Dense(hidden_units, activation=activation, name="hidden")(x)
+    if arch.hidden_units:
+        x = layers.Dense(arch.hidden_units, activation=arch.activation, name="hidden")(x)
     code = layers.Dense(code_size, name="code", dtype="float32")(x)
-    return keras.Model(images, [code, *skips] if skip_connections else code, name=name)
+    return keras.Model(images, [code, *skips] if arch.skip_connections else code, name=name)
 
 
-def _expand(code, image_shape, filters, activation, bottleneck="dense"):
+def _expand(code, image_shape, architecture: Architecture):
     """Code → the feature map where every decoder starts. Dense bottleneck: Dense → the shape
     that the encoder's last block emitted (its padded size halved len(filters) times,
     filters[-1] channels). Conv bottleneck: the code's own channels laid back on that grid."""
-    low_h, low_w = code_grid(image_shape, len(filters))
-    if bottleneck == "conv":
-        channels = code_channels(image_shape, len(filters), code.shape[-1])
+    arch = architecture
+    low_h, low_w = code_grid(image_shape, arch.depth)
+    if arch.bottleneck == "conv":
+        channels = code_channels(image_shape, arch.depth, code.shape[-1])
         x = layers.Reshape((channels, low_h, low_w), name="reshape")(code)
         return layers.Permute((2, 3, 1), name="channels_last")(x)
-    x = layers.Dense(low_h * low_w * filters[-1], activation=activation, name="expand")(code)
-    return layers.Reshape((low_h, low_w, filters[-1]), name="reshape")(x)
+    units = low_h * low_w * arch.filters[-1]
+    x = layers.Dense(units, activation=arch.activation, name="expand")(code)
+    return layers.Reshape((low_h, low_w, arch.filters[-1]), name="reshape")(x)
 
 
 def decoder(
+    architecture: Architecture,
     image_shape: tuple[int, int, int],
-    filters: tuple[int, ...],
-    latent_dim: int,
-    kernel_size: int = 3,
-    activation: str = "relu",
-    upsampling: str = "nearest",
-    block: str = "upsample",
-    name: str = "decoder",
-    output_layer: str = "conv",
-    block_convs: int = 1,
-    normalization: str = "none",
-    bottleneck: str = "dense",
     skip_shapes: tuple = (),
+    name: str = "decoder",
 ) -> keras.Model:
-    """Code → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored → Conv2D(C) logits.
-    With `bottleneck="conv"` the code is reshaped onto its grid directly (no Dense).
-    `skip_shapes`: the shapes (H, W, C) of the encoder's skip feature maps, block 0 first; the
-    decoder then takes [code, *those maps] and each block concatenates the map of its size
-    after upsampling (a U-Net: the code carries the content, the maps the fine detail).
-    `block_convs` is the number of convolutions per block, the upsampling one included;
-    `normalization="batch"` puts a BatchNormalization after each (not after the logits).
+    """Code (latent_dim,) → Dense → reshape → [upsample → Conv2D] × len(filters), mirrored →
+    Conv2D(C) logits. With `bottleneck="conv"` the code is reshaped onto its grid directly
+    (no Dense). `skip_shapes`: the shapes (H, W, C) of the encoder's skip feature maps, block 0
+    first; the decoder then takes [code, *those maps] and each block concatenates the map of
+    its size after upsampling (a U-Net: the code carries the content, the maps the fine
+    detail). `block_convs` is the number of convolutions per block, the upsampling one
+    included; `normalization="batch"` puts a BatchNormalization after each (not after the
+    logits).
 
     The decoder returns logits; the model applies the sigmoid, so that binary cross-entropy can
     be computed from logits (numerically stable) while outputs stay in [0, 1].
     `output_layer="transpose"` makes the last layer a stride-1 Conv2DTranspose (the keras.io
-    VAE's): the same function class, but oneDNN's kernel for one output channel is ~2.5× faster
-    than Conv2D's here (forward + backward, batch 128, 28×28×32 → 1).
+    VAE's): the same function class, but oneDNN's kernel for one output channel runs faster
+    on CPU than Conv2D's.
     """
+    arch = architecture
     height, width, channels = image_shape
-    code = keras.Input((latent_dim,), name="code")
+    code = keras.Input((arch.latent_dim,), name="code")
     skips = [keras.Input(shape, name=f"skip{k}") for k, shape in enumerate(skip_shapes)]
-    x = _expand(code, image_shape, filters, activation, bottleneck)
-    for i, width_i in enumerate(reversed(filters)):
+    x = _expand(code, image_shape, arch)
+    for i, width_i in enumerate(reversed(arch.filters)):
         x = blocks.upsample_conv_block(
             x,
             width_i,
-            kernel_size,
-            activation,
-            upsampling,
-            block,
+            arch.kernel_size,
+            arch.activation,
+            arch.upsampling,
+            arch.decoder_block,
             name=f"up{i}",
-            convs=block_convs,
-            normalization=normalization,
-            skip=skips[len(filters) - 1 - i] if skips else None,
+            convs=arch.block_convs,
+            normalization=arch.normalization,
+            skip=skips[arch.depth - 1 - i] if skips else None,
         )
     # float32 under a mixed-precision policy: the logits feed the loss, computed in float32.
-    output = layers.Conv2DTranspose if output_layer == "transpose" else layers.Conv2D
-    logits = output(channels, kernel_size, padding="same", name="logits", dtype="float32")(x)
+    output = layers.Conv2DTranspose if arch.output_layer == "transpose" else layers.Conv2D
+    logits = output(channels, arch.kernel_size, padding="same", name="logits", dtype="float32")(x)
     logits = blocks.crop_to(logits, height, width, name="crop")
     return keras.Model([code, *skips] if skips else code, logits, name=name)
 
 
 def mirrored_decoder(
+    architecture: Architecture,
     image_shape: tuple[int, int, int],
-    filters: tuple[int, ...],
-    latent_dim: int,
-    kernel_size: int = 3,
-    activation: str = "relu",
-    upsampling: str = "nearest",
-    block: str = "upsample",
     name: str = "decoder",
 ) -> keras.Model:
     """Code → Dense → reshape → one block per encoder block, in reverse → logits.
@@ -176,18 +163,19 @@ def mirrored_decoder(
     activation: the logits). So encoder block k and mirror block k form a shallow autoencoder
     of their own, which is what greedy layer-wise pretraining trains (the `stacked` model).
     """
+    arch = architecture
     height, width, channels = image_shape
-    code = keras.Input((latent_dim,), name="code")
-    x = _expand(code, image_shape, filters, activation)
-    for k in reversed(range(len(filters))):
-        width_k, activation_k = (filters[k - 1], activation) if k else (channels, None)
+    code = keras.Input((arch.latent_dim,), name="code")
+    x = _expand(code, image_shape, arch)
+    for k in reversed(range(arch.depth)):
+        width_k, activation_k = (arch.filters[k - 1], arch.activation) if k else (channels, None)
         x = blocks.upsample_conv_block(
             x,
             width_k,
-            kernel_size,
+            arch.kernel_size,
             activation_k,
-            upsampling,
-            block,
+            arch.upsampling,
+            arch.decoder_block,
             name=f"mirror{k}",
             # The logits feed the loss: float32 under a mixed-precision policy.
             dtype=None if k else "float32",

@@ -60,6 +60,16 @@ class StackedAE(ConvAutoencoder):
     """
 
     metric_names = ("loss", "reconstruction", "stage_loss", "stage")
+    # Its stages split the network block by block (nets.mirrored_decoder); these options of
+    # the other models have no stage of their own (normalization: the mirrored blocks have
+    # none), so they keep these values.
+    fixed_architecture = {
+        "hidden_units": 0,
+        "output_layer": "conv",
+        "block_convs": 1,
+        "normalization": "none",
+        "bottleneck": "dense",
+    }
     # The phase's loss: a stage's in pretraining, the full objective in fine-tuning.
     objective_term = "stage_loss"
 
@@ -67,16 +77,7 @@ class StackedAE(ConvAutoencoder):
         # The architecture arguments go to ConvAutoencoder; get_config and the CLI's argument
         # check read them along the MRO (ConvAutoencoder.constructor_arguments).
         super().__init__(**kwargs)
-        if (
-            self.hidden_units
-            or self.output_layer != "conv"
-            or self.block_convs != 1
-            or self.normalization != "none"
-            or self.bottleneck != "dense"
-        ):
-            # Its stages split the network block by block (nets.mirrored_decoder); these
-            # options of the other models have no stage of their own (normalization: the
-            # mirrored blocks have none).
+        if any(getattr(self, name) != value for name, value in self.fixed_architecture.items()):
             raise ValueError(
                 "stacked supports neither hidden_units, output_layer='transpose', "
                 "block_convs > 1, normalization='batch' nor bottleneck='conv'"
@@ -97,15 +98,7 @@ class StackedAE(ConvAutoencoder):
     def build_decoder(self) -> keras.Model:
         # The `ae` decoder puts its Conv2D(C) after all the upsampling blocks, so its blocks are
         # not per-block inverses of the encoder's; this one's are (see the module docstring).
-        return nets.mirrored_decoder(
-            self.image_shape,
-            self.filters,
-            self.latent_dim,
-            self.kernel_size,
-            self.activation,
-            self.upsampling,
-            self.decoder_block,
-        )
+        return nets.mirrored_decoder(self.architecture, self.image_shape)
 
     # ----------------------------------------------------------------------------- schedule
     @property
