@@ -10,8 +10,8 @@ import pytest
 from conftest import RUN_KINDS, make_workdir, run_cli
 
 from convae_tf import errors
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import embed, evaluate, likelihood, splits
-from convae_tf.training import run_folder
 
 KINDS = list(RUN_KINDS)
 QUICK = evaluate.get_config()

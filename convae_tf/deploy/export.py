@@ -36,9 +36,9 @@ from ml_collections.config_dict import placeholder
 
 import convae_tf
 from convae_tf import cli, data
+from convae_tf.artifacts import run_folder
 from convae_tf.deploy import model_card, predict, signatures, tflite
 from convae_tf.errors import ConfigError
-from convae_tf.training import run_folder
 from convae_tf.utils.files import save_json
 
 # float32 is the exact reference that the parity gate checks; int8 is the file for the edge

@@ -18,8 +18,8 @@ from absl import flags
 from ml_collections.config_dict import placeholder
 
 from convae_tf import cli, data, errors
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import splits
-from convae_tf.training import run_folder
 from convae_tf.utils import files
 
 # name: (default, help); the flags of the CLI are made from it.

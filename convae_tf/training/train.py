@@ -22,9 +22,10 @@ from absl import flags
 
 from convae_tf import cli, data, errors
 from convae_tf import models as _models  # noqa: F401  (registers the variants)
+from convae_tf.artifacts import run_folder
 from convae_tf.models import anomaly, registry
 from convae_tf.training import callbacks as ae_callbacks
-from convae_tf.training import config, distributed, precision, run_folder
+from convae_tf.training import config, distributed, precision
 from convae_tf.utils import files
 from convae_tf.utils.progress import stage
 
