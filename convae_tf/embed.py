@@ -1,6 +1,6 @@
 """`python -m convae_tf.embed` (console script `convae-embed`):
 write the codes of a split to an .npz file.
-The work is done in `convae_tf/evaluation/embed.py`, whose FIELDS hold the defaults."""
+The work is done in `convae_tf/evaluation/embed.py`."""
 
 from absl import flags
 

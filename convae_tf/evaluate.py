@@ -1,6 +1,6 @@
 """`python -m convae_tf.evaluate` (console script `convae-evaluate`):
 measure a finished run on the five applications.
-The work is done in `convae_tf/evaluation/evaluate.py`, whose FIELDS hold the defaults."""
+The work is done in `convae_tf/evaluation/evaluate.py`."""
 
 from absl import flags
 

@@ -1,6 +1,6 @@
 """`python -m convae_tf.export` (console script `convae-export`):
 export a finished run for TF Serving and LiteRT.
-The work is done in `convae_tf/deploy/export.py`, whose FIELDS hold the defaults."""
+The work is done in `convae_tf/deploy/export.py`."""
 
 from absl import flags
 

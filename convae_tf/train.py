@@ -1,6 +1,6 @@
 """`python -m convae_tf.train` (console script `convae-train`):
-train a model into a run folder. The flags are made from the defaults in
-`convae_tf/training/config.py`; the work is done in `convae_tf/training/train.py`."""
+train a model into a run folder.
+The work is done in `convae_tf/training/train.py`."""
 
 from absl import flags
 
