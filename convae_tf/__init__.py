@@ -5,10 +5,10 @@ model = convae_tf.get_model("ae", latent_dim=16)
 convae_tf.list_models()
 """
 
-from convae_tf import cli as _cli
+from convae_tf.utils import quiet as _quiet
 
 # Before TensorFlow is imported, as its C++ log level is read then; changes nothing outside a CLI.
-_cli.quiet_start()
+_quiet.quiet_start()
 
 from convae_tf import models as _models  # noqa: E402, F401  (registers every variant)
 from convae_tf.models import registry  # noqa: E402

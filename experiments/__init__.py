@@ -20,5 +20,5 @@ train.py's recipe), `datasets`, `timing`, `inference` (export + runners per engi
 (time to quality) and `report` (results files, the benchmark's tables, README blocks);
 `transpose_rewrites` holds the Conv2DTranspose rewrites that layer_speed times. Results go to
 `experiments/results/`. Run as modules, the scripts are as quiet as the CLIs: TensorFlow's
-start-up lines are held back (convae_tf/cli/quiet.py), unless -v 0 or TF_CPP_MIN_LOG_LEVEL asks.
+start-up lines are held back (convae_tf/utils/quiet.py), unless -v 0 or TF_CPP_MIN_LOG_LEVEL asks.
 """

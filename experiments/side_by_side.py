@@ -28,8 +28,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import applications, splits
-from convae_tf.training import precision, run_folder
+from convae_tf.training import precision
 from convae_tf.utils import files
 from experiments import references
 

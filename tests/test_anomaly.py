@@ -10,8 +10,9 @@ import pytest
 from conftest import blob_images, tiny_model, tiny_run_config
 
 import convae_tf
+from convae_tf.artifacts import run_folder
 from convae_tf.models import anomaly
-from convae_tf.training import run_folder, train
+from convae_tf.training import train
 
 
 def test_statistics_standardise_the_normal_images():

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_cli, write_png
 
-from convae_tf.cli import quiet
 from convae_tf.deploy import export
+from convae_tf.utils import quiet
 
 # A tiny model, so that a case that wrongly trains ends quickly (and then fails).
 TINY_FLAGS = ["--model=ae", "--model_args=filters=4,8", "--latent_dim=2", "--batch_size=16"]

@@ -7,9 +7,10 @@ import pytest
 import tensorflow as tf
 from conftest import tiny_run_config
 
+from convae_tf.artifacts import run_folder
 from convae_tf.data import binarize, load_source, make_pipelines
 from convae_tf.evaluation import splits
-from convae_tf.training import run_folder, train
+from convae_tf.training import train
 
 GREY = 0.3  # every pixel of every image: its binary draws average to this
 

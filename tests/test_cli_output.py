@@ -10,8 +10,8 @@ import sys
 import pytest
 from conftest import assert_one_line_error, run_cli
 
-from convae_tf.cli import quiet
-from convae_tf.deploy.predict import native_info_held_back
+from convae_tf.deploy import predict
+from convae_tf.utils import quiet
 
 # absl's log line prefix, from C++ (I0000 00:00:…) and from Python (W1201 02:22:51.138651 …).
 LOG_LINE = re.compile(r"^[IWEF]\d{4} ")
@@ -91,7 +91,7 @@ def test_native_logs_only_on_request(tmp_path, flags, env, native_logs):
     "argv, command, is_cli",
     [
         (["-m", "--epochs=1"], ["python", "-m", "convae_tf.train", "--epochs=1"], True),
-        (["-m"], ["python", "-W", "ignore", "-m", "convae_tf.deploy.export"], True),
+        (["-m"], ["python", "-W", "ignore", "-m", "convae_tf.export"], True),
         (
             ["/venv/bin/convae-evaluate", "--workdir=r"],
             ["python", "/venv/bin/convae-evaluate"],
@@ -138,8 +138,18 @@ def test_native_log_level(argv, env, level):
     assert quiet.native_log_level(argv, environ=env) == level
 
 
-# One copy, in the stand-alone predict script; the CLIs' start-up (cli.quiet) uses it too.
-HOLD_BACKS = pytest.mark.parametrize("held_back", [native_info_held_back])
+def test_the_hold_back_is_written_once():
+    # The stand-alone predict script loads utils/quiet.py from its file instead of importing it:
+    # its hold-back must be that file's function, not a copy of it.
+    loaded_from = predict.native_info_held_back.__wrapped__.__code__.co_filename
+    assert os.path.realpath(loaded_from) == os.path.realpath(quiet.__file__)
+
+
+HOLD_BACKS = pytest.mark.parametrize(
+    "held_back",
+    [quiet.native_info_held_back, predict.native_info_held_back],
+    ids=["cli", "predict"],
+)
 
 
 @HOLD_BACKS

@@ -11,9 +11,9 @@ from conftest import make_workdir, run_cli, run_kind
 
 import convae_tf
 from convae_tf import errors
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import embed, evaluate, likelihood, splits
 from convae_tf.models import registry
-from convae_tf.training import run_folder
 
 KINDS = convae_tf.list_models()
 QUICK = evaluate.get_config()

@@ -10,8 +10,9 @@ from conftest import tiny_run_config
 from test_evaluate import QUICK
 
 from convae_tf import data
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import evaluate
-from convae_tf.training import run_folder, train
+from convae_tf.training import train
 from experiments import side_by_side
 
 

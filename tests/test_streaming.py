@@ -27,11 +27,12 @@ from conftest import (
 from PIL import Image
 
 from convae_tf import data
+from convae_tf.artifacts import run_folder
 from convae_tf.data import DataError, load_source, make_pipelines
 from convae_tf.data.pipeline import CacheBudget
 from convae_tf.data.prepare import prepare_records
 from convae_tf.errors import ConfigError
-from convae_tf.training import config, run_folder, train
+from convae_tf.training import config, train
 
 
 # More files than the preflight decodes, so that files sorted last are only met while streaming.

@@ -19,7 +19,8 @@ import pytest
 from conftest import ENV, RUN_EPOCHS, assert_one_line_error, run_cli, run_python, tiny_run_config
 
 from convae_tf import errors
-from convae_tf.training import precision, run_folder, train
+from convae_tf.artifacts import run_folder
+from convae_tf.training import precision, train
 
 QUICK = ["--epochs=2", "--steps_per_epoch=3", "--batch_size=16"]
 

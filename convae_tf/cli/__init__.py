@@ -1,6 +1,7 @@
 """Command-line plumbing shared by the CLIs: one-line errors with exit code 2 instead of
-tracebacks (this module), quiet output by default (`quiet`), and one config system for every
-program (`configs`: defaults, then a config file, then flags)."""
+tracebacks (this module), quiet output by default (`convae_tf.utils.quiet`), and one config
+system for every program (`configs`: defaults, then a config file, then flags). The stages use
+`configs` for their defaults; only the entry modules (convae_tf/<program>.py) call `run`."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from convae_tf.cli.configs import (
     define_config_flags,
     program_flags_in_help,
 )
-from convae_tf.cli.quiet import quiet_python_logs, quiet_start
 from convae_tf.errors import UserError
+from convae_tf.utils.quiet import quiet_python_logs, quiet_start
 
 # Errors caused by what the user gave us. Anything else is a bug and keeps its traceback.
 # OSError: a path that is missing, not a folder, not writable, a full disk... (the user's to fix).

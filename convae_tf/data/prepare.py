@@ -18,17 +18,14 @@ import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
-from ml_collections.config_dict import placeholder
 
-from convae_tf import cli
 from convae_tf.data import records
-from convae_tf.data.image_files import BAD_FILES, named_file_errors
+from convae_tf.data.image_files import named_file_errors
 from convae_tf.data.source import Source
 from convae_tf.data.sources import load_source
 from convae_tf.errors import DataError
@@ -155,56 +152,3 @@ def _int(value: int) -> tf.train.Feature:
 def _say(verbose: bool, line: str) -> None:
     if verbose:
         print(line, flush=True)
-
-
-FIELDS: cli.Fields = {
-    "dataset": (
-        placeholder(str),
-        "What to convert: folder:PATH, npz:PATH, idx:DIR, sprites or a TFDS name.",
-    ),
-    "out": (placeholder(str), "The record folder to create (must not exist yet)."),
-    "shard_mb": (float(DEFAULT_SHARD_MB), "Most MiB of images per record file."),
-    "image_size": (placeholder(tuple), "Resize every image to H,W (default: keep the size)."),
-    "data_dir": (placeholder(str), "TFDS data directory (default: TFDS's own)."),
-    "bad_files": (
-        "stop",
-        f"An unreadable image file: {' or '.join(BAD_FILES)} (skip drops it and counts it).",
-    ),
-}
-
-
-def run() -> None:
-    """`python -m convae_tf.prepare`."""
-    prepare_config = cli.define_config_flags(FIELDS)
-
-    def main(argv) -> None:
-        del argv
-        cfg = prepare_config.resolve()
-        for required in ("dataset", "out"):
-            if not cfg[required]:
-                raise DataError(f"--{required} is required, e.g. {records.PREPARE_HINT}")
-        started = time.time()
-        metadata = prepare_records(
-            cfg.dataset,
-            cfg.out,
-            shard_mb=cfg.shard_mb,
-            image_size=cfg.image_size,
-            data_dir=cfg.data_dir,
-            bad_files=cfg.bad_files,
-            verbose=True,
-        )
-        splits = metadata["splits"]
-        print(
-            f"prepare: wrote {cfg.out} in {time.time() - started:.0f} s: "
-            + ", ".join(f"{s} {splits[s]['count']} images in {len(splits[s]['files'])} file(s)"
-                        for s in records.SPLITS)
-            + f"; train with --dataset=tfrecord:{cfg.out}",
-            file=sys.stdout,
-            flush=True,
-        )  # fmt: skip
-
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -31,14 +31,13 @@ import keras
 import ml_collections
 import numpy as np
 import tensorflow as tf
-from absl import flags
 from ml_collections.config_dict import placeholder
 
 import convae_tf
 from convae_tf import cli, data
+from convae_tf.artifacts import run_folder
 from convae_tf.deploy import model_card, predict, signatures, tflite
 from convae_tf.errors import ConfigError
-from convae_tf.training import run_folder
 from convae_tf.utils.files import save_json
 
 # float32 is the exact reference that the parity gate checks; int8 is the file for the edge
@@ -310,22 +309,3 @@ FIELDS: cli.Fields = {
 def get_config() -> ml_collections.ConfigDict:
     """The export defaults, a new ConfigDict on every call (the arguments of `export`)."""
     return cli.config_from_fields(FIELDS)
-
-
-def run() -> None:
-    """`python -m convae_tf.export`: the flags are defined here, not on import (train,
-    evaluate and export share flag names and may be imported together)."""
-    workdir = flags.DEFINE_string(
-        "workdir", None, "A finished training run (config.json, model.keras).", required=True
-    )
-    export_config = cli.define_config_flags(FIELDS)
-
-    def main(argv):
-        del argv
-        export(workdir.value, **export_config.resolve().to_dict())
-
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    run()

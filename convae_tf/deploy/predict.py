@@ -9,20 +9,21 @@ Tasks: reconstruct (PNG per image), encode (<output name>.npy, rows in the order
 files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score).
 
 This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md:
-inference runs where convae_tf's models are not needed): it works as a stand-alone script
-beside an exported model. Images are never resized or converted: a wrong size or channel
-count is an error.
+inference runs where convae_tf's models are not needed), and reads the quiet-output helper
+convae_tf/utils/quiet.py from its file: it works as a stand-alone script beside an exported
+model (with quiet.py beside it, TensorFlow's start-up lines stay held back there too). Images
+are never resized or converted: a wrong size or channel count is an error.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import importlib.util
 import io
 import os
 import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -44,31 +45,23 @@ class InputError(ValueError):
 
 
 # ---------------------------------------------------------------------------- quiet output
-@contextlib.contextmanager
-def native_info_held_back():
-    """While TF_CPP_MIN_LOG_LEVEL hides INFO (1 or more), C++ output of the block is held back:
-    TensorFlow's import (oneDNN, CUDA drivers), the TFLite converter and LiteRT's XNNPACK
-    delegate print lines that ignore that level (tensorflow/tensorflow#100442). File
-    descriptor 2 points at a temporary file meanwhile; its text is replayed if the block fails.
-    Also used by convae_tf.cli and the converter (this module imports no convae_tf)."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), 2)
-        failed = True
-        try:
-            yield
-            failed = False
-        finally:
-            sys.stderr.flush()  # Python's own writes of the block belong to the held text
-            os.dup2(saved, 2)
-            os.close(saved)
-            if failed:
-                held.seek(0)
-                os.write(2, held.read())
+def _load_native_info_held_back():
+    """The hold-back of TensorFlow's and LiteRT's C++ start-up lines. Its one copy is
+    convae_tf/utils/quiet.py (standard library and absl only), loaded here from its file, not
+    imported, so that this script never imports convae_tf. A copy of this script taken out of
+    the package looks for quiet.py beside it, and holds nothing back without one."""
+    here = Path(__file__).resolve().parent
+    for path in (here / "quiet.py", here.parent / "utils" / "quiet.py"):
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location("_convae_quiet", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.native_info_held_back
+    return contextlib.nullcontext
+
+
+# Loaded from the file, not injected by the entry module: the package and a stand-alone run alike.
+native_info_held_back = _load_native_info_held_back()
 
 
 # --------------------------------------------------------------------------------- runners

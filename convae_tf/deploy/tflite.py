@@ -18,8 +18,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from convae_tf.deploy.predict import native_info_held_back
 from convae_tf.errors import ConfigError
+from convae_tf.utils.quiet import native_info_held_back
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
 DESCRIPTIONS = {

@@ -14,12 +14,11 @@ from pathlib import Path
 import ml_collections
 import numpy as np
 import tensorflow as tf
-from absl import flags
 from ml_collections.config_dict import placeholder
 
-from convae_tf import cli, data, errors
+from convae_tf import cli, errors
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import splits
-from convae_tf.training import run_folder
 from convae_tf.utils import files
 
 # name: (default, help); the flags of the CLI are made from it.
@@ -70,31 +69,3 @@ def embed(workdir, output, batch_size: int = 256, **options) -> dict[str, np.nda
     with files.atomic_path(output) as tmp:  # tmp ends in .npz too: numpy appends no second one
         np.savez(tmp, **arrays)
     return arrays
-
-
-def run() -> None:
-    """`python -m convae_tf.embed`: the flags are defined here, not on import (train, embed
-    and evaluate share flag names and may be imported together: tests, notebooks)."""
-    workdir = flags.DEFINE_string(
-        "workdir", None, "Folder of a finished training run.", required=True
-    )
-    output = flags.DEFINE_string("output", None, "Output .npz file.", required=True)
-    embed_config = cli.define_config_flags(FIELDS)
-
-    def main(argv) -> None:
-        del argv
-        options = embed_config.resolve().to_dict()
-        with data.named_file_errors():  # a corrupt image file met while streaming: one line
-            arrays = embed(workdir.value, output.value, **options)
-        rows, width = arrays["codes"].shape
-        print(
-            f"[convae_tf] wrote {rows} codes of dimension {width} "
-            f"({'with' if 'labels' in arrays else 'without'} labels) to {output.value}",
-            flush=True,
-        )
-
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import ml_collections
 import numpy as np
-from absl import flags
 from ml_collections.config_dict import placeholder
 
-from convae_tf import cli, data, errors
+from convae_tf import cli, errors
+from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import applications, splits
-from convae_tf.training import run_folder
 from convae_tf.utils import figures, files, progress
 
 SCHEMA_VERSION = 1
@@ -211,30 +210,3 @@ def summary(results: dict) -> str:
     if "probe" in results:
         parts.append(f"probe={results['probe']['code_accuracy']:.3f}")
     return " ".join(parts)
-
-
-def run() -> None:
-    """`python -m convae_tf.evaluate`: the flags are defined here, not on import (train, embed
-    and evaluate share flag names and may be imported together: tests, notebooks)."""
-    workdir = flags.DEFINE_string(
-        "workdir", None, "Folder of a finished training run.", required=True
-    )
-    evaluate_config = cli.define_config_flags(FIELDS)
-
-    def main(argv) -> None:
-        del argv
-        with data.named_file_errors():  # a corrupt image file met while streaming: one line
-            results = evaluate(workdir.value, evaluate_config.resolve())
-        print(
-            f"[convae_tf] {results['model']} on {results['dataset']}:{results['split']} "
-            f"({results['num_examples']} images, {results['seconds']} s): {summary(results)}\n"
-            f"Results in {workdir.value}/: metrics.json, figures/ ({len(results['figures'])} "
-            "eval figures)",
-            flush=True,
-        )
-
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -19,8 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from convae_tf import data
+from convae_tf.artifacts.run_folder import Run
 from convae_tf.errors import ConfigError
-from convae_tf.training.run_folder import Run
 
 SPLITS = ("test", "validation", "train")
 

@@ -1,3 +1,3 @@
 """Training: config -> strategy -> data -> model -> `fit` with callbacks, into a run folder.
 
-Imports data and models; never deploy or evaluation."""
+Imports data, models and the run folder (artifacts); never deploy or evaluation."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from convae_tf.training import run_folder
+from convae_tf.artifacts import run_folder
 from convae_tf.utils import figures, files
 
 

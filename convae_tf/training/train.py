@@ -18,13 +18,13 @@ import keras
 import ml_collections
 import numpy as np
 import tensorflow as tf
-from absl import flags
 
-from convae_tf import cli, data, errors
+from convae_tf import data, errors
 from convae_tf import models as _models  # noqa: F401  (registers the variants)
+from convae_tf.artifacts import run_folder
 from convae_tf.models import anomaly, registry
 from convae_tf.training import callbacks as ae_callbacks
-from convae_tf.training import config, distributed, precision, run_folder
+from convae_tf.training import config, distributed, precision
 from convae_tf.utils import files
 from convae_tf.utils.progress import stage
 
@@ -303,22 +303,3 @@ def check_finite(history, cfg, workdir: Path) -> None:
             f"--learning_rate (now {cfg.learning_rate}). The best checkpoint so far is in "
             f"{workdir / 'checkpoints'}"
         )
-
-
-def run() -> None:
-    """`python -m convae_tf.train`: the flags are defined here, not on import (evaluate, embed
-    and export share flag names and may be imported beside this module)."""
-    overwrite = flags.DEFINE_bool(
-        "overwrite", False, "Replace a finished run in --workdir instead of refusing."
-    )
-    train_config = cli.define_config_flags(config.FIELDS)
-
-    def main(argv) -> None:
-        del argv
-        train_and_evaluate(train_config.resolve(), overwrite=overwrite.value)
-
-    cli.run(main)
-
-
-if __name__ == "__main__":
-    run()

@@ -3,16 +3,19 @@
 TensorFlow's C++ logs, absl INFO lines and the libraries' Python warnings show only with absl's
 own -v/--verbosity (0 = INFO; it sets TensorFlow's C++ level too) or the user's own
 TF_CPP_MIN_LOG_LEVEL. `import convae_tf` outside a CLI (a notebook, a script) changes nothing.
-convae_tf/__init__.py calls `quiet_start()` before TensorFlow is imported: keep this module's
-imports to the standard library and absl (no TensorFlow).
+convae_tf/__init__.py calls `quiet_start()` before TensorFlow is imported, and the stand-alone
+deploy/predict.py loads this file by its path (it imports nothing of convae_tf): keep its
+imports to the standard library and absl, and none of convae_tf.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
 import sys
+import tempfile
 import warnings
 
 from absl import flags
@@ -83,12 +86,35 @@ def quiet_start() -> None:
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = str(native_log_level(sys.argv[1:]))
     if verbosity_in(sys.argv[1:]) is None:
         os.environ.setdefault("TQDM_DISABLE", "1")
-    # Its one copy lives in the stand-alone predict script, which imports nothing of convae_tf
-    # (and no TensorFlow at import): importing it here is as cheap as it is safe.
-    from convae_tf.deploy.predict import native_info_held_back
-
     with native_info_held_back():
         import tensorflow  # noqa: F401
+
+
+@contextlib.contextmanager
+def native_info_held_back():
+    """While TF_CPP_MIN_LOG_LEVEL hides INFO (1 or more), C++ output of the block is held back:
+    TensorFlow's import (oneDNN, CUDA drivers), the TFLite converter and LiteRT's XNNPACK
+    delegate print lines that ignore that level (tensorflow/tensorflow#100442). File
+    descriptor 2 points at a temporary file meanwhile; its text is replayed if the block fails.
+    Used by the CLIs' start-up, the TFLite converter and the predict runners."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()  # Python's own writes of the block belong to the held text
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                held.seek(0)
+                os.write(2, held.read())
 
 
 def quiet_python_logs() -> None:
