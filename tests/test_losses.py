@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from convae_tf.models import losses
 
@@ -37,3 +38,15 @@ def test_unknown_loss_and_reduction_are_named():
         losses.reconstruction_error(x, x, "l1")
     with pytest.raises(ValueError, match="reduction"):
         losses.reconstruction_error(x, x, "bce", "max")
+
+
+def test_gaussian_kl_agrees_with_a_monte_carlo_estimate():
+    """KL(q ‖ N(0, I)) = E_q[log q(z) − log p(z)], per coordinate and summed."""
+    mean = np.array([[0.5, -1.0, 0.0]], np.float32)
+    log_var = np.array([[0.0, math.log(2.0), -1.0]], np.float32)
+    per_unit = np.asarray(losses.gaussian_kl_per_unit(mean, log_var))[0]
+    np.testing.assert_allclose(losses.gaussian_kl(mean, log_var), [per_unit.sum()], rtol=1e-6)
+    scale = np.exp(0.5 * log_var[0])
+    z = mean[0] + scale * np.random.default_rng(0).standard_normal((400_000, 3))
+    log_ratio = stats.norm.logpdf(z, mean[0], scale) - stats.norm.logpdf(z)
+    np.testing.assert_allclose(per_unit, log_ratio.mean(axis=0), atol=0.015)

@@ -110,19 +110,6 @@ def test_threshold_and_precision_recall():
 
 
 # ---------------------------------------------------------------------------- latent codes
-def test_log_mean_exp_is_stable():
-    values = np.array([[1000.0, 1000.0], [1000.0, -1000.0]])
-    np.testing.assert_allclose(
-        metrics.log_mean_exp(values, axis=0), [1000.0, 1000.0 + math.log(0.5)]
-    )
-
-
-def test_log_normal_of_a_standard_normal():
-    x = np.zeros((1, 3))
-    expected = -1.5 * math.log(2 * math.pi)
-    np.testing.assert_allclose(metrics.log_normal(x, 0.0, np.zeros(3)), [expected])
-
-
 def test_active_units_and_kl_per_dim():
     means = np.array([[0.0, 1.0, 0.0], [0.0, -1.0, 0.1], [0.0, 1.0, -0.1]])
     # variances: 0, 8/9, 2/300 → only unit 1 exceeds 0.01

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SHAPE, TINY, blob_images, images, tiny_model
+from scipy import special, stats
 
 import convae_tf
-from convae_tf.evaluation import likelihood, metrics
+from convae_tf.evaluation import likelihood
 from convae_tf.models import corruptions, losses, vae
 
 
@@ -437,31 +438,125 @@ def test_vae_sample_from_the_prior():
     assert not np.array_equal(model.sample(5), model.sample(5))
 
 
-def test_iwae_loss_is_the_importance_weighted_bound_of_its_samples(monkeypatch):
-    k, x = 3, images(batch=4, seed=2)
-    model = tiny_model("vae", iw_samples=k)
-    model(x)
-    epsilon = np.random.default_rng(0).standard_normal((k, 4, 2)).astype(np.float32)
-    monkeypatch.setattr(vae.keras.random, "normal", lambda shape, **_: tf.constant(epsilon))
+# A VAE whose decoder ignores the code has p(x) = p(x|z) exactly: the likelihood is known in
+# closed form, and every bound can be checked against it. Its posterior N((0.5, -1), diag(1, 2))
+# is not the prior, so the negative ELBO exceeds −log p(x) by the closed-form KL.
+POSTERIOR = ([0.5, -1.0], [0.0, math.log(2.0)])
+POSTERIOR_KL = 0.5 * ((1 + 0.25 - 1 - 0) + (2 + 1 - 1 - math.log(2.0)))  # 0.778426
+
+
+def constant_decoder_nll(image, logit=0.5):
+    """−log p(x) of a decoder that outputs `logit` at every pixel: Σ softplus(l) − l·x."""
+    return image.size * math.log1p(math.exp(logit)) - logit * float(image.sum())
+
+
+def test_reparameterize_draws_from_the_posterior():
+    mean = np.array([1.0, -2.0], np.float32)
+    log_var = np.array([math.log(4.0), 0.0], np.float32)
+    np.testing.assert_allclose(vae.reparameterize(mean, log_var, np.array([0.5, 2.0])), [2, 0])
+    epsilon = np.random.default_rng(0).standard_normal((200_000, 2)).astype(np.float32)
+    z = np.asarray(vae.reparameterize(mean, log_var, epsilon))
+    np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.02)
+    np.testing.assert_allclose(z.var(axis=0), [4.0, 1.0], rtol=0.02)
+
+
+def test_iwae_loss_is_exact_when_the_posterior_is_the_prior():
+    """With q(z|x) = p(z) and a decoder that ignores z, every importance weight is p(x):
+    the bound is −log p(x) whatever the samples, for the training loss and the evaluation."""
+    model, x = constant_vae([0.0, 0.0], [0.0, 0.0], 0.5, iw_samples=5)
+    nll = [constant_decoder_nll(image) for image in x]
     terms = model.loss_terms(x, training=True)
-    # By hand, one sample at a time: log w = log p(x|z) + log p(z) − log q(z|x).
-    mean, log_var = (np.asarray(t, np.float64) for t in model.encode(x))
-    log_w, reconstructions = [], []
-    for eps in epsilon:
-        z = mean + np.exp(0.5 * log_var) * eps
-        error = np.asarray(model.reconstruction_error(x, model.decode_logits(z)), np.float64)
-        reconstructions.append(error)
-        zeros = np.zeros_like(z)
-        log_w.append(
-            -error + metrics.log_normal(z, zeros, zeros) - metrics.log_normal(z, mean, log_var)
-        )
-    bound = metrics.log_mean_exp(np.array(log_w), axis=0)
-    np.testing.assert_allclose(terms["loss"], -np.mean(bound), rtol=1e-4)
-    np.testing.assert_allclose(terms["reconstruction"], np.mean(reconstructions), rtol=1e-4)
-    np.testing.assert_allclose(terms["kl"], np.mean(losses.gaussian_kl(mean, log_var)), rtol=1e-4)
-    # Tighter than the ELBO estimated from the same samples (Jensen), and validation is the
-    # plain VAE's negative ELBO at the posterior mean.
-    assert float(terms["loss"]) < -np.mean(log_w)
+    np.testing.assert_allclose(terms["loss"], np.mean(nll), rtol=1e-5)
+    np.testing.assert_allclose(terms["kl"], 0.0, atol=1e-6)
+    for k in (1, 5):
+        neg_elbo, nll_is = likelihood.bounds(model, x, k=k)
+        np.testing.assert_allclose(neg_elbo, nll, rtol=1e-5)
+        np.testing.assert_allclose(nll_is, nll, rtol=1e-5)
+
+
+def test_iwae_loss_tightens_with_k_from_the_elbo_to_the_likelihood():
+    """Averaged over many images, the bound is the negative ELBO (−log p(x) + KL) at k = 1 and
+    falls towards −log p(x) as k grows, never below it; the logged terms are the mean
+    reconstruction and the closed-form KL."""
+    nll = None
+    excess = {}
+    for k in (2, 8, 32):
+        model, x = constant_vae(*POSTERIOR, 0.5, iw_samples=k)
+        nll = constant_decoder_nll(x[0])
+        terms = model.loss_terms(np.repeat(x[:1], 4096, axis=0), training=True)
+        np.testing.assert_allclose(terms["reconstruction"], nll, rtol=1e-5)
+        np.testing.assert_allclose(terms["kl"], POSTERIOR_KL, rtol=1e-5)
+        excess[k] = float(terms["loss"]) - nll
+    # The Monte Carlo error of each mean is about 0.01 nats.
+    assert POSTERIOR_KL > excess[2] > excess[8] > excess[32] > -0.02, excess
+    assert excess[32] < 0.1, excess
+
+
+def test_likelihood_bounds_agree_with_the_closed_form():
+    """The evaluation's bounds on the same model: the negative ELBO averages −log p(x) + KL and
+    the importance-weighted bound with k = 32 (decoded in chunks) comes within a few
+    hundredths of −log p(x), never above the ELBO of the same samples."""
+    model, x = constant_vae(*POSTERIOR, 0.5)
+    nll = constant_decoder_nll(x[0])
+    copies = np.repeat(x[:1], 256, axis=0)
+    neg_elbo, _ = likelihood.bounds(model, copies, k=1, batch_size=256)
+    standard_error = np.std(neg_elbo) / math.sqrt(len(neg_elbo))
+    assert abs(np.mean(neg_elbo) - nll - POSTERIOR_KL) < 4 * standard_error
+    neg_elbo, nll_is = likelihood.bounds(model, copies, k=32, batch_size=256)
+    assert np.all(nll_is <= neg_elbo + 1e-9)
+    assert -0.02 < np.mean(nll_is) - nll < 0.1
+    np.testing.assert_allclose(np.mean(neg_elbo) - nll, POSTERIOR_KL, atol=0.05)
+
+
+def exact_nll(model, x, step=0.2, half_width=6.0):
+    """−log p(x) of a VAE with a 2-d N(0, I) prior: ∫ p(x|z) p(z) dz by quadrature on a grid
+    (the integrand is smooth and negligible beyond 6σ)."""
+    axis = np.arange(-half_width, half_width + step / 2, step, dtype=np.float32)
+    grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+    log_prior = stats.norm.logpdf(grid).sum(axis=-1)
+    logits = model.decode_logits(grid)
+    nll = []
+    for image in x:
+        error = np.asarray(model.reconstruction_error(np.broadcast_to(image, logits.shape), logits))
+        nll.append(-(special.logsumexp(log_prior - error) + 2 * math.log(step)))
+    return np.array(nll)
+
+
+def test_likelihood_bounds_approach_the_likelihood_by_quadrature():
+    """A decoder that depends on the code, with a Gaussian likelihood wide enough that 1,000
+    samples suffice: the exact −log p(x) by quadrature over the 2-d code space lies below the
+    negative ELBO of every image, and the importance-weighted bound closes most of the gap."""
+    keras.utils.set_random_seed(0)
+    model = tiny_model("vae", reconstruction_loss="mse", gaussian_scale=1.0)
+    x = blob_images(4, SHAPE[0]).astype(np.float32) / 255.0
+    model(x)
+    first = model.decoder.weights[0]
+    first.assign(3.0 * first)  # a decoder whose output moves more with the code
+    exact = exact_nll(model, x, step=0.1)
+    np.testing.assert_allclose(exact_nll(model, x, step=0.2), exact, atol=1e-2)
+    neg_elbo, nll_is = likelihood.bounds(model, x, k=1000)
+    assert np.all(neg_elbo - exact > 0.05), neg_elbo - exact
+    assert abs(np.mean(nll_is - exact)) < 0.3, nll_is - exact
+    assert np.mean(nll_is - exact) < 0.5 * np.mean(neg_elbo - exact)
+
+
+def test_an_images_log_weights_do_not_depend_on_the_rest_of_the_batch():
+    model = tiny_model("vae")
+    x = blob_images(3, SHAPE[0]).astype(np.float32) / 255.0
+    model(x)
+    epsilon = np.random.default_rng(0).standard_normal((5, 3, 2)).astype(np.float32)
+    together = np.asarray(model.log_importance_weights(x, epsilon))
+    assert together.shape == (5, 3)
+    for i in range(3):
+        alone = model.log_importance_weights(x[i : i + 1], epsilon[:, i : i + 1])
+        np.testing.assert_allclose(np.asarray(alone)[:, 0], together[:, i], rtol=1e-5)
+
+
+def test_iwae_validates_as_the_plain_vae():
+    """Validation is the plain VAE's negative ELBO at the posterior mean, whatever k."""
+    x = images(batch=4, seed=2)
+    model = tiny_model("vae", iw_samples=3)
+    model(x)
     plain = tiny_model("vae")
     plain(x)
     plain.set_weights(model.get_weights())
@@ -483,40 +578,64 @@ def test_iwae_trains_and_keeps_its_setting():
         convae_tf.get_model("vae", iw_samples=0)
 
 
-def test_vamp_prior_is_the_mixture_of_the_pseudo_inputs_posteriors():
+def test_vamp_prior_is_a_density_with_the_mixtures_moments():
+    """Integrated over the 2-d code space the VampPrior is 1, and its mean and second moment are
+    those of the equal mixture of the pseudo-inputs' posteriors."""
     model = tiny_model("vae", prior_components=3)
     model(images())
     assert tuple(model.pseudo_logits.shape) == (3, *SHAPE)
-    pseudo = keras.ops.sigmoid(model.pseudo_logits)
-    means, log_vars = (np.asarray(t, np.float64) for t in model.encode(pseudo))
+    # Posteriors away from N(0, I), so that a wrong mean or variance term shows.
+    bias = model.encoder.get_layer("code").bias
+    bias.assign(bias + np.array([1.0, -0.5, 0.6, -0.8], np.float32))
+    means, log_vars = (np.asarray(t, np.float64) for t in model.prior_posteriors())
+    assert np.ptp(means, axis=0).min() > 0 and np.abs(log_vars).min() > 0.1
+    step = 0.05
+    axis = np.arange(-8.0, 8.0 + step / 2, step, dtype=np.float32)
+    grid = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2)
+    mass = np.exp(np.asarray(model.log_prior(grid), np.float64)) * step**2
+    assert np.sum(mass) == pytest.approx(1.0, abs=1e-4)
+    np.testing.assert_allclose(mass @ grid, means.mean(axis=0), atol=1e-4)
+    second = np.mean(np.square(means) + np.exp(log_vars), axis=0)
+    np.testing.assert_allclose(mass @ np.square(grid), second, atol=1e-4)
+
+
+def test_vamp_prior_of_equal_components_and_the_standard_prior_in_closed_form():
     z = np.random.default_rng(0).standard_normal((2, 5, 2)).astype(np.float32)
-    by_hand = metrics.log_mean_exp(
-        np.stack([metrics.log_normal(z, m, v) for m, v in zip(means, log_vars, strict=True)]),
-        axis=0,
-    )
-    np.testing.assert_allclose(model.log_prior(z), by_hand, rtol=1e-5)
+    # A constant encoder gives every pseudo-input the same posterior: the mixture is that one
+    # Gaussian.
+    model, _ = constant_vae(*POSTERIOR, 0.5, prior_components=3)
+    mean, variance = np.array(POSTERIOR[0]), np.exp(POSTERIOR[1])
+    gaussian = stats.norm.logpdf(z, mean, np.sqrt(variance)).sum(axis=-1)
+    np.testing.assert_allclose(model.log_prior(z), gaussian, rtol=1e-5)
     # Without components the prior is N(0, I).
-    plain = tiny_model("vae")
-    zeros = np.zeros_like(z)
-    np.testing.assert_allclose(plain.log_prior(z), metrics.log_normal(z, zeros, zeros), rtol=1e-5)
+    standard = stats.norm.logpdf(z).sum(axis=-1)
+    np.testing.assert_allclose(tiny_model("vae").log_prior(z), standard, rtol=1e-5)
     with pytest.raises(ValueError, match="prior_components=-1 must be >= 0"):
         convae_tf.get_model("vae", prior_components=-1)
 
 
-def test_vamp_training_loss_is_the_elbo_with_the_kl_of_the_decoded_sample(monkeypatch):
-    x = images(batch=4, seed=2)
-    model = tiny_model("vae", prior_components=3, beta=2.0)
-    model(x)
-    epsilon = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
-    monkeypatch.setattr(vae.keras.random, "normal", lambda shape, **_: tf.constant(epsilon))
+def test_vamp_training_kl_is_zero_when_the_prior_is_the_posterior():
+    """A constant encoder makes the VampPrior equal to q(z|x): log q(z|x) − log p(z) is 0 for
+    every sample, and the loss is the reconstruction alone."""
+    model, x = constant_vae(*POSTERIOR, 0.5, prior_components=3, beta=2.0)
+    nll = [constant_decoder_nll(image) for image in x]
     terms = model.loss_terms(x, training=True)
-    mean, log_var = (np.asarray(t, np.float64) for t in model.encode(x))
-    z = (mean + np.exp(0.5 * log_var) * epsilon).astype(np.float32)
-    reconstruction = np.asarray(model.reconstruction_error(x, model.decode_logits(z)))
-    kl = metrics.log_normal(z, mean, log_var) - np.asarray(model.log_prior(z), np.float64)
-    np.testing.assert_allclose(terms["reconstruction"], np.mean(reconstruction), rtol=1e-4)
-    np.testing.assert_allclose(terms["kl"], np.mean(kl), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(terms["loss"], np.mean(reconstruction + 2.0 * kl), rtol=1e-4)
+    np.testing.assert_allclose(terms["kl"], 0.0, atol=1e-5)
+    np.testing.assert_allclose(terms["reconstruction"], np.mean(nll), rtol=1e-5)
+    np.testing.assert_allclose(terms["loss"], np.mean(nll), rtol=1e-5)
+
+
+def test_vamp_training_kl_is_an_unbiased_estimate(monkeypatch):
+    """The sampled KL averages the closed form when the prior is N(0, I); the loss adds it
+    with weight β."""
+    model, x = constant_vae(*POSTERIOR, 0.5, prior_components=3, beta=2.0)
+    monkeypatch.setattr(model, "log_prior", tiny_model("vae").log_prior)
+    terms = model.loss_terms(np.repeat(x[:1], 4096, axis=0), training=True)
+    # The Monte Carlo error of the mean is about 0.03 nats.
+    assert float(terms["kl"]) == pytest.approx(POSTERIOR_KL, abs=0.1)
+    expected = float(terms["reconstruction"]) + 2.0 * float(terms["kl"])
+    np.testing.assert_allclose(terms["loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(terms["reconstruction"], constant_decoder_nll(x[0]), rtol=1e-5)
 
 
 def test_vamp_kl_is_deterministic_and_exact_for_a_quadratic_log_prior(monkeypatch):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from scipy.special import expit
 
 from convae_tf.evaluation import likelihood, metrics, probe
 from convae_tf.evaluation.splits import in_batches
@@ -32,10 +33,6 @@ INPAINTING = {"count": 1, "min_size": 0.25, "max_size": 0.5}
 SHOWN = 8  # examples per image-grid figure
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
-
-
 def _restore(model, images: np.ndarray) -> np.ndarray:
     return in_batches(lambda x: model(x, training=False), images)
 
@@ -43,7 +40,7 @@ def _restore(model, images: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- reconstruction
 def reconstruction(model, images, figures_dir: Path, written: list) -> dict:
     logits = in_batches(lambda x: model.reconstruct_logits(x, training=False), images)
-    outputs = _sigmoid(logits.astype(np.float64)).astype(np.float32)
+    outputs = expit(logits.astype(np.float64)).astype(np.float32)
     ssim = np.concatenate(
         [
             metrics.per_image_ssim(images[i : i + 512], outputs[i : i + 512])

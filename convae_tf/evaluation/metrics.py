@@ -1,15 +1,13 @@
-"""Metric maths on numpy arrays: image quality, ranking quality, likelihood helpers.
+"""Metric maths on numpy arrays: image quality, ranking quality, latent codes.
 
 Pure functions (no model, no files), each checked against hand-computed values in
 `tests/test_metrics.py`. Images are float arrays in [0, 1] shaped (N, H, W, C). One copy of each
 formula: per-image MSE and PSNR are `convae_tf.utils.image_quality` (shared with the export's
-model card), BCE is the models' loss (`convae_tf.models.losses`), the ranking metrics are
-scikit-learn's.
+model card), BCE and the Gaussian KL are the models' (`convae_tf.models.losses`), the ranking
+metrics are scikit-learn's.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import tensorflow as tf
@@ -120,22 +118,6 @@ def precision_recall_at(scores, positive, threshold: float) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------- latent codes
-def log_mean_exp(values: np.ndarray, axis: int = 0) -> np.ndarray:
-    """log(mean(exp(values))) along `axis`, without overflow."""
-    values = np.asarray(values, np.float64)
-    peak = np.max(values, axis=axis, keepdims=True)
-    out = peak + np.log(np.mean(np.exp(values - peak), axis=axis, keepdims=True))
-    return np.squeeze(out, axis=axis)
-
-
-def log_normal(x: np.ndarray, mean, log_var) -> np.ndarray:
-    """log N(x; mean, exp(log_var)) summed over the last axis."""
-    x = np.asarray(x, np.float64)
-    return -0.5 * np.sum(
-        np.log(2.0 * math.pi) + log_var + np.square(x - mean) / np.exp(log_var), axis=-1
-    )
-
-
 def active_units(posterior_means: np.ndarray, threshold: float = 0.01) -> int:
     """Latent units whose posterior mean varies over the data: Cov_x(E_q[z_u]) > threshold
     (Burda et al. 2016). An inactive unit encodes nothing about x (posterior collapse)."""
@@ -145,4 +127,4 @@ def active_units(posterior_means: np.ndarray, threshold: float = 0.01) -> int:
 def gaussian_kl_per_dim(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
     """KL(N(mean, exp(log_var)) ‖ N(0, 1)) of each latent dimension, averaged over examples."""
     mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
-    return np.mean(0.5 * (np.exp(log_var) + np.square(mean) - 1.0 - log_var), axis=0)
+    return np.mean(np.asarray(losses.gaussian_kl_per_unit(mean, log_var)), axis=0)

@@ -33,6 +33,8 @@ import numpy as np
 from keras import ops
 from sklearn.covariance import LedoitWolf
 
+from convae_tf.models import losses
+
 # Keeps the logs finite for a perfect reconstruction or a code at the mean.
 EPSILON = 1e-12
 # Held-out images used to fit: enough for the covariance of a 64-d code, and bounded in memory.
@@ -40,9 +42,9 @@ FIT_IMAGES = 10_000
 
 
 def per_image_mse(images, logits):
-    """Mean squared error of each image's reconstruction (sigmoid of the logits), (batch,)."""
-    error = ops.square(ops.sigmoid(logits) - ops.cast(images, "float32"))
-    return ops.mean(ops.reshape(error, (ops.shape(error)[0], -1)), axis=-1)
+    """Mean squared error of each image's reconstruction (sigmoid of the logits), (batch,):
+    the models' "mse" reconstruction error."""
+    return losses.reconstruction_error(ops.cast(images, "float32"), logits, "mse", "mean")
 
 
 def mahalanobis(codes, location, precision):

@@ -35,12 +35,16 @@ def reconstruction_error(images, logits, kind: str = "bce", reduction: str = "me
     raise ValueError(f"reduction={reduction!r} is not valid; choose mean or sum")
 
 
-def gaussian_kl(mean, log_var):
-    """KL(N(mean, exp(log_var)) ‖ N(0, I)) in closed form, summed over the last axis.
+def gaussian_kl_per_unit(mean, log_var):
+    """KL(N(mean_j, exp(log_var_j)) ‖ N(0, 1)) of each coordinate j in closed form, in nats:
+    0.5 · (exp(log_var_j) + mean_j² − 1 − log_var_j), element-wise."""
+    return 0.5 * (ops.exp(log_var) + ops.square(mean) - 1.0 - log_var)
 
-    0.5 · Σ_j (exp(log_var_j) + mean_j² − 1 − log_var_j), in nats; shape (batch,).
-    """
-    return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
+
+def gaussian_kl(mean, log_var):
+    """KL(N(mean, exp(log_var)) ‖ N(0, I)) in closed form, summed over the last axis: the sum
+    of `gaussian_kl_per_unit`, in nats; shape (batch,)."""
+    return ops.sum(gaussian_kl_per_unit(mean, log_var), axis=-1)
 
 
 def gaussian_nll(images, mean, log_scale):

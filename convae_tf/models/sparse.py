@@ -28,11 +28,11 @@ class SparseAE(ConvAutoencoder):
             of a ReLU code per image (non-negative, so "inactive" means exactly 0 and the L1
             norm is the total activity, rather than a pull of signed values towards 0).
         sparsity_weight: weight of the penalty in the loss (0 turns it off); None picks the
-            penalty's default, measured against the per-pixel mean reconstruction loss on
-            32×32 sprites (4 epochs): "kl" 0.1 brings the mean activation to ρ (0.055 vs 0.39
-            unpenalised) for +25% reconstruction loss; "l1" 1e-3 zeroes half the code entries
-            at +1% loss. The config records the value used. L1 on a ReLU code kills units
-            for good once it dominates (at 1e-2 every unit died): watch `near_zero_fraction`.
+            penalty's default (`DEFAULT_WEIGHTS`), set against the per-pixel mean
+            reconstruction loss: "kl"'s brings the mean activation near ρ, "l1"'s zeroes much
+            of the code at a small cost in reconstruction. The config records the value used.
+            L1 on a ReLU code kills units for good once it dominates the loss: watch
+            `near_zero_fraction`.
         target_activation: ρ, the target mean activation of each unit for "kl" (0.05 as in
             Ng's notes: each unit fires for about one image in twenty). Unused by "l1".
         **kwargs: the architecture, see `ConvAutoencoder`.

@@ -20,6 +20,10 @@ mixture of the encoder's posteriors at K learned pseudo-inputs u_k (images, trai
 rest). It has no closed-form KL: training estimates KL(q ‖ p) from the same posterior sample
 that is decoded, log q(z|x) − log p(z); validation and `score` use a deterministic estimate
 (`kl`: the unscented transform). Each step also encodes the K pseudo-inputs.
+
+Every sample is drawn by `reparameterize`, and the training objectives and the likelihood
+bounds of evaluation/likelihood.py all take their importance log-weights from
+`importance_terms` (`log_importance_weights` for the bounds).
 """
 
 from __future__ import annotations
@@ -60,9 +64,8 @@ class VAE(ConvAutoencoder):
         iw_samples: posterior samples per training image of the importance-weighted bound
             (IWAE); 1 (the default) trains on the ELBO. Each step decodes k times as much.
         prior_components: K > 0 learns a VampPrior of K pseudo-inputs (Tomczak & Welling 2018
-            use 500 on MNIST); 0 (the default) keeps N(0, I). On MNIST's likelihood screen
-            (experiments/likelihood_mnist.py) K = 500 gained 2.5 nats, for each step encoding
-            500 more images.
+            use 500 on MNIST); 0 (the default) keeps N(0, I). Each step also encodes the K
+            pseudo-inputs; experiments/likelihood_mnist.py measures what they gain.
         reconstruction_loss: the decoder likelihood: "bce", Bernoulli on the logits (binary
             cross-entropy, the default for images in [0, 1]), or "mse", Gaussian with mean
             sigmoid(logits) and scale σ.
@@ -155,7 +158,7 @@ class VAE(ConvAutoencoder):
         if not training:
             return mean
         epsilon = keras.random.normal(ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator)
-        return mean + ops.exp(0.5 * log_var) * epsilon
+        return reparameterize(mean, log_var, epsilon)
 
     def regularizer(self, encoded, images):
         kl = ops.mean(self.kl(encoded))
@@ -183,13 +186,11 @@ class VAE(ConvAutoencoder):
         """The ELBO's loss with the KL estimated from the decoded sample z ~ q(z|x):
         −log p(x|z) + β·(log q(z|x) − log p(z)) (the VampPrior has no closed-form KL)."""
         encoded = self.encode(self.corrupt(images, training=True), training=True)
-        mean, log_var = (ops.cast(t, "float32") for t in encoded)
-        epsilon = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
-        z = mean + ops.exp(0.5 * log_var) * epsilon
-        reconstruction = ops.mean(
-            self.reconstruction_error(images, self.decode_logits(z, training=True))
+        log_likelihood, log_ratio = self.importance_terms(
+            images, encoded, self._posterior_noise(1, encoded), training=True
         )
-        kl = ops.mean(_log_posterior(epsilon, log_var) - self.log_prior(z, training=True))
+        reconstruction = -ops.mean(log_likelihood)
+        kl = ops.mean(log_ratio)
         loss = reconstruction + ops.cast(self.kl_weight, "float32") * self.beta * kl
         if self.losses:  # activity or weight regularizers declared on layers
             loss = loss + ops.sum(self.losses)
@@ -201,26 +202,61 @@ class VAE(ConvAutoencoder):
         β and the warm-up weight scale log q(z|x) − log p(z), so β = 1 is Burda et al.'s."""
         k = self.iw_samples
         encoded = self.encode(self.corrupt(images, training=True), training=True)
-        mean, log_var = (ops.cast(t, "float32") for t in encoded)
-        epsilon = keras.random.normal((k, *ops.shape(mean)), seed=self.seed_generator)
-        z = mean + ops.exp(0.5 * log_var) * epsilon  # (k, batch, latent)
-        # Sample-major: the codes of sample i are rows i·batch … (i+1)·batch − 1, matching
-        # the images tiled k times.
-        logits = self.decode_logits(ops.reshape(z, (-1, self.latent_dim)), training=True)
-        tiled = ops.tile(images, (k, 1, 1, 1))
-        reconstruction = ops.reshape(self.reconstruction_error(tiled, logits), (k, -1))
-        log_ratio = _log_posterior(epsilon, log_var) - self.log_prior(z, training=True)
+        log_likelihood, log_ratio = self.importance_terms(
+            images, encoded, self._posterior_noise(k, encoded), training=True
+        )
         weight = ops.cast(self.kl_weight, "float32") * self.beta
-        log_w = -reconstruction - weight * log_ratio
+        log_w = log_likelihood - weight * log_ratio
         bound = ops.logsumexp(log_w, axis=0) - math.log(k)
         loss = -ops.mean(bound)
         if self.losses:  # activity or weight regularizers declared on layers
             loss = loss + ops.sum(self.losses)
         return {
             "loss": loss,
-            "reconstruction": ops.mean(reconstruction),
+            "reconstruction": -ops.mean(log_likelihood),
             "kl": ops.mean(self.kl(encoded)),
         }
+
+    def _posterior_noise(self, k: int, encoded):
+        """ε ~ N(0, I) of shape (k, batch, latent_dim): k posterior samples per image."""
+        return keras.random.normal((k, *ops.shape(encoded[0])), seed=self.seed_generator)
+
+    # ---------------------------------------------------------------- importance weights
+    def importance_terms(self, images, encoded, epsilon, training=False, components=None):
+        """The two parts of the importance log-weights of k posterior samples per image.
+
+        The samples are z_i = mean + σ·ε_i for `epsilon` of shape (k, batch, latent_dim) and
+        `encoded` = (mean, log_var); `images` are the targets, so a denoising caller encodes
+        the corrupted input and scores the clean one. Returns (log p(x|z_i), log q(z_i|x) −
+        log p(z_i)), each (k, batch), in nats; `components` as in `log_prior`.
+        """
+        mean, log_var = (ops.cast(t, "float32") for t in encoded)
+        epsilon = ops.cast(epsilon, "float32")
+        k = ops.shape(epsilon)[0]
+        z = reparameterize(mean, log_var, epsilon)  # (k, batch, latent)
+        # Sample-major: the codes of sample i are rows i·batch … (i+1)·batch − 1, matching
+        # the images tiled k times.
+        logits = self.decode_logits(ops.reshape(z, (-1, self.latent_dim)), training=training)
+        tiled = ops.tile(images, (k, 1, 1, 1))
+        log_likelihood = -ops.reshape(self.reconstruction_error(tiled, logits), (k, -1))
+        log_prior = self.log_prior(z, training=training, components=components)
+        return log_likelihood, _log_posterior(epsilon, log_var) - log_prior
+
+    def log_importance_weights(self, images, epsilon, encoded=None, components=None):
+        """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x) of the k posterior samples
+        z_i = mean + σ·ε_i (`epsilon` (k, batch, latent_dim)), shape (k, batch), in nats.
+
+        With β = 1 whatever the training β: the terms of the model's bounds on −log p(x)
+        (the negative ELBO −mean_i log w_i, the importance-weighted −log mean_i w_i), not its
+        training loss. `encoded`: the posterior of `images` if already computed;
+        `components`: `prior_posteriors()`, for a caller that scores many chunks of samples.
+        """
+        if encoded is None:
+            encoded = self.encode(images)
+        log_likelihood, log_ratio = self.importance_terms(
+            images, encoded, epsilon, components=components
+        )
+        return log_likelihood - log_ratio
 
     # --------------------------------------------------------------------------- inference
     def score_of(self, images, encoded, logits):
@@ -244,7 +280,7 @@ class VAE(ConvAutoencoder):
         component = keras.random.randint((int(n),), 0, self.prior_components, seed=seeds)
         mean, log_var = (ops.take(t, component, axis=0) for t in self.prior_posteriors())
         epsilon = keras.random.normal(ops.shape(mean), seed=seeds)
-        return self.decode(mean + ops.exp(0.5 * log_var) * epsilon)
+        return self.decode(reparameterize(mean, log_var, epsilon))
 
     def prior_posteriors(self, training=False):
         """The VampPrior's components: (mean, log_var) of q(z | u_k), each (K, latent_dim);
@@ -289,9 +325,17 @@ class VAE(ConvAutoencoder):
         neg_entropy = -0.5 * ops.sum(1.0 + LOG_2PI + log_var, axis=-1)
         axes = ops.eye(self.latent_dim)
         directions = ops.concatenate([axes, -axes], axis=0)  # (2D, D)
-        spread = math.sqrt(self.latent_dim) * ops.exp(0.5 * log_var)  # (batch, D)
-        points = mean[:, None, :] + directions[None] * spread[:, None, :]  # (batch, 2D, D)
+        # (batch, 2D, D): mean + σ·ε at ε = ±√D along each axis.
+        steps = math.sqrt(self.latent_dim) * directions[None]
+        points = reparameterize(mean[:, None, :], log_var[:, None, :], steps)
         return neg_entropy - ops.mean(self.log_prior(points), axis=-1)
+
+
+def reparameterize(mean, log_var, epsilon):
+    """z = mean + σ·ε with σ = exp(log_var / 2): a draw from N(mean, exp(log_var)) for
+    ε ~ N(0, I), differentiable in the mean and the log-variance (the reparameterisation
+    trick). Broadcasts, so that k samples take `epsilon` of shape (k, batch, latent_dim)."""
+    return mean + ops.exp(0.5 * log_var) * epsilon
 
 
 def _log_posterior(epsilon, log_var):
