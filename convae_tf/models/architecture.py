@@ -45,7 +45,7 @@ class Architecture:
             Conv2D on the last feature map gives the code, latent_dim values laid out as
             latent_dim / (h·w) channels on its h×w grid (7×7 for 28×28 images and two blocks),
             and the decoder starts from them; latent_dim must be a multiple of h·w.
-            experiments/dae_mnist.py compares the two on denoising.
+            experiments/results/dae_mnist.md compares the two on denoising.
         skip_connections: U-Net skip connections from each encoder block to the decoder block
             of its size (see `DenoisingAE`, the one model that offers them).
     """

@@ -36,7 +36,7 @@ class DenoisingAE(ConvAutoencoder):
         skip_connections: U-Net skip connections (Ronneberger et al. 2015; for restoration,
             RED-Net, Mao et al. 2016): each decoder block also gets the encoder's feature map
             of its size, so fine detail need not pass through the code. Sharper
-            reconstructions (on MNIST, σ 0.4: see experiments/dae_mnist.py), but the decoder
+            reconstructions (experiments/results/dae_mnist.md), but the decoder
             needs the encoder's maps as well as the code: no `decode(code)` (nor a `decode`
             export signature). Offered here only: with an uncorrupted input the network would
             copy it through them.

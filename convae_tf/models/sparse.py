@@ -32,7 +32,7 @@ class SparseAE(ConvAutoencoder):
             reconstruction loss: "kl"'s brings the mean activation near ρ, "l1"'s zeroes much
             of the code at a small cost in reconstruction. The config records the value used.
             L1 on a ReLU code kills units for good once it dominates the loss: watch
-            `near_zero_fraction`.
+            `near_zero_fraction` (experiments/results/sparse_penalties.md).
         target_activation: ρ, the target mean activation of each unit for "kl" (0.05 as in
             Ng's notes: each unit fires for about one image in twenty). Unused by "l1".
         **kwargs: the architecture, see `ConvAutoencoder`.

@@ -65,7 +65,7 @@ class VAE(ConvAutoencoder):
             (IWAE); 1 (the default) trains on the ELBO. Each step decodes k times as much.
         prior_components: K > 0 learns a VampPrior of K pseudo-inputs (Tomczak & Welling 2018
             use 500 on MNIST); 0 (the default) keeps N(0, I). Each step also encodes the K
-            pseudo-inputs; experiments/likelihood_mnist.py measures what they gain.
+            pseudo-inputs; experiments/results/likelihood_mnist.md has what they gain.
         reconstruction_loss: the decoder likelihood: "bce", Bernoulli on the logits (binary
             cross-entropy, the default for images in [0, 1]), or "mse", Gaussian with mean
             sigmoid(logits) and scale σ.
