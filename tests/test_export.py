@@ -4,6 +4,7 @@ converter errors. Its bad input on the command line: tests/test_bad_input.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import textwrap
@@ -14,11 +15,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, make_workdir, run_python
+from conftest import TINY, blob_images, make_workdir, run_python
 
 import convae_tf
 from convae_tf import errors
-from convae_tf.deploy import export, signatures, tflite
+from convae_tf.deploy import export, model_card, signatures, tflite, tolerance
+from convae_tf.models import anomaly
 
 MODELS = convae_tf.list_models()
 
@@ -271,3 +273,170 @@ def test_vamp_prior_vae_exports_a_deterministic_score_with_parity(tmp_path):
     for checked in exports.values():
         assert any(output.startswith("score/") for output in checked["max_abs_diff"]), checked
     assert_float_parity(card, exports)
+
+
+# ------------------------------------------------------------------------ the parity gate
+# A code direction along which the held-out codes barely vary: the fitted precision then has
+# an eigenvalue in the thousands, as a VAE's inactive units give on real data.
+ILL_CONDITIONED_EIGENVALUE = 2000
+
+
+@pytest.fixture(scope="module")
+def ill_conditioned_workdir(tmp_path_factory):
+    """A trained AE whose fitted score statistics are ill-conditioned: its second code unit is
+    almost a copy of its first, so the fitted precision has an eigenvalue ≥ 2,000."""
+    workdir = make_workdir(tmp_path_factory.mktemp("ill"), "ae", steps=30, filters=(4, 8))
+    model = keras.saving.load_model(workdir / "model.keras")
+    code_layer = model.encoder.layers[-1]
+    kernel, bias = code_layer.kernel.numpy(), code_layer.bias.numpy()
+    kernel[:, 1] = kernel[:, 0] + 1e-4 * kernel[:, 1]
+    bias[1] = bias[0] + 1e-4 * bias[1]
+    code_layer.kernel.assign(kernel)
+    code_layer.bias.assign(bias)
+    model.fit_anomaly_score(blob_images(1000, 16, seed=4).astype(np.float32) / 255.0)
+    model.save(workdir / "model.keras")
+    return workdir
+
+
+def exported_with(monkeypatch, change):
+    """Every SavedModel that the export writes (the served one and the TFLite files' source)
+    is written while `change(model)`, a context manager, alters the model; the Keras
+    reference that the gate compares with is the unaltered model."""
+    original = signatures.write_saved_model
+
+    def write(model, path, **kwargs):
+        with change(model):
+            original(model, path, **kwargs)
+
+    monkeypatch.setattr(signatures, "write_saved_model", write)
+
+
+@contextlib.contextmanager
+def assigned(variable, value):
+    saved = variable.numpy()
+    variable.assign(value)
+    try:
+        yield
+    finally:
+        variable.assign(saved)
+
+
+def code_kernel_scaled(factor):
+    return lambda model: assigned(
+        model.encoder.layers[-1].kernel, model.encoder.layers[-1].kernel.numpy() * factor
+    )
+
+
+def test_ill_conditioned_score_passes_the_gate_at_float32_rounding(
+    ill_conditioned_workdir, tmp_path, monkeypatch
+):
+    """A code moved by float32 rounding (another kernel's summation order: here the code
+    layer's weights scaled by 1 + 4e-6, a few dozen ulps) moves the fitted score through the
+    precision matrix by far more than 1e-5 of the score; the gate's tolerance follows and
+    passes it, and says why in the card."""
+    model = keras.saving.load_model(ill_conditioned_workdir / "model.keras")
+    eigenvalues = np.linalg.eigvalsh(np.asarray(model.score_precision, np.float64))
+    assert eigenvalues.max() >= ILL_CONDITIONED_EIGENVALUE, eigenvalues
+    exported_with(monkeypatch, code_kernel_scaled(1 + 4e-6))
+    version_dir = export.export(ill_conditioned_workdir, tmp_path / "out", quantize="float32")
+    card = json.loads((version_dir / "model_card.json").read_text())
+    score = card["parity"]["exports"]["float32"]
+    # The former gate, 1e-5 · max(1, max |score|), would have refused this export.
+    largest = max(abs(card["anomaly_threshold"]["max"]), 1.0)
+    assert score["max_abs_diff"]["score/score"] > 1e-5 * largest, score
+    assert score["diff_over_allowed"]["score/score"] <= 1.0
+    rules = card["parity"]["parity_rule"]
+    assert "P (z - mu)" in rules["score/score"] and "max |Keras output|" in rules["encode/code"]
+    assert set(rules) == set(score["max_abs_diff"])
+
+
+def sabotage_wrong_weight(model):
+    conv = model.encoder.layers[1]
+    return assigned(conv.kernel, conv.kernel.numpy() * 1.01)
+
+
+def sabotage_missing_statistic(model):
+    return assigned(model.score_location, np.zeros(model.score_location.shape))
+
+
+@contextlib.contextmanager
+def sabotage_swapped_signature(model):
+    original = signatures.endpoints
+
+    def swapped(model):
+        fns = original(model)
+        return fns | {
+            signatures.ENCODE: fns[signatures.SCORE],
+            signatures.SCORE: fns[signatures.ENCODE],
+        }
+
+    signatures.endpoints = swapped
+    try:
+        yield
+    finally:
+        signatures.endpoints = original
+
+
+@pytest.mark.parametrize(
+    "sabotage, message",
+    [
+        (sabotage_wrong_weight, "does not match the Keras model"),
+        (sabotage_missing_statistic, "score/score differs by"),
+        (sabotage_swapped_signature, "encode/code: no such output"),
+        (code_kernel_scaled(1.001), "does not match the Keras model"),
+    ],
+    ids=["wrong-weight", "missing-score-statistic", "swapped-signature", "code-off-by-0.1%"],
+)
+def test_sabotaged_export_fails_the_gate(
+    ill_conditioned_workdir, tmp_path, monkeypatch, sabotage, message
+):
+    exported_with(monkeypatch, sabotage)
+    with pytest.raises(export.ExportError, match=message):
+        export.export(ill_conditioned_workdir, tmp_path / "out", quantize="none")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_wrong_threshold_fails_the_gate(ill_conditioned_workdir, tmp_path, monkeypatch):
+    """The card's threshold must be the percentile of the served score: one computed from
+    scores that are off by a fraction of the normal images' spread is refused."""
+    original = model_card.anomaly_threshold
+    monkeypatch.setattr(
+        model_card, "anomaly_threshold", lambda scores: original(np.asarray(scores) + 0.05)
+    )
+    with pytest.raises(export.ExportError, match="anomaly threshold"):
+        export.export(ill_conditioned_workdir, tmp_path / "out", quantize="none")
+
+
+def test_score_tolerance_bounds_the_change_that_code_errors_cause():
+    """The fitted score's tolerance holds for codes moved anywhere within the code's own
+    tolerance, and is still far below the score's spread on the normal images."""
+    rng = np.random.default_rng(0)
+    mixing = np.diag([1.0, 1.0, 1.0, 0.02])  # one stiff direction: precision eigenvalue 2,500
+    rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    codes = (rng.normal(size=(500, 4)) @ mixing @ rotation).astype(np.float32)
+    images = rng.random((500, 8, 8, 1))
+    reconstructions = np.clip(images + rng.normal(0, 0.1, images.shape), 0, 1)
+    mse = np.mean(np.square(reconstructions - images).reshape(500, -1), axis=-1)
+    # Set directly, without Ledoit-Wolf's shrinkage: the exact inverse covariance.
+    fitted = anomaly.fit_statistics(codes, mse)
+    fitted["precision"] = np.linalg.inv(np.cov(codes.T.astype(np.float64))).astype(np.float32)
+    distance = np.asarray(anomaly.mahalanobis(codes, fitted["location"], fitted["precision"]))
+    fitted["scales"][2:] = distance.mean(), distance.std()
+    statistics = {k: np.asarray(v, np.float64) for k, v in fitted.items()}
+    assert np.linalg.eigvalsh(statistics["precision"]).max() >= ILL_CONDITIONED_EIGENVALUE
+
+    def score(codes, reconstructions):
+        mse = np.mean(np.square(reconstructions - images).reshape(500, -1), axis=-1)
+        distance = np.asarray(anomaly.mahalanobis(codes, fitted["location"], fitted["precision"]))
+        return np.asarray(anomaly.combined(mse, distance, fitted["scales"]), np.float64)
+
+    keras_scores = score(codes, reconstructions)
+    bound = tolerance.fitted_score_tolerance(
+        statistics, images, reconstructions, codes, keras_scores
+    )
+    step = tolerance.code_tolerance(codes)
+    for _ in range(20):
+        moved_codes = codes + rng.choice([-step, step], codes.shape).astype(np.float32)
+        moved_images = np.clip(reconstructions + rng.choice([-1e-5, 1e-5], images.shape), 0, 1)
+        assert (np.abs(score(moved_codes, moved_images) - keras_scores) <= bound).all()
+    assert bound.max() < 0.01 * keras_scores.std()

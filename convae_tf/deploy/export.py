@@ -300,10 +300,12 @@ def check_score_use(model, runners: dict, held_out: HeldOutData) -> dict:
     use = score_use.measure(model, runners, held_out.test, anomalous)
     keras_auroc = use["keras"].get("auroc")
     for name, checked in use["exports"].items():
-        auroc = "" if keras_auroc is None else f", AUROC {checked['auroc']:.4f}"
+        auroc = (
+            ""
+            if keras_auroc is None
+            else f", AUROC {checked['auroc']:.4f} (Keras {keras_auroc:.4f})"
+        )
         stage(f"score {name}: Spearman {checked['spearman']:.4f} with Keras{auroc}")
-    if keras_auroc is not None:
-        stage(f"score keras: AUROC {keras_auroc:.4f} on {use['images']} test images")
     reference = score_use.reference_auroc(use)
     for name, uses in score_use.fit_for(use).items():
         if "score" not in uses:
