@@ -15,11 +15,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, blob_images, make_workdir, run_python
+from conftest import TINY, blob_images, make_workdir, run_python, tiny_run_config
 
 import convae_tf
 from convae_tf import errors
-from convae_tf.deploy import export, model_card, signatures, tflite, tolerance
+from convae_tf.deploy import export, model_card, score_use, signatures, tflite, tolerance
 from convae_tf.models import anomaly
 
 MODELS = convae_tf.list_models()
@@ -440,3 +440,68 @@ def test_score_tolerance_bounds_the_change_that_code_errors_cause():
         moved_images = np.clip(reconstructions + rng.choice([-1e-5, 1e-5], images.shape), 0, 1)
         assert (np.abs(score(moved_codes, moved_images) - keras_scores) <= bound).all()
     assert bound.max() < 0.01 * keras_scores.std()
+
+
+# ---------------------------------------------------------------- every variant, one-class
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "onednn_bfloat16"])
+@pytest.mark.parametrize("name", MODELS)
+def test_one_class_run_of_every_model_passes_the_gate(name, precision, sprites_dir, tmp_path):
+    """A short run with --normal_classes on the embedded sprites, trained in float32 and in
+    the bfloat16 that --precision=auto picks on CPUs with native bfloat16, exports: float32
+    within parity, and every export's score ranked and its AUROC measured."""
+    from convae_tf.training import precision as precisions
+    from convae_tf.training import train
+
+    if precision != "float32" and not precisions.native_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX512_BF16 or AMX): auto trains float32")
+    workdir = tmp_path / "run"
+    config = tiny_run_config(
+        name, "sprites", workdir, normal_classes=(0,), data_dir=str(sprites_dir)
+    )
+    config.update(precision=precision)
+    train.train_and_evaluate(config)
+    version_dir = export.export(workdir, tmp_path / "out", quantize="float32,int8")
+    card = json.loads((version_dir / "model_card.json").read_text())
+    use = card["score_use"]
+    assert set(use["exports"]) == {"saved_model", "float32", "int8"}
+    for exported_name in ("saved_model", "float32"):
+        assert use["exports"][exported_name]["spearman"] > 0.999, use
+        assert abs(use["exports"][exported_name]["auroc"] - use["keras"]["auroc"]) < 1e-3, use
+        assert "score" in card["files"][exported_name]["fit_for"]
+    assert np.isfinite(use["exports"]["int8"]["auroc"])
+
+
+def test_an_export_whose_auroc_falls_is_marked_fit_for_reconstruction_only(capsys):
+    """Each export's score is ranked against Keras's and, one-class, its AUROC measured; one
+    more than 0.01 below float32's loses "score" from its uses, and the export says so."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 100)  # normal class 0; class 1 are the anomalies
+    keras_scores = labels + rng.normal(0, 0.5, 200)
+    noise = {"saved_model": 0.0, "float32": 1e-6, "int8": 0.4, "dynamic": 0.01}
+
+    class Runner:
+        def __init__(self, name):
+            self.noise = noise[name] * np.random.default_rng(1).normal(size=200)
+
+        def __call__(self, signature, images):
+            assert signature == signatures.SCORE
+            return {"score": keras_scores + self.noise}
+
+    model = types.SimpleNamespace(score=lambda images: keras_scores[: len(images)])
+    held_out = types.SimpleNamespace(
+        test=np.zeros((200, 1)), test_labels=labels, normal_classes=[0]
+    )
+    use = export.check_score_use(model, {name: Runner(name) for name in noise}, held_out)
+    lines = capsys.readouterr().out.splitlines()
+    fit_for = score_use.fit_for(use)
+    assert fit_for["int8"] == ["reconstruction"]
+    assert fit_for["dynamic"] == fit_for["float32"] == ["reconstruction", "score"]
+    assert use["exports"]["int8"]["auroc"] < use["exports"]["float32"]["auroc"] - 0.01
+    assert 0.5 < use["exports"]["int8"]["spearman"] < use["exports"]["dynamic"]["spearman"] < 1
+    (warning,) = [line for line in lines if "fit for reconstruction only" in line]
+    assert "int8" in warning and "fit_for" in warning
+    # Without labels of both kinds no AUROC is measured, and every export keeps its score.
+    held_out.normal_classes = None
+    use = export.check_score_use(model, {name: Runner(name) for name in noise}, held_out)
+    assert "auroc" not in use["exports"]["int8"] and score_use.fit_for(use)["int8"][-1] == "score"
