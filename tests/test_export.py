@@ -505,3 +505,26 @@ def test_an_export_whose_auroc_falls_is_marked_fit_for_reconstruction_only(capsy
     held_out.normal_classes = None
     use = export.check_score_use(model, {name: Runner(name) for name in noise}, held_out)
     assert "auroc" not in use["exports"]["int8"] and score_use.fit_for(use)["int8"][-1] == "score"
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_score_head_in_float32(ill_conditioned_workdir, tmp_path):
+    """The int8 file computes the encoder and decoder in int8 but the score's own arithmetic
+    (distance through the precision matrix, log MSE, standardisation) in float32."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    version_dir = export.export(ill_conditioned_workdir, tmp_path / "out", quantize="int8")
+    flatbuffer = (version_dir / "model_int8.tflite").read_bytes()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    (score,) = [s for s in model.signatureDefs if s.signatureKey == b"score"]
+    subgraph = model.subgraphs[score.subgraphIndex]
+    types = {
+        subgraph.tensors[i].name.decode(): subgraph.tensors[i].type
+        for op in subgraph.operators
+        for i in op.outputs
+    }
+    float32, int8 = 0, 9  # the TFLite schema's TensorType
+    head = tflite.score_head_nodes(flatbuffer)
+    assert head and all(types[name] == float32 for name in head), types
+    convolutions = [name for name in types if "/down0_conv" in name]
+    assert convolutions and all(types[name] == int8 for name in convolutions), types

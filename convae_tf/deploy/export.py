@@ -8,7 +8,8 @@ Writes `OUT/<version>/` (next integer after the highest existing one), which hol
     saved_model.pb, variables/   the SavedModel, TF Serving's layout; signatures serving_default,
                                  encode, decode, score (see convae_tf.deploy.signatures)
     model_<quantization>.tflite  LiteRT builtins only, batch 1, the same four signatures
-    model_card.json              shapes, normalisation, size, FLOPs, threshold, parity, files
+    model_card.json              shapes, normalisation, size, FLOPs, threshold, parity, the
+                                 score checked for its use (score_use), files and their fit_for
     config.json                  the training configuration, copied from the workdir
 
 Everything of one export lives in its version folder, so that an export is one atomic rename:

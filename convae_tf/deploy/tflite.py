@@ -24,7 +24,7 @@ from convae_tf.errors import ConfigError
 SCORE_SIGNATURE = "score"  # deploy/signatures.py's name (it imports Keras; this module need not)
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
 DESCRIPTIONS = {
-    "float32": "float32 weights and activations; the exact reference (parity ≤ 1e-5)",
+    "float32": "float32 weights and activations; the exact reference (held to the parity gate)",
     "dynamic": "int8 weights, float32 activations (dynamic-range quantization)",
     "float16": "float16 weights, float32 compute on CPU (GPU delegates run float16)",
     "int8": (
