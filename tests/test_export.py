@@ -528,3 +528,8 @@ def test_int8_keeps_the_score_head_in_float32(ill_conditioned_workdir, tmp_path)
     assert head and all(types[name] == float32 for name in head), types
     convolutions = [name for name in types if "/down0_conv" in name]
     assert convolutions and all(types[name] == int8 for name in convolutions), types
+
+
+def test_constant_scores_have_no_rank_correlation():
+    assert score_use.rank_correlation(np.ones(5), np.arange(5.0)) is None
+    assert score_use.rank_correlation(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)

@@ -306,7 +306,9 @@ def check_score_use(model, runners: dict, held_out: HeldOutData) -> dict:
             if keras_auroc is None
             else f", AUROC {checked['auroc']:.4f} (Keras {keras_auroc:.4f})"
         )
-        stage(f"score {name}: Spearman {checked['spearman']:.4f} with Keras{auroc}")
+        spearman = checked["spearman"]
+        spearman = "undefined (constant scores)" if spearman is None else f"{spearman:.4f}"
+        stage(f"score {name}: Spearman {spearman} with Keras{auroc}")
     reference = score_use.reference_auroc(use)
     for name, uses in score_use.fit_for(use).items():
         if "score" not in uses:

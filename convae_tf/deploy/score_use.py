@@ -45,11 +45,19 @@ def measure(model, runners: dict, images: np.ndarray, anomalous: np.ndarray | No
     entry["exports"] = {}
     for name, runner in runners.items():
         scores = runner(signatures.SCORE, images)["score"]
-        checked = {"spearman": float(stats.spearmanr(scores, keras).statistic)}
+        checked = {"spearman": rank_correlation(scores, keras)}
         if anomalous is not None:
             checked["auroc"] = auroc(anomalous, scores)
         entry["exports"][name] = checked
     return entry
+
+
+def rank_correlation(scores: np.ndarray, keras: np.ndarray) -> float | None:
+    """Spearman's correlation, or None where it is undefined: scores all equal (a score
+    quantized to one value ranks nothing)."""
+    if np.ptp(scores) == 0 or np.ptp(keras) == 0:
+        return None
+    return float(stats.spearmanr(scores, keras).statistic)
 
 
 def anomalous_labels(labels: np.ndarray | None, normal_classes) -> np.ndarray | None:
