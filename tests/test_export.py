@@ -4,6 +4,7 @@ converter errors. Its bad input on the command line: tests/test_bad_input.py."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import textwrap
@@ -14,11 +15,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import TINY, make_workdir, run_python
+from conftest import TINY, blob_images, make_workdir, run_python, tiny_run_config
 
 import convae_tf
 from convae_tf import errors
-from convae_tf.deploy import export, signatures, tflite
+from convae_tf.deploy import export, model_card, score_use, signatures, tflite, tolerance
+from convae_tf.models import anomaly
 
 MODELS = convae_tf.list_models()
 
@@ -271,3 +273,264 @@ def test_vamp_prior_vae_exports_a_deterministic_score_with_parity(tmp_path):
     for checked in exports.values():
         assert any(output.startswith("score/") for output in checked["max_abs_diff"]), checked
     assert_float_parity(card, exports)
+
+
+# ------------------------------------------------------------------------ the parity gate
+# A code direction along which the held-out codes barely vary: the fitted precision then has
+# an eigenvalue in the thousands, as a VAE's inactive units give on real data.
+ILL_CONDITIONED_EIGENVALUE = 2000
+
+
+@pytest.fixture(scope="module")
+def ill_conditioned_workdir(tmp_path_factory):
+    """A trained AE whose fitted score statistics are ill-conditioned: its second code unit is
+    almost a copy of its first, so the fitted precision has an eigenvalue ≥ 2,000."""
+    workdir = make_workdir(tmp_path_factory.mktemp("ill"), "ae", steps=30, filters=(4, 8))
+    model = keras.saving.load_model(workdir / "model.keras")
+    code_layer = model.encoder.layers[-1]
+    kernel, bias = code_layer.kernel.numpy(), code_layer.bias.numpy()
+    kernel[:, 1] = kernel[:, 0] + 1e-4 * kernel[:, 1]
+    bias[1] = bias[0] + 1e-4 * bias[1]
+    code_layer.kernel.assign(kernel)
+    code_layer.bias.assign(bias)
+    model.fit_anomaly_score(blob_images(1000, 16, seed=4).astype(np.float32) / 255.0)
+    model.save(workdir / "model.keras")
+    return workdir
+
+
+def exported_with(monkeypatch, change):
+    """Every SavedModel that the export writes (the served one and the TFLite files' source)
+    is written while `change(model)`, a context manager, alters the model; the Keras
+    reference that the gate compares with is the unaltered model."""
+    original = signatures.write_saved_model
+
+    def write(model, path, **kwargs):
+        with change(model):
+            original(model, path, **kwargs)
+
+    monkeypatch.setattr(signatures, "write_saved_model", write)
+
+
+@contextlib.contextmanager
+def assigned(variable, value):
+    saved = variable.numpy()
+    variable.assign(value)
+    try:
+        yield
+    finally:
+        variable.assign(saved)
+
+
+def code_kernel_scaled(factor):
+    return lambda model: assigned(
+        model.encoder.layers[-1].kernel, model.encoder.layers[-1].kernel.numpy() * factor
+    )
+
+
+def test_ill_conditioned_score_passes_the_gate_at_float32_rounding(
+    ill_conditioned_workdir, tmp_path, monkeypatch
+):
+    """A code moved by float32 rounding (another kernel's summation order: here the code
+    layer's weights scaled by 1 + 4e-6, a few dozen ulps) moves the fitted score through the
+    precision matrix by far more than 1e-5 of the score; the gate's tolerance follows and
+    passes it, and says why in the card."""
+    model = keras.saving.load_model(ill_conditioned_workdir / "model.keras")
+    eigenvalues = np.linalg.eigvalsh(np.asarray(model.anomaly_score.precision, np.float64))
+    assert eigenvalues.max() >= ILL_CONDITIONED_EIGENVALUE, eigenvalues
+    exported_with(monkeypatch, code_kernel_scaled(1 + 4e-6))
+    version_dir = export.export(ill_conditioned_workdir, tmp_path / "out", quantize="float32")
+    card = json.loads((version_dir / "model_card.json").read_text())
+    score = card["parity"]["exports"]["float32"]
+    # The former gate, 1e-5 · max(1, max |score|), would have refused this export.
+    largest = max(abs(card["anomaly_threshold"]["max"]), 1.0)
+    assert score["max_abs_diff"]["score/score"] > 1e-5 * largest, score
+    assert score["diff_over_allowed"]["score/score"] <= 1.0
+    rules = card["parity"]["parity_rule"]
+    assert "P (z - mu)" in rules["score/score"] and "max |Keras output|" in rules["encode/code"]
+    assert set(rules) == set(score["max_abs_diff"])
+
+
+def sabotage_wrong_weight(model):
+    conv = model.encoder.layers[1]
+    return assigned(conv.kernel, conv.kernel.numpy() * 1.01)
+
+
+def sabotage_missing_statistic(model):
+    return assigned(model.anomaly_score.location, np.zeros(model.anomaly_score.location.shape))
+
+
+@contextlib.contextmanager
+def sabotage_swapped_signature(model):
+    original = signatures.endpoints
+
+    def swapped(model):
+        fns = original(model)
+        return fns | {
+            signatures.ENCODE: fns[signatures.SCORE],
+            signatures.SCORE: fns[signatures.ENCODE],
+        }
+
+    signatures.endpoints = swapped
+    try:
+        yield
+    finally:
+        signatures.endpoints = original
+
+
+@pytest.mark.parametrize(
+    "sabotage, message",
+    [
+        (sabotage_wrong_weight, "does not match the Keras model"),
+        (sabotage_missing_statistic, "score/score differs by"),
+        (sabotage_swapped_signature, "encode/code: no such output"),
+        (code_kernel_scaled(1.001), "does not match the Keras model"),
+    ],
+    ids=["wrong-weight", "missing-score-statistic", "swapped-signature", "code-off-by-0.1%"],
+)
+def test_sabotaged_export_fails_the_gate(
+    ill_conditioned_workdir, tmp_path, monkeypatch, sabotage, message
+):
+    exported_with(monkeypatch, sabotage)
+    with pytest.raises(export.ExportError, match=message):
+        export.export(ill_conditioned_workdir, tmp_path / "out", quantize="none")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_wrong_threshold_fails_the_gate(ill_conditioned_workdir, tmp_path, monkeypatch):
+    """The card's threshold must be the percentile of the served score: one computed from
+    scores that are off by a fraction of the normal images' spread is refused."""
+    original = model_card.anomaly_threshold
+    monkeypatch.setattr(
+        model_card, "anomaly_threshold", lambda scores: original(np.asarray(scores) + 0.05)
+    )
+    with pytest.raises(export.ExportError, match="anomaly threshold"):
+        export.export(ill_conditioned_workdir, tmp_path / "out", quantize="none")
+
+
+def test_score_tolerance_bounds_the_change_that_code_errors_cause():
+    """The fitted score's tolerance holds for codes moved anywhere within the code's own
+    tolerance, and is still far below the score's spread on the normal images."""
+    rng = np.random.default_rng(0)
+    mixing = np.diag([1.0, 1.0, 1.0, 0.02])  # one stiff direction: precision eigenvalue 2,500
+    rotation = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    codes = (rng.normal(size=(500, 4)) @ mixing @ rotation).astype(np.float32)
+    images = rng.random((500, 8, 8, 1))
+    reconstructions = np.clip(images + rng.normal(0, 0.1, images.shape), 0, 1)
+    mse = np.mean(np.square(reconstructions - images).reshape(500, -1), axis=-1)
+    # Set directly, without Ledoit-Wolf's shrinkage: the exact inverse covariance.
+    fitted = anomaly.fit_statistics(codes, mse)
+    fitted["precision"] = np.linalg.inv(np.cov(codes.T.astype(np.float64))).astype(np.float32)
+    distance = np.asarray(anomaly.mahalanobis(codes, fitted["location"], fitted["precision"]))
+    fitted["scales"][2:] = distance.mean(), distance.std()
+    statistics = {k: np.asarray(v, np.float64) for k, v in fitted.items()}
+    assert np.linalg.eigvalsh(statistics["precision"]).max() >= ILL_CONDITIONED_EIGENVALUE
+
+    def score(codes, reconstructions):
+        mse = np.mean(np.square(reconstructions - images).reshape(500, -1), axis=-1)
+        distance = np.asarray(anomaly.mahalanobis(codes, fitted["location"], fitted["precision"]))
+        return np.asarray(anomaly.combined(mse, distance, fitted["scales"]), np.float64)
+
+    keras_scores = score(codes, reconstructions)
+    bound = tolerance.fitted_score_tolerance(
+        statistics, images, reconstructions, codes, keras_scores
+    )
+    step = tolerance.code_tolerance(codes)
+    for _ in range(20):
+        moved_codes = codes + rng.choice([-step, step], codes.shape).astype(np.float32)
+        moved_images = np.clip(reconstructions + rng.choice([-1e-5, 1e-5], images.shape), 0, 1)
+        assert (np.abs(score(moved_codes, moved_images) - keras_scores) <= bound).all()
+    assert bound.max() < 0.01 * keras_scores.std()
+
+
+# ---------------------------------------------------------------- every variant, one-class
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "onednn_bfloat16"])
+@pytest.mark.parametrize("name", MODELS)
+def test_one_class_run_of_every_model_passes_the_gate(name, precision, sprites_dir, tmp_path):
+    """A short run with --normal_classes on the embedded sprites, trained in float32 and in
+    the bfloat16 that --precision=auto picks on CPUs with native bfloat16, exports: float32
+    within parity, and every export's score ranked and its AUROC measured."""
+    from convae_tf.training import precision as precisions
+    from convae_tf.training import train
+
+    if precision != "float32" and not precisions.native_bfloat16():
+        pytest.skip("this CPU has no native bfloat16 (AVX512_BF16 or AMX): auto trains float32")
+    workdir = tmp_path / "run"
+    config = tiny_run_config(
+        name, "sprites", workdir, normal_classes=(0,), data_dir=str(sprites_dir)
+    )
+    config.update(precision=precision)
+    train.train_and_evaluate(config)
+    version_dir = export.export(workdir, tmp_path / "out", quantize="float32,int8")
+    card = json.loads((version_dir / "model_card.json").read_text())
+    use = card["score_use"]
+    assert set(use["exports"]) == {"saved_model", "float32", "int8"}
+    for exported_name in ("saved_model", "float32"):
+        assert use["exports"][exported_name]["spearman"] > 0.999, use
+        assert abs(use["exports"][exported_name]["auroc"] - use["keras"]["auroc"]) < 1e-3, use
+        assert "score" in card["files"][exported_name]["fit_for"]
+    assert np.isfinite(use["exports"]["int8"]["auroc"])
+
+
+def test_an_export_whose_auroc_falls_is_marked_fit_for_reconstruction_only(capsys):
+    """Each export's score is ranked against Keras's and, one-class, its AUROC measured; one
+    more than 0.01 below float32's loses "score" from its uses, and the export says so."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 100)  # normal class 0; class 1 are the anomalies
+    keras_scores = labels + rng.normal(0, 0.5, 200)
+    noise = {"saved_model": 0.0, "float32": 1e-6, "int8": 0.4, "dynamic": 0.01}
+
+    class Runner:
+        def __init__(self, name):
+            self.noise = noise[name] * np.random.default_rng(1).normal(size=200)
+
+        def __call__(self, signature, images):
+            assert signature == signatures.SCORE
+            return {"score": keras_scores + self.noise}
+
+    model = types.SimpleNamespace(score=lambda images: keras_scores[: len(images)])
+    held_out = types.SimpleNamespace(
+        test=np.zeros((200, 1)), test_labels=labels, normal_classes=[0]
+    )
+    use = export.check_score_use(model, {name: Runner(name) for name in noise}, held_out)
+    lines = capsys.readouterr().out.splitlines()
+    fit_for = score_use.fit_for(use)
+    assert fit_for["int8"] == ["reconstruction"]
+    assert fit_for["dynamic"] == fit_for["float32"] == ["reconstruction", "score"]
+    assert use["exports"]["int8"]["auroc"] < use["exports"]["float32"]["auroc"] - 0.01
+    assert 0.5 < use["exports"]["int8"]["spearman"] < use["exports"]["dynamic"]["spearman"] < 1
+    (warning,) = [line for line in lines if "fit for reconstruction only" in line]
+    assert "int8" in warning and "fit_for" in warning
+    # Without labels of both kinds no AUROC is measured, and every export keeps its score.
+    held_out.normal_classes = None
+    use = export.check_score_use(model, {name: Runner(name) for name in noise}, held_out)
+    assert "auroc" not in use["exports"]["int8"] and score_use.fit_for(use)["int8"][-1] == "score"
+
+
+@pytest.mark.slow
+def test_int8_keeps_the_score_head_in_float32(ill_conditioned_workdir, tmp_path):
+    """The int8 file computes the encoder and decoder in int8 but the score's own arithmetic
+    (distance through the precision matrix, log MSE, standardisation) in float32."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    version_dir = export.export(ill_conditioned_workdir, tmp_path / "out", quantize="int8")
+    flatbuffer = (version_dir / "model_int8.tflite").read_bytes()
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    (score,) = [s for s in model.signatureDefs if s.signatureKey == b"score"]
+    subgraph = model.subgraphs[score.subgraphIndex]
+    types = {
+        subgraph.tensors[i].name.decode(): subgraph.tensors[i].type
+        for op in subgraph.operators
+        for i in op.outputs
+    }
+    float32, int8 = 0, 9  # the TFLite schema's TensorType
+    # The quantizer's own (de)quantize ops at the head's borders are named "tfl.*".
+    head = [name for name in tflite.score_head_nodes(flatbuffer) if not name.startswith("tfl.")]
+    assert head and all(types[name] == float32 for name in head), types
+    convolutions = [name for name in types if "/down0_conv" in name]
+    assert convolutions and all(types[name] == int8 for name in convolutions), types
+
+
+def test_constant_scores_have_no_rank_correlation():
+    assert score_use.rank_correlation(np.ones(5), np.arange(5.0)) is None
+    assert score_use.rank_correlation(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)

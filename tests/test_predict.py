@@ -5,6 +5,8 @@ on the command line: tests/test_bad_input.py."""
 from __future__ import annotations
 
 import csv
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +148,30 @@ def test_decode_codes_and_npz_images(version_dir, tmp_path):
     with pytest.raises(predict.InputError, match="N×2"):
         np.save(tmp_path / "bad.npy", np.zeros((3, 5), np.float32))
         predict.predict(str(version_dir), "decode", str(tmp_path / "bad.npy"), tmp_path / "x")
+
+
+@pytest.mark.slow
+def test_score_on_a_file_unfit_for_the_score_warns_once(version_dir, png_folder, tmp_path):
+    """An int8 file whose AUROC fell at export is marked in the card beside it; scoring with
+    it warns in one line, the stand-alone script too, and other tasks and files do not."""
+    copied = Path(shutil.copytree(version_dir, tmp_path / "export"))
+    card = json.loads((copied / "model_card.json").read_text())
+    assert "score" in card["files"]["int8"]["fit_for"]  # the tiny unfitted export keeps it
+    card["files"]["int8"]["fit_for"] = ["reconstruction"]
+    (copied / "model_card.json").write_text(json.dumps(card))
+    int8, float32 = copied / "model_int8.tflite", copied / "model_float32.tflite"
+
+    def warnings(model, task):
+        result = run_predict(
+            f"--model={model}",
+            f"--task={task}",
+            f"--input={png_folder}",
+            f"--output={tmp_path / task}",
+            standalone=True,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+
+    (line,) = warnings(int8, "score")
+    assert "model_int8.tflite is fit for reconstruction only" in line
+    assert warnings(int8, "encode") == [] and warnings(float32, "score") == []

@@ -8,7 +8,8 @@ Writes `OUT/<version>/` (next integer after the highest existing one), which hol
     saved_model.pb, variables/   the SavedModel, TF Serving's layout; signatures serving_default,
                                  encode, decode, score (see convae_tf.deploy.signatures)
     model_<quantization>.tflite  LiteRT builtins only, batch 1, the same four signatures
-    model_card.json              shapes, normalisation, size, FLOPs, threshold, parity, files
+    model_card.json              shapes, normalisation, size, FLOPs, threshold, parity, the
+                                 score checked for its use (score_use), files and their fit_for
     config.json                  the training configuration, copied from the workdir
 
 Everything of one export lives in its version folder, so that an export is one atomic rename:
@@ -36,7 +37,7 @@ from ml_collections.config_dict import placeholder
 import convae_tf
 from convae_tf import cli, data
 from convae_tf.artifacts import run_folder
-from convae_tf.deploy import model_card, predict, signatures, tflite
+from convae_tf.deploy import model_card, predict, score_use, signatures, tflite, tolerance
 from convae_tf.errors import ConfigError
 from convae_tf.utils.files import save_json
 
@@ -44,8 +45,8 @@ from convae_tf.utils.files import save_json
 # (about a quarter of the size, integer kernels). dynamic and float16 are on request (--quantize):
 # both sit between the two, and each conversion adds seconds to every export.
 DEFAULT_QUANTIZE = "float32,int8"
-PARITY_TOLERANCE = 1e-5
 PARITY_IMAGES = 16
+ENFORCED = ("saved_model", "float32")  # the exports held to the parity gate
 CALIBRATION_IMAGES = 200
 THRESHOLD_IMAGES = 5000  # validation images scored for the threshold, at most
 
@@ -61,7 +62,8 @@ def stage(message: str) -> None:
 # ------------------------------------------------------------------------------------ inputs
 class HeldOutData:
     """The training config's data, re-created: validation images (held out from training) for
-    parity and the threshold, training images for int8 calibration."""
+    parity and the threshold, training images for int8 calibration, and the first test images
+    (with their labels, if the data has labels) to check each export's score for its use."""
 
     def __init__(self, config: dict, image_shape, data_dir: str | None, calibration: int):
         train = config["train"]
@@ -91,6 +93,14 @@ class HeldOutData:
             list(pipes.train.unbatch().take(calibration).batch(512).as_numpy_iterator())
         )
         self.parity = self.validation[:PARITY_IMAGES]
+        self.normal_classes = train.get("normal_classes")
+        self.test = np.concatenate(
+            list(pipes.test.unbatch().take(score_use.IMAGES).batch(512).as_numpy_iterator())
+        )
+        self.test_labels = None
+        if source.has_labels:
+            labels = source.test.map(lambda example: example["label"]).take(len(self.test))
+            self.test_labels = np.fromiter(labels.as_numpy_iterator(), np.int64)
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -202,9 +212,14 @@ def _export(run, out: Path, quantizations, data_dir, calibration_images, started
         signatures.write_saved_model(model, staging)
         check_deterministic(staging)
         tflite_files = write_tflite_files(model, staging, quantizations, held_out.calibration)
-        parity = check_parity(model, staging, tflite_files, held_out.parity)
+        runners = export_runners(staging, tflite_files)
+        checks = {
+            "parity": check_parity(model, runners, held_out.parity),
+            "threshold": check_threshold(model, runners["saved_model"], held_out.validation),
+            "score_use": check_score_use(model, runners, held_out),
+        }
         shutil.copy2(workdir / "config.json", staging / "config.json")
-        card = build_card(model, config, workdir, staging, tflite_files, parity, held_out)
+        card = build_card(model, config, workdir, staging, tflite_files, checks, held_out)
         card["export_seconds"] = round(time.time() - started, 1)
         save_json(card, staging / "model_card.json")
         version_dir = publish(staging, out)
@@ -215,34 +230,105 @@ def _export(run, out: Path, quantizations, data_dir, calibration_images, started
     return version_dir
 
 
-def check_parity(model, saved_model_dir: Path, tflite_files: dict, images: np.ndarray) -> dict:
-    """Parity of every export against Keras; the float32 ones must be within tolerance."""
+def export_runners(staging: Path, tflite_files: dict) -> dict:
+    """name → a `convae_tf.predict` runner of each export: parity and the score checks go
+    through the code path users run."""
+    runners = {"saved_model": predict.SavedModelRunner(staging)}
+    return runners | {q: predict.TFLiteRunner(path) for q, path in tflite_files.items()}
+
+
+def check_parity(model, runners: dict, images: np.ndarray) -> dict:
+    """Parity of every export against Keras, each output within its tolerance
+    (deploy/tolerance.py); the float32 exports (ENFORCED) must be."""
     codes = np.asarray(model.code(images))
     reference = model_card.keras_reference(model, images, codes)
-    runners = {"saved_model": predict.SavedModelRunner(saved_model_dir)}
-    runners |= {q: predict.TFLiteRunner(path) for q, path in tflite_files.items()}
+    tolerances = tolerance.output_tolerances(model, reference, images, codes)
     reports = {}
     for name, runner in runners.items():
-        reports[name] = model_card.parity(runner, reference, images, codes)
-        worst = max(reports[name]["max_abs_diff"].values())
+        report = model_card.parity(runner, reference, images, codes, tolerances)
+        reports[name] = report
+        share = max(report["diff_over_allowed"].values(), default=float("nan"))
         stage(
-            f"parity {name}: max |diff| {worst:.2e}, "
-            f"PSNR change {reports[name]['psnr_change_db']:+.3f} dB"
+            f"parity {name}: max |diff| {max(report['max_abs_diff'].values()):.2e}, "
+            f"{share:.2g} of its tolerance at worst, PSNR change {report['psnr_change_db']:+.3f} dB"
         )
-        if name in ("saved_model", "float32"):
-            bad = model_card.parity_violations(reports[name], reference, PARITY_TOLERANCE)
+        if name in ENFORCED:
+            bad = model_card.parity_violations(report)
             if bad:
                 raise ExportError(f"{name} export does not match the Keras model: {bad[0]}")
-    return reports
+    return {"exports": reports, "parity_rule": tolerance.output_rules(model, reference)}
 
 
-def build_card(model, config, workdir, staging, tflite_files, parity, held_out) -> dict:
+def check_threshold(model, runner, images: np.ndarray) -> dict:
+    """The card's threshold from Keras's scores of the threshold images, after checking that
+    the served score gives the same threshold: a percentile moves by at most the largest
+    per-image difference, so by at most the largest score tolerance."""
+    scores, tolerances = keras_scores(model, images)
+    threshold = model_card.anomaly_threshold(scores)
+    served = np.percentile(runner(signatures.SCORE, images)["score"], threshold["percentile"])
+    allowed = float(np.max(tolerances))
+    if not abs(served - threshold["value"]) <= allowed:
+        raise ExportError(
+            f"the model card's anomaly threshold {threshold['value']:.6g} is not the "
+            f"{threshold['percentile']}th percentile of the exported score on the same "
+            f"{len(images)} validation images ({served:.6g}, > {allowed:.3g} apart)"
+        )
+    return threshold
+
+
+def keras_scores(model, images: np.ndarray, batch_size: int = 256):
+    """(Keras's score of each image, its parity tolerance), computed in batches."""
+    scores, tolerances = [], []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        codes = np.asarray(model.code(batch))
+        reference = {
+            signatures.RECONSTRUCT: {"reconstruction": np.asarray(model(batch))},
+            signatures.SCORE: {"score": np.asarray(model.score(batch))},
+        }
+        scores.append(reference[signatures.SCORE]["score"])
+        tolerances.append(
+            tolerance.output_tolerances(model, reference, batch, codes)[tolerance.SCORE_OUTPUT]
+        )
+    return np.concatenate(scores), np.concatenate(tolerances)
+
+
+def check_score_use(model, runners: dict, held_out: HeldOutData) -> dict:
+    """Each export's score ranked against Keras's, and its AUROC in a one-class run
+    (deploy/score_use.py); one line per export, and one for a file that loses the score."""
+    anomalous = score_use.anomalous_labels(held_out.test_labels, held_out.normal_classes)
+    use = score_use.measure(model, runners, held_out.test, anomalous)
+    keras_auroc = use["keras"].get("auroc")
+    for name, checked in use["exports"].items():
+        auroc = (
+            ""
+            if keras_auroc is None
+            else f", AUROC {checked['auroc']:.4f} (Keras {keras_auroc:.4f})"
+        )
+        spearman = checked["spearman"]
+        spearman = "undefined (constant scores)" if spearman is None else f"{spearman:.4f}"
+        stage(f"score {name}: Spearman {spearman} with Keras{auroc}")
+    reference = score_use.reference_auroc(use)
+    for name, uses in score_use.fit_for(use).items():
+        if "score" not in uses:
+            stage(
+                f"{name}: fit for reconstruction only, not for the anomaly score: its AUROC "
+                f"{use['exports'][name]['auroc']:.4f} is more than {score_use.AUROC_DROP} below "
+                f"float32's {reference:.4f} (model card: files.{name}.fit_for)"
+            )
+    return use
+
+
+def build_card(model, config, workdir, staging, tflite_files, checks, held_out) -> dict:
+    uses = score_use.fit_for(checks["score_use"])
     height, width, channels = model.image_shape
-    images = held_out.validation
-    scores = np.concatenate(
-        [np.asarray(model.score(images[i : i + 256])) for i in range(0, len(images), 256)]
-    )
-    files = {"saved_model": {"path": ".", "bytes": model_card.folder_bytes(staging)}}
+    files = {
+        "saved_model": {
+            "path": ".",
+            "bytes": model_card.folder_bytes(staging),
+            "fit_for": uses["saved_model"],
+        }
+    }
     files["saved_model"]["bytes"] -= sum(p.stat().st_size for p in tflite_files.values())
     for quantization, path in tflite_files.items():
         files[quantization] = {
@@ -252,6 +338,7 @@ def build_card(model, config, workdir, staging, tflite_files, parity, held_out) 
             "batch_size": 1,
             "input_output_dtype": "float32",
             "signatures": list(signatures.names(model)),
+            "fit_for": uses[quantization],
         }
     return {
         "model": {
@@ -274,16 +361,17 @@ def build_card(model, config, workdir, staging, tflite_files, parity, held_out) 
             "encode": model_card.flops_per_image(model, signatures.ENCODE),
             "method": model_card.FLOPS_METHOD,
         },
-        "anomaly_threshold": model_card.anomaly_threshold(scores)
+        "anomaly_threshold": checks["threshold"]
         | {"score": f"{model.reconstruction_loss} reconstruction error ({type(model).__name__})"},
         "parity": {
             "images": int(len(held_out.parity)),
             "split": "validation",
-            "tolerance": PARITY_TOLERANCE,
-            "enforced_on": ["saved_model", "float32"],
+            "tolerance": tolerance.BASE,
+            "enforced_on": list(ENFORCED),
             "rule": model_card.PARITY_RULE,
-            "exports": parity,
+            **checks["parity"],
         },
+        "score_use": checks["score_use"],
         "files": files,
         "versions": {
             "convae_tf": convae_tf.__version__,

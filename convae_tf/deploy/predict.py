@@ -21,6 +21,7 @@ import contextlib
 import csv
 import importlib.util
 import io
+import json
 import os
 import shutil
 import sys
@@ -177,6 +178,26 @@ def load_runner(path: str | os.PathLike) -> SavedModelRunner | TFLiteRunner:
     if path.is_dir():
         return SavedModelRunner(path)
     raise InputError(f"--model={path}: not a SavedModel folder nor a .tflite file")
+
+
+def unfit_for_score(path: Path) -> str | None:
+    """Why the model card beside an exported file says its anomaly score is not fit for use
+    (its AUROC fell below the float32 file's at export), or None. A missing or older card
+    (without "fit_for") warns of nothing."""
+    folder, name = (path.parent, path.name) if path.is_file() else (None, ".")
+    try:
+        folder = folder or saved_model_version_dir(path)
+        card = json.loads((folder / "model_card.json").read_text())
+    except (InputError, OSError, ValueError):
+        return None
+    for entry in card.get("files", {}).values():
+        uses = entry.get("fit_for", ["score"])
+        if entry.get("path") == name and "score" not in uses:
+            return (
+                f"{path} is fit for {', '.join(uses)} only: its score ranks anomalies worse than "
+                "the float32 file's (model_card.json: score_use); use that file for scores"
+            )
+    return None
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -340,6 +361,10 @@ def predict(model: str, task: str, input_path: str, output: str) -> dict[str, by
     if task not in TASKS:
         raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
     runner = load_runner(model)
+    if task == "score":
+        warning = unfit_for_score(Path(model))
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
     signature = TASKS[task]
     _, shape = runner.input_spec(signature)
     if task == "decode":

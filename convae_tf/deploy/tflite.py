@@ -21,14 +21,16 @@ import tensorflow as tf
 from convae_tf.errors import ConfigError
 from convae_tf.utils.quiet import native_info_held_back
 
+SCORE_SIGNATURE = "score"  # deploy/signatures.py's name (it imports Keras; this module need not)
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
 DESCRIPTIONS = {
-    "float32": "float32 weights and activations; the exact reference (parity ≤ 1e-5)",
+    "float32": "float32 weights and activations; the exact reference (held to the parity gate)",
     "dynamic": "int8 weights, float32 activations (dynamic-range quantization)",
     "float16": "float16 weights, float32 compute on CPU (GPU delegates run float16)",
     "int8": (
-        "int8 weights and activations (full-integer, calibrated on training images); "
-        "float32 inputs and outputs, quantized inside the model"
+        "int8 weights and activations (calibrated on training images), but the anomaly "
+        "score's own arithmetic after the code and the reconstruction (its distance, log MSE "
+        "and standardisation) in float32; float32 inputs and outputs, quantized inside the model"
     ),
 }
 
@@ -76,15 +78,11 @@ def convert(
             raise ValueError("int8 quantization needs representative data")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative_data
-        # Full-integer: an op without an int8 kernel fails here instead of silently staying
-        # float. Inputs and outputs stay float32 (the converter's default): callers feed
-        # images in [0, 1] exactly as for the float files.
+        # Integer kernels only for everything that is quantized. Inputs and outputs stay
+        # float32 (the converter's default): callers feed images in [0, 1] as for the others.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        # Per-tensor scales for Dense layers: per-channel ones cost a float32 scale and an int64
-        # zero point per output unit, per signature. The decoder's first Dense has thousands
-        # of units (e.g. 8·8·64 = 4096), so they made the int8 file 67% of the float32 one on
-        # the default model; convolutions keep their per-channel scales.
-        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        # Calibrated here, quantized in `quantize_but_the_score_head`.
+        converter._experimental_calibrate_only = True
     elif quantization != "float32":
         raise ValueError(f"unknown quantization {quantization!r}")
     try:
@@ -92,9 +90,46 @@ def convert(
         with warnings.catch_warnings(), native_info_held_back():
             # The int8 calibrator runs TF's own deprecated tf.lite.Interpreter: not ours to fix.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return converter.convert()
+            flatbuffer = converter.convert()
+            if quantization == "int8":
+                flatbuffer = quantize_but_the_score_head(flatbuffer)
+            return flatbuffer
     except Exception as error:  # the converter raises ConverterError and plain exceptions
         raise ConversionError(_one_line(error, quantization)) from error
+
+
+def quantize_but_the_score_head(calibrated: bytes) -> bytes:
+    """The int8 model from a calibrated one, the score's head left in float32.
+
+    The fitted score reads the code through a precision matrix whose eigenvalues can reach
+    thousands (models/anomaly.py): computed on int8 activations, the distance's rounding
+    swamps the ranking of the images. The head is only a few element-wise ops and one small
+    matmul, so float32 costs nothing in size; the encoder and decoder stay int8."""
+    from tensorflow.lite.python import convert as lite_convert
+
+    return lite_convert.mlir_quantize(
+        calibrated,
+        denylisted_nodes=score_head_nodes(calibrated),
+        # Per-tensor scales for Dense layers: per-channel ones cost a float32 scale and an
+        # int64 zero point per output unit, per signature. The decoder's first Dense has
+        # thousands of units (e.g. 8·8·64 = 4096), so they made the int8 file 67% of the
+        # float32 one on the default model; convolutions keep their per-channel scales.
+        disable_per_channel_for_dense_layers=True,
+    )
+
+
+def score_head_nodes(flatbuffer: bytes) -> list[str]:
+    """Output names of the score signature's own ops: those traced in the score function
+    itself, at the top of its name scope, not inside the encoder's or decoder's layers (whose
+    names are scoped, "encoder_1/code_1/MatMul"). Names are per flatbuffer, and a name that
+    another signature shares only leaves one more weightless op in float32."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    (score,) = [s for s in model.signatureDefs if s.signatureKey.decode() == SCORE_SIGNATURE]
+    subgraph = model.subgraphs[score.subgraphIndex]
+    names = {subgraph.tensors[i].name.decode() for op in subgraph.operators for i in op.outputs}
+    return sorted(name for name in names if "/" not in name)
 
 
 def _one_line(error: Exception, quantization: str) -> str:
