@@ -248,10 +248,62 @@ def test_dae_noise_is_reproducible_under_set_random_seed():
     assert not np.array_equal(a[0], a[1])
 
 
+def test_blind_noise_draws_sigma_per_image_within_the_range():
+    x = np.full((64, 32, 32, 1), 0.5, np.float32)
+    low, high = 0.05, 0.2
+    noisy = np.asarray(corruptions.gaussian_noise(x, 7, (low, high)))
+    sigmas = (noisy - x).std(axis=(1, 2, 3))
+    assert low - 0.01 < sigmas.min() and sigmas.max() < high + 0.01
+    assert sigmas.max() - sigmas.min() > 0.1  # spread over the range, not one level
+    np.testing.assert_array_equal(noisy, corruptions.gaussian_noise(x, 7, (low, high)))
+    assert not np.array_equal(noisy, corruptions.gaussian_noise(x, 8, (low, high)))
+    # A range of one value is that value: the same noise as the number.
+    np.testing.assert_array_equal(
+        corruptions.gaussian_noise(x, 7, (0.1, 0.1)), corruptions.gaussian_noise(x, 7, 0.1)
+    )
+
+
+def test_a_single_gaussian_std_keeps_the_noise_it_always_had():
+    x = images((16, 16, 3), batch=3)
+    normal = tf.random.stateless_normal(x.shape, tf.constant([7, 0], tf.int64))
+    expected = np.clip(x + 0.2 * np.asarray(normal), 0.0, 1.0)
+    np.testing.assert_allclose(corruptions.gaussian_noise(x, 7, 0.2), expected, atol=1e-7)
+    model = tiny_model("dae", gaussian_std=0.2)
+    assert model.gaussian_std == 0.2 and isinstance(model.get_config()["gaussian_std"], float)
+
+
+def test_dae_blind_noise_is_fixed_per_image_in_validation():
+    model = tiny_model("dae", gaussian_std=(0.0, 0.3))
+    assert model.gaussian_std == (0.0, 0.3)
+    x = np.full((16, *SHAPE), 0.5, np.float32)
+    noisy = np.asarray(model.fixed_corrupt(x))
+    np.testing.assert_array_equal(noisy, model.fixed_corrupt(x))  # every epoch the same
+    sigmas = (noisy - x).std(axis=(1, 2, 3))
+    assert sigmas.max() < 0.32 and sigmas.max() - sigmas.min() > 0.1
+    trained = np.asarray(model.corrupt(x, training=True)) - x
+    assert trained.std(axis=(1, 2, 3)).max() - trained.std(axis=(1, 2, 3)).min() > 0.1
+    model.fit(x, batch_size=8, epochs=1, verbose=0)
+    loss = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)["loss"]
+    assert loss == model.evaluate(x, batch_size=8, verbose=0, return_dict=True)["loss"]
+
+
+def test_a_gaussian_std_range_parses_from_the_command_line():
+    from convae_tf.cli.configs import _KeyValueParser
+
+    key, value = _KeyValueParser().parse("gaussian_std=0,0.196")
+    model = convae_tf.get_model("dae", **{key: value})
+    assert model.gaussian_std == (0.0, 0.196)
+    assert convae_tf.get_model("dae", gaussian_std=[0, 0.1]).gaussian_std == (0.0, 0.1)
+
+
 @pytest.mark.parametrize(
     "bad, word",
     [
         ({"gaussian_std": -1.0}, "gaussian_std"),
+        ({"gaussian_std": (0.3, 0.1)}, "gaussian_std"),
+        ({"gaussian_std": (-0.1, 0.1)}, "gaussian_std"),
+        ({"gaussian_std": (0.1,)}, "gaussian_std"),
+        ({"gaussian_std": "loud"}, "gaussian_std"),
         ({"salt_pepper": 1.5}, "salt_pepper"),
         ({"masking": -0.1}, "masking"),
         ({"rectangle_size": (0.5, 0.2)}, "rectangle_size"),
@@ -758,6 +810,7 @@ def test_vae_learned_scale_is_one_trainable_variable_that_round_trips(tmp_path):
                 "rectangle_size": (0.2, 0.4),
             },
         ),
+        ("dae", {"gaussian_std": (0.0, 0.196), "rectangles": 1}),
         ("sparse", {"penalty": "l1", "sparsity_weight": 0.02, "target_activation": 0.1}),
         (
             "vae",

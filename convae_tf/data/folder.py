@@ -3,7 +3,8 @@
 Loading lists the files and decodes only the first few (`image_files.PREFLIGHT_FILES`: the
 shape, and an early error for a wrongly assembled folder); the rest are decoded inside tf.data
 as the splits stream, so memory and start-up time do not grow with the image count (only the
-file list does: a path and a label per file).
+file list does: a path and a label per file). With a crop size (a run that trains on crops)
+the images may differ in size: the source's image_shape is then (None, None, C).
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def load_folder(
-    spec: str, root: Path, size: tuple[int, int] | None, bad_files: str = "stop"
+    spec: str,
+    root: Path,
+    size: tuple[int, int] | None,
+    bad_files: str = "stop",
+    crop: tuple[int, int] | None = None,
 ) -> Source:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; check the path after 'folder:'")
@@ -34,7 +39,7 @@ def load_folder(
             f"folder {root} has {len(files)} image(s); it needs at least 2 (train and test)"
         )
     paths = [os.fsencode(f) for f in files]  # bytes: any file name reaches tf.io.read_file
-    decoder = image_files.make_decoder(paths, size, bad_files)
+    decoder = image_files.make_decoder(paths, size, bad_files, crop)
     hashes = [_unit_hash(f.relative_to(root).as_posix()) for f in files]
     test_mask = _test_mask(hashes)
     # The order of each split is by hash: a fixed shuffle, so a validation prefix of the train

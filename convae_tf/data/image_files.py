@@ -12,6 +12,10 @@ the files one at a time: on 2 cores ~3,900 64x64 PNGs/s, against ~6,200 without 
 
 A file whose shape differs from the reference (the first readable file) fails in both modes,
 unless a target size is given: then every image takes the reference's channels and that size.
+With a crop size instead (a run that trains on crops), every image keeps its own size, takes
+the reference's channels and stays uint8 as decoded (the pipeline crops it, then converts the
+crops: a whole photo as float32 would hold four times the memory); an image smaller than the
+crop fails in both modes, naming the file and both sizes.
 """
 
 from __future__ import annotations
@@ -79,6 +83,12 @@ class FileDecoder:
     size: tuple[int, int] | None
     bad_files: str
     skipped: SkippedFiles | None  # None unless bad_files == "skip"
+    # The least size of an image (the run's crop) when images may differ in size (no `size`).
+    crop: tuple[int, int] | None = None
+
+    @property
+    def any_size(self) -> bool:
+        return self.size is None and self.crop is not None
 
     @property
     def reference_bytes(self) -> bytes:
@@ -86,8 +96,9 @@ class FileDecoder:
         return os.fsencode(self.reference)
 
     @property
-    def image_shape(self) -> tuple[int, int, int]:
-        height_width = self.size or self.reference_shape[:2]
+    def image_shape(self) -> tuple[int | None, int | None, int]:
+        """(H, W, C); (None, None, C) when the images keep their own sizes (`any_size`)."""
+        height_width = (None, None) if self.any_size else self.size or self.reference_shape[:2]
         return (*height_width, self.reference_shape[2])
 
     def __call__(self, refs: tf.data.Dataset) -> tf.data.Dataset:
@@ -117,18 +128,10 @@ class FileDecoder:
              "not a PNG/JPEG); remove or re-save that file, or ", _SKIP_HINT, _CLOSE]
         )  # fmt: skip
         image = _fail_unless(example["ok"], unreadable, image)
-        if self.size is None:
-            expected = tf.constant(self.reference_shape, tf.int32)
-            shape = tf.shape(image, out_type=tf.int32)
-            mismatch = tf.strings.join(
-                [_OPEN, "images differ in size or channels: ", self.reference_bytes, " is ",
-                 dims(self.reference_shape), " but ", path, " is ",
-                 tf.strings.reduce_join(tf.strings.as_string(shape), separator="x"),
-                 "; pass image_size=(H, W) (--image_size) to resize them to one size", _CLOSE]
-            )  # fmt: skip
-            same = tf.reduce_all(tf.equal(shape, expected))
-            image = _fail_unless(same, mismatch, image)
-            image = ops.to_unit_float(tf.ensure_shape(image, self.reference_shape))
+        if self.any_size:
+            image = self._at_least_crop(image, path)
+        elif self.size is None:
+            image = ops.to_unit_float(self._same_shape(image, path))
         else:
             image = _to_channels(image, self.reference_shape[2])
             image = ops.resize(ops.to_unit_float(image), self.size)
@@ -138,12 +141,39 @@ class FileDecoder:
             out["label"] = example["label"]
         return out
 
+    def _same_shape(self, image: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
+        expected = tf.constant(self.reference_shape, tf.int32)
+        shape = tf.shape(image, out_type=tf.int32)
+        mismatch = tf.strings.join(
+            [_OPEN, "images differ in size or channels: ", self.reference_bytes, " is ",
+             dims(self.reference_shape), " but ", path, " is ", _dims(shape),
+             "; pass image_size=(H, W) (--image_size) to resize them to one size, or "
+             "crop=(H, W) (--crop) to train on crops of images of any size", _CLOSE]
+        )  # fmt: skip
+        same = tf.reduce_all(tf.equal(shape, expected))
+        return tf.ensure_shape(_fail_unless(same, mismatch, image), self.reference_shape)
+
+    def _at_least_crop(self, image: tf.Tensor, path: tf.Tensor) -> tf.Tensor:
+        """uint8 [h, w, C] with the reference's C, at its own size, at least the crop."""
+        image = _to_channels(image, self.reference_shape[2])
+        shape = tf.shape(image, out_type=tf.int32)
+        too_small = tf.strings.join(
+            [_OPEN, "image ", path, " is ", _dims(shape[:2]), ", smaller than the crop ",
+             dims(self.crop), "; remove it, or pass a smaller crop (--crop)", _CLOSE]
+        )  # fmt: skip
+        fits = tf.reduce_all(shape[:2] >= tf.constant(self.crop, tf.int32))
+        return tf.ensure_shape(_fail_unless(fits, too_small, image), self.image_shape)
+
 
 def make_decoder(
-    paths: Sequence[bytes], size: tuple[int, int] | None, bad_files: str
+    paths: Sequence[bytes],
+    size: tuple[int, int] | None,
+    bad_files: str,
+    crop: tuple[int, int] | None = None,
 ) -> FileDecoder:
     """A decoder whose reference is the first readable of `paths` (sorted file order), checked
-    on the first PREFLIGHT_FILES of them."""
+    on the first PREFLIGHT_FILES of them. `crop`: images may differ in size, each at least this
+    (see the module docstring)."""
     skipped = SkippedFiles() if bad_files == "skip" else None
     first = paths[:PREFLIGHT_FILES]
     reference = None
@@ -167,7 +197,7 @@ def make_decoder(
             f"none of the first {len(first)} image files can be decoded (e.g. "
             f"{os.fsdecode(first[0])}); check that the folder holds PNG/JPEG images"
         )
-    decoder = FileDecoder(reference[0], reference[1], size, bad_files, skipped)
+    decoder = FileDecoder(reference[0], reference[1], size, bad_files, skipped, crop)
     with named_file_errors():
         for _ in decoder(tf.data.Dataset.from_tensor_slices({"path": list(first)})):
             pass
@@ -236,6 +266,11 @@ def _to_channels(image: tf.Tensor, target: int) -> tf.Tensor:
     opaque = tf.fill(tf.shape(colour[..., :1]), tf.constant(255, tf.uint8))
     alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: opaque)
     return tf.concat([colour, tf.ensure_shape(alpha, (None, None, 1))], axis=-1)
+
+
+def _dims(shape: tf.Tensor) -> tf.Tensor:
+    """A shape tensor as text, e.g. "9x5x3"."""
+    return tf.strings.reduce_join(tf.strings.as_string(shape), separator="x")
 
 
 def _op_reason(error: tf.errors.OpError) -> str:

@@ -71,12 +71,27 @@ class PipelineOptions:
         "binarised once with fixed seeds (evaluate, embed and export apply the same).",
     )
 
+    crop: tuple[int, int] | None = _option(
+        None,
+        "Train on random H,W crops of the images (several per image per pass, new ones every "
+        "epoch); validation and test take fixed crops. A folder: of photos may then mix sizes "
+        "(each at least H,W; the channels are those of its first file, as with --image_size).",
+    )
+    crops_per_image: int = _option(
+        8,
+        "Crops taken from each image per pass with --crop (and fixed crops per validation and "
+        "test image); the train crops are shuffled in a buffer of at most --shuffle_buffer.",
+        Range(1),
+    )
+
     def validate(self) -> PipelineOptions:
         """Raises a DataError naming the first value out of its range; returns `self`."""
         for name, bound in RANGES.items():
             value = getattr(self, name)
             if not _is_number(value) or not bound.holds(value):
                 raise DataError(f"{name}={value!r} is invalid; use a number {bound.in_symbols()}")
+        if self.crop is not None and not is_size(self.crop):
+            raise DataError(f"crop={self.crop!r} is invalid; pass two positive ints (H, W)")
         return self
 
 
@@ -91,6 +106,18 @@ def default_and_help(name: str) -> tuple[object, str]:
     """(default, help) of option `name`, the form of a config field."""
     field = _FIELDS[name]
     return field.default, field.metadata["help"]
+
+
+def is_size(value) -> bool:
+    """Whether `value` is (H, W): two positive ints (a bool is no size)."""
+    try:
+        height, width = value
+    except (TypeError, ValueError):
+        return False
+    return all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1
+        for v in (height, width)
+    )
 
 
 def _is_number(value) -> bool:

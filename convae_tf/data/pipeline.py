@@ -10,9 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 from convae_tf.data import binarize as binarization
-from convae_tf.data import records
+from convae_tf.data import crops, records
 from convae_tf.data.options import PipelineOptions
-from convae_tf.data.source import Source
+from convae_tf.data.source import Source, any_size, dims
 from convae_tf.errors import DataError
 
 _DEFAULTS = PipelineOptions()
@@ -26,9 +26,9 @@ class Pipelines:
     train: tf.data.Dataset  # float32 [B, H, W, C]; seeded shuffle, new order every epoch
     validation: tf.data.Dataset  # same, fixed order
     test: tf.data.Dataset  # same, fixed order; never cached (read once per evaluation)
-    image_shape: tuple[int, int, int]
-    num_train: int
-    num_validation: int
+    image_shape: tuple[int, int, int]  # of what the splits hold: the crop's with `crop`
+    num_train: int  # what a train pass holds: images, or crops (images x crops_per_image)
+    num_validation: int  # validation images, or their crops
     # What `epochs` needs to rebuild the train order of any epoch: (seed, worker) -> the train
     # images (unbatched) in the order of that shuffle seed, one worker's share of them when
     # `worker` is (count, index) (see `_train_order`).
@@ -40,6 +40,8 @@ class Pipelines:
     spare_pass: bool = False
     # Dynamic binarisation (data/binarize.py): every pass draws its own binary images.
     binarize: bool = False
+    # Crops taken of each image (data/crops.py); 1 when the splits hold whole images.
+    crops_per_image: int = 1
 
     @property
     def steps_per_pass(self) -> int:
@@ -111,6 +113,8 @@ def make_pipelines(
     shuffle_buffer: int = _DEFAULTS.shuffle_buffer,
     cache_budget_mb: float = _DEFAULTS.cache_budget_mb,
     binarize: bool = _DEFAULTS.binarize,
+    crop: tuple[int, int] | None = _DEFAULTS.crop,
+    crops_per_image: int = _DEFAULTS.crops_per_image,
 ) -> Pipelines:
     """Splits `source.train` into train and validation and batches all three splits.
 
@@ -122,36 +126,39 @@ def make_pipelines(
     binarisation (data/binarize.py): train images drawn afresh each pass, validation and test
     binarised once with fixed seeds.
 
+    `crop=(H, W)`: the splits hold crops (data/crops.py), `crops_per_image` of each image: the
+    train crops drawn afresh each pass from (seed, epoch) and shuffled in a buffer of at most
+    `shuffle_buffer` crops, validation and test crops fixed. Needed for a source of images of
+    any size (a folder: loaded with `crop`).
+
     Memory: validation, then train, are cached in memory, decoded, while their float32 size
     fits what is left of `cache_budget_mb`; a split that does not fit is read again on every
-    pass. The test split is read once per evaluation, so it is not cached. The train order is
-    a full seeded permutation whenever the split is cached or streamed from image files; a
-    record source (tfrecord:) too large to cache is read shard by shard (`_record_order`);
-    otherwise (TFDS, in-memory arrays) the shuffle holds at most `shuffle_buffer` decoded
-    images.
+    pass. The test split is read once per evaluation, so it is not cached. With crops, the
+    validation crops are cached within the budget; the train split never is (its crops change
+    every pass, and whole photos are never kept). The train order is a full seeded permutation
+    whenever the split is cached or streamed from image files; a record source (tfrecord:) too
+    large to cache is read shard by shard (`_record_order`); otherwise (TFDS, in-memory arrays)
+    the shuffle holds at most `shuffle_buffer` decoded images.
     """
     batch_size = _checked_batch_size(batch_size)
-    PipelineOptions(validation_fraction, shuffle_buffer, cache_budget_mb, binarize).validate()
+    options = PipelineOptions(
+        validation_fraction, shuffle_buffer, cache_budget_mb, binarize, crop, crops_per_image
+    ).validate()
+    image_shape = _split_shape(source, options.crop)
+    per_image = crops_per_image if crop else 1
     examples, total, keep = _kept_examples(source, normal_classes)
     num_validation = _validation_size(source, total, validation_fraction)
     num_train = total - num_validation
-    budget = CacheBudget(cache_budget_mb, source.image_shape)
+    budget = CacheBudget(cache_budget_mb, image_shape)
     validation = _fixed(
-        source.decoded(examples.take(num_validation)),
-        budget.fits(num_validation),
+        _split_images(source.decoded(examples.take(num_validation)), "validation", options),
+        budget.fits(num_validation * per_image),
         batch_size,
         drop_remainder,
-        binarize and "validation",
     )
-    cache_train = budget.fits(num_train)
-    if source.shards is not None and not cache_train:
-        shuffled_images = _record_order(
-            source, keep, _first_train_index(source, keep, num_validation), shuffle_buffer
-        )
-    else:
-        shuffled_images = _train_order(
-            source, examples.skip(num_validation), num_train, cache_train, shuffle_buffer
-        )
+    shuffled_images = _train_images(
+        source, examples, keep, num_validation, num_train, budget, options
+    )
     first_pass = shuffled_images(seed)
     if binarize:
         first_pass = binarization.drawn(first_pass, seed)
@@ -159,16 +166,66 @@ def make_pipelines(
     return Pipelines(
         train=train,
         validation=validation,
-        test=_fixed(source.test, False, batch_size, drop_remainder, binarize and "test"),
-        image_shape=source.image_shape,
-        num_train=num_train,
-        num_validation=num_validation,
+        test=_fixed(_split_images(source.test, "test", options), False, batch_size, drop_remainder),
+        image_shape=image_shape,
+        num_train=num_train * per_image,
+        num_validation=num_validation * per_image,
         shuffled_images=shuffled_images,
         batch_size=batch_size,
         seed=seed,
         drop_remainder=drop_remainder,
         spare_pass=source.skipped is not None,
         binarize=bool(binarize),
+        crops_per_image=per_image,
+    )
+
+
+def _split_shape(source: Source, crop: tuple[int, int] | None) -> tuple[int, int, int]:
+    """The shape of what the splits hold: the source's images, or their crops."""
+    *height_width, channels = source.image_shape
+    if crop is None:
+        if any_size(source.image_shape):
+            raise DataError(
+                f"{source.spec!r} has images of different sizes; pass crop=(H, W) (--crop) "
+                "to train on crops of them"
+            )
+        return tuple(source.image_shape)
+    crop = (int(crop[0]), int(crop[1]))
+    if not any_size(source.image_shape) and (
+        crop[0] > height_width[0] or crop[1] > height_width[1]
+    ):
+        raise DataError(
+            f"crop={crop} is larger than the {dims(height_width)} images of {source.spec!r}; "
+            f"pass a crop of at most {dims(height_width)}"
+        )
+    return (*crop, channels)
+
+
+def _train_images(
+    source: Source,
+    examples: tf.data.Dataset,
+    keep: tuple[int, ...] | None,
+    num_validation: int,
+    num_train: int,
+    budget: CacheBudget,
+    options: PipelineOptions,
+) -> Callable[..., tf.data.Dataset]:
+    """(seed, worker=None) -> one pass of train images, or of their crops (see `_train_order`).
+    A train split cropped afresh every pass is never cached."""
+    cache_train = options.crop is None and budget.fits(num_train)
+    if source.shards is not None and not cache_train:
+        first = _first_train_index(source, keep, num_validation)
+        order = _record_order(source, keep, first, options.shuffle_buffer)
+    else:
+        order = _train_order(
+            source, examples.skip(num_validation), num_train, cache_train, options.shuffle_buffer
+        )
+    if options.crop is None:
+        return order
+    crop, count = tuple(options.crop), options.crops_per_image
+    buffer = min(int(options.shuffle_buffer), num_train * count)
+    return lambda seed, worker=None: crops.drawn(
+        order(seed, worker), seed, crop, count, buffer, worker
     )
 
 
@@ -307,14 +364,21 @@ def _images(ds: tf.data.Dataset) -> tf.data.Dataset:
     return ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _fixed(
-    ds: tf.data.Dataset, cache: bool, batch_size: int, drop_remainder: bool, binarized_as=""
-) -> tf.data.Dataset:
-    """A split in its fixed order, batched; `binarized_as` a split name: binarised once, with
-    that split's fixed draw."""
+def _split_images(ds: tf.data.Dataset, split: str, options: PipelineOptions) -> tf.data.Dataset:
+    """The images of a fixed split (unbatched): cropped with the split's fixed crops, then
+    binarised once with its fixed draw, as the options ask."""
     images = _images(ds)
-    if binarized_as:
-        images = binarization.fixed(images, binarized_as)
+    if options.crop is not None:
+        images = crops.fixed(images, split, tuple(options.crop), options.crops_per_image)
+    if options.binarize:
+        images = binarization.fixed(images, split)
+    return images
+
+
+def _fixed(
+    images: tf.data.Dataset, cache: bool, batch_size: int, drop_remainder: bool
+) -> tf.data.Dataset:
+    """A split's images in their fixed order, batched (cached in memory when `cache`)."""
     images = images.cache() if cache else images
     return images.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 

@@ -24,11 +24,13 @@ class Source:
     """A dataset's train and test splits in a fixed order, before any batching.
 
     Elements are `{"image": float32 [H, W, C] in [0, 1], "label": int64 []}`; "label" is
-    present only when `num_classes` is not None.
+    present only when `num_classes` is not None. A folder: loaded for crops may hold images of
+    any size: `image_shape` is then (None, None, C) and the images are uint8 as decoded (the
+    pipeline crops them before converting).
     """
 
     spec: str
-    image_shape: tuple[int, int, int]
+    image_shape: tuple[int | None, int | None, int]
     num_classes: int | None
     train: tf.data.Dataset
     test: tf.data.Dataset
@@ -116,3 +118,8 @@ def to_image(image: tf.Tensor, size: tuple[int, int] | None) -> tf.Tensor:
 
 def dims(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape)
+
+
+def any_size(image_shape: Sequence[int | None]) -> bool:
+    """Whether the images of this shape may differ in size ((None, None, C))."""
+    return None in tuple(image_shape)[:2]

@@ -17,6 +17,7 @@ from convae_tf.data.folder import load_folder
 from convae_tf.data.idx import load_idx
 from convae_tf.data.image_files import BAD_FILES
 from convae_tf.data.npz import load_npz
+from convae_tf.data.options import is_size
 from convae_tf.data.records import load_records
 from convae_tf.data.source import SPEC_FORMS, Source
 from convae_tf.data.tfds_sources import load_sprites, load_tfds
@@ -32,21 +33,29 @@ def load_source(
     image_size: tuple[int, int] | None = None,
     seed: int = 0,
     bad_files: str = "stop",
+    crop: tuple[int, int] | None = None,
 ) -> Source:
     """Resolves a dataset spec into a `Source`; raises `DataError` with the fix on bad input.
 
-    `data_dir` is the TFDS data directory (TFDS's default when None). `image_size=(H, W)`
-    resizes every image (bilinear). `bad_files` says what a file source (folder:) does with a
-    file that cannot be read or decoded when it is met while streaming: "stop" (a DataError
-    naming it, raised where the data is iterated: see `named_file_errors`) or "skip" (dropped;
-    `Source.skipped` lists them). `seed` is accepted for a uniform call signature, but no
-    source depends on it: splits and orders must stay put across runs that vary the seed.
+        `data_dir` is the TFDS data directory (TFDS's default when None). `image_size=(H, W)`
+        resizes every image (bilinear). `bad_files` says what a file source (folder:) does with a
+        file that cannot be read or decoded when it is met while streaming: "stop" (a DataError
+        naming it, raised where the data is iterated: see `named_file_errors`) or "skip" (dropped;
+        `Source.skipped` lists them). `crop=(H, W)`: the run trains on crops of this size
+    (`make_pipelines(crop=...)`), so the images of a folder: may differ in size; each must be at
+    least H×W, and they take the channels of the first file (`image_shape` is then
+    (None, None, C), and the images stay uint8 until cropped). `seed` is accepted for a uniform
+        call signature, but no source depends on it: splits and orders must stay put across runs
+        that vary the seed.
     """
     del seed
     spec = (spec or "").strip()
     if not spec:
         raise DataError(f"empty dataset spec; {SPEC_FORMS}")
     size = _check_image_size(image_size)
+    if crop is not None and not is_size(crop):
+        raise DataError(f"crop={crop!r} is invalid; pass two positive ints (H, W)")
+    crop = None if crop is None else (int(crop[0]), int(crop[1]))
     if bad_files not in BAD_FILES:
         raise DataError(f"bad_files={bad_files!r} is invalid; use one of {', '.join(BAD_FILES)}")
     if data_dir is not None:
@@ -57,7 +66,7 @@ def load_source(
     if sep and scheme == "npz":
         return load_npz(spec, Path(rest).expanduser(), size)
     if sep and scheme == "folder":
-        return load_folder(spec, Path(rest).expanduser(), size, bad_files)
+        return load_folder(spec, Path(rest).expanduser(), size, bad_files, crop)
     if sep and scheme == "idx":
         return load_idx(spec, Path(rest).expanduser(), size)
     if sep and scheme == "tfrecord":

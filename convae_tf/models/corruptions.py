@@ -18,15 +18,47 @@ Gaussian noise is independent per channel, like sensor noise.
 
 from __future__ import annotations
 
+import numbers
+
 import tensorflow as tf
 
 
-def gaussian_noise(images, seed, std: float):
-    """Adds N(0, std²) noise to every value, then clips to [0, 1]."""
-    _check_range("std", std, 0.0, float("inf"))
+def gaussian_noise(images, seed, std):
+    """Adds N(0, σ²) noise to every value, then clips to [0, 1].
+
+    `std` a number: σ = std for every image. A pair (low, high): σ drawn for each image
+    uniformly in [low, high] (blind denoising, as DnCNN-B trains: one model for every noise
+    level up to `high`); the noise before scaling is that of a number `std` with this seed.
+    """
+    low, high = std_range(std)
     x, unbatched = _as_batch(images)
-    noisy = x + std * tf.random.stateless_normal(tf.shape(x), _seed(seed), dtype=x.dtype)
-    return _restore(tf.clip_by_value(noisy, 0.0, 1.0), unbatched)
+    normal = tf.random.stateless_normal(tf.shape(x), _seed(seed), dtype=x.dtype)
+    if isinstance(std, numbers.Real):
+        sigma = tf.constant(float(std), x.dtype)
+    else:
+        # Its own stream, folded off the seed, so that the noise itself stays that of `seed`.
+        sigma_seed = tf.random.experimental.stateless_fold_in(_seed(seed), 1)
+        batch = tf.shape(x)[:1]
+        sigma_shape = tf.concat([batch, tf.ones([3], batch.dtype)], axis=0)
+        sigma = tf.random.stateless_uniform(
+            sigma_shape, sigma_seed, minval=low, maxval=high, dtype=x.dtype
+        )
+    return _restore(tf.clip_by_value(x + sigma * normal, 0.0, 1.0), unbatched)
+
+
+def std_range(std, name: str = "std") -> tuple[float, float]:
+    """(low, high) of a Gaussian σ given as a number or a (low, high) pair; a ValueError names
+    `name` when σ is negative or the pair is not one."""
+    if isinstance(std, numbers.Real) and not isinstance(std, bool):
+        _check_range(name, std, 0.0, float("inf"))
+        return float(std), float(std)
+    try:
+        low, high = (float(v) for v in std)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={std!r} must be a number or a (low, high) pair") from None
+    if not 0 <= low <= high:
+        raise ValueError(f"{name}={tuple(std)} must be (low, high) with 0 <= low <= high")
+    return low, high
 
 
 def salt_and_pepper(images, seed, p: float):
@@ -94,7 +126,7 @@ def random_rectangles(images, seed, count: int, min_size: float, max_size: float
 def corrupt(
     images,
     seed,
-    gaussian_std: float = 0.0,
+    gaussian_std: float | tuple[float, float] = 0.0,
     salt_pepper: float = 0.0,
     masking: float = 0.0,
     rectangles: int = 0,
@@ -102,13 +134,14 @@ def corrupt(
 ):
     """Every corruption whose strength is non-zero, in this order: Gaussian noise,
     salt-and-pepper, masking, rectangles (holes last, so that they stay exactly 0).
+    `gaussian_std` a (low, high) pair: σ drawn per image (see `gaussian_noise`).
 
     Each corruption draws from its own seed split off `seed`, so turning one on or off does not
     change the noise of the others.
     """
     seeds = tf.unstack(tf.random.experimental.stateless_split(_seed(seed), 4))
     x = tf.convert_to_tensor(images)
-    if gaussian_std:
+    if std_range(gaussian_std)[1] > 0:
         x = gaussian_noise(x, seeds[0], gaussian_std)
     if salt_pepper:
         x = salt_and_pepper(x, seeds[1], salt_pepper)

@@ -10,6 +10,7 @@ epoch measures the same noisy images.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import keras
 import tensorflow as tf
@@ -28,7 +29,10 @@ class DenoisingAE(ConvAutoencoder):
             quarter of the [0, 1] range: strong enough that copying the input is a poor
             solution, so the model must learn the image structure, yet weak enough that the
             content stays recognisable at any resolution (Vincent et al. 2010 found σ in
-            0.1–0.5 useful on natural and digit images).
+            0.1–0.5 useful on natural and digit images). A (low, high) pair: blind noise, σ
+            drawn for each image uniformly in [low, high] (as DnCNN-B trains, Zhang et al.
+            2017), so that one model denoises every level up to `high`, e.g. (0, 50/255 ≈
+            0.196) for photographs; `--model_args=gaussian_std=0,0.196`.
         salt_pepper: fraction of pixels set to 0 or 1 (salt-and-pepper noise).
         masking: fraction of pixels dropped to 0 (masking noise).
         rectangles: number of random rectangular holes (set to 0) per image, for inpainting.
@@ -45,7 +49,7 @@ class DenoisingAE(ConvAutoencoder):
 
     def __init__(
         self,
-        gaussian_std: float = 0.25,
+        gaussian_std: float | tuple[float, float] = 0.25,
         salt_pepper: float = 0.0,
         masking: float = 0.0,
         rectangles: int = 0,
@@ -59,7 +63,7 @@ class DenoisingAE(ConvAutoencoder):
         self.architecture = dataclasses.replace(
             self.architecture, skip_connections=skip_connections
         )
-        self.gaussian_std = float(gaussian_std)
+        self.gaussian_std = _gaussian_std(gaussian_std)
         self.salt_pepper = float(salt_pepper)
         self.masking = float(masking)
         self.rectangles = int(rectangles)
@@ -67,8 +71,6 @@ class DenoisingAE(ConvAutoencoder):
         if len(self.rectangle_size) != 2:
             raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
         # Fail at construction, naming the argument, not at the first training step.
-        if self.gaussian_std < 0:
-            raise ValueError(f"gaussian_std={gaussian_std} must be >= 0")
         for name, p in (("salt_pepper", self.salt_pepper), ("masking", self.masking)):
             if not 0 <= p <= 1:
                 raise ValueError(f"{name}={p} must be a fraction in [0, 1]")
@@ -111,3 +113,11 @@ class DenoisingAE(ConvAutoencoder):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         terms = self.loss_terms(images, training=False, inputs=self.fixed_corrupt(images))
         return self._record(terms, images)
+
+
+def _gaussian_std(value) -> float | tuple[float, float]:
+    """A σ (float) or a (low, high) range of σ (a list, as a saved config holds it, too)."""
+    low, high = corruptions.std_range(value, "gaussian_std")
+    if isinstance(value, numbers.Real):
+        return low
+    return low, high

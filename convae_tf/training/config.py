@@ -71,6 +71,8 @@ FIELDS: cli.Fields = {
         "stop (one line naming the file) or skip (dropped; the count and names are reported).",
     ),
     "binarize": data_options.default_and_help("binarize"),
+    "crop": (placeholder(tuple), data_options.default_and_help("crop")[1]),
+    "crops_per_image": data_options.default_and_help("crops_per_image"),
     "test_examples": (
         5000,
         "Test images (the first N of the test split, in its fixed order) that the closing "
@@ -135,7 +137,7 @@ def _integers(values) -> bool:
 def validate(cfg) -> ml_collections.ConfigDict:
     """Raises a ConfigError naming the first bad value (as its flag); returns `cfg`."""
     cli.check_fields(cfg, FIELDS, "the config")
-    for name in ("image_size", "normal_classes"):
+    for name in ("image_size", "normal_classes", "crop"):
         if cfg[name] is not None and not _integers(cfg[name]):
             raise ConfigError(f"--{name}={cfg[name]!r} must be comma-separated integers, e.g. 1,7")
     checks = [
@@ -168,6 +170,11 @@ def validate(cfg) -> ml_collections.ConfigDict:
             cfg.image_size is None or (len(cfg.image_size) == 2 and min(cfg.image_size) >= 1),
             f"--image_size={cfg.image_size} must be two positive sizes, e.g. 32,32",
         ),
+        (
+            cfg.crop is None or data_options.is_size(cfg.crop),
+            f"--crop={cfg.crop} must be two positive sizes, e.g. 64,64",
+        ),
+        _in_data_range(cfg, "crops_per_image"),
         (cfg.test_examples >= 0, f"--test_examples={cfg.test_examples} must be 0 or more"),
         (cfg.logical_cpus >= 0, f"--logical_cpus={cfg.logical_cpus} must be 0 or more"),
         _in_data_range(cfg, "shuffle_buffer"),

@@ -196,6 +196,7 @@ def load_data(cfg, strategy: tf.distribute.Strategy):
         image_size=cfg.image_size,
         seed=cfg.seed,
         bad_files=cfg.bad_files,
+        crop=cfg.crop,
     )
     several = strategy.num_replicas_in_sync > 1 or cfg.strategy == "multi_worker"
     pipes = data.make_pipelines(
@@ -210,14 +211,17 @@ def load_data(cfg, strategy: tf.distribute.Strategy):
         shuffle_buffer=cfg.shuffle_buffer,
         cache_budget_mb=cfg.cache_budget_mb,
         binarize=cfg.binarize,
+        crop=cfg.crop,
+        crops_per_image=cfg.crops_per_image,
     )
     if several and pipes.num_validation < cfg.batch_size:
         raise errors.ConfigError(
             f"--batch_size={cfg.batch_size} is larger than the {pipes.num_validation} validation "
             "images; with several replicas partial batches are dropped, so lower --batch_size"
         )
+    what = f"crops ({pipes.crops_per_image} per image)" if cfg.crop else "images"
     stage(
-        f"data: {pipes.num_train} train / {pipes.num_validation} validation images of shape "
+        f"data: {pipes.num_train} train / {pipes.num_validation} validation {what} of shape "
         f"{pipes.image_shape}"
     )
     return source, pipes
