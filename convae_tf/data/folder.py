@@ -3,7 +3,8 @@
 Loading lists the files and decodes only the first few (`image_files.PREFLIGHT_FILES`: the
 shape, and an early error for a wrongly assembled folder); the rest are decoded inside tf.data
 as the splits stream, so memory and start-up time do not grow with the image count (only the
-file list does: a path and a label per file).
+file list does: a path and a label per file, held in numpy arrays, then in one string tensor
+per split: no Python object per file outlives the scan).
 """
 
 from __future__ import annotations
@@ -28,26 +29,31 @@ def load_folder(
 ) -> Source:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; check the path after 'folder:'")
-    files, labels, class_names = _scan_folder(root)
-    if len(files) < 2:
+    relative, labels, class_names = _scan_folder(root)
+    if len(relative) < 2:
         raise DataError(
-            f"folder {root} has {len(files)} image(s); it needs at least 2 (train and test)"
+            f"folder {root} has {len(relative)} image(s); it needs at least 2 (train and test)"
         )
-    paths = [os.fsencode(f) for f in files]  # bytes: any file name reaches tf.io.read_file
-    decoder = image_files.make_decoder(paths, size, bad_files)
-    hashes = [_unit_hash(f.relative_to(root).as_posix()) for f in files]
+    # Bytes, so that any file name reaches tf.io.read_file; one numpy array, not a Python
+    # object per file, so a large folder costs a few bytes per file until tf.data takes it.
+    # The paths as `root / name` spells them (no "./" for root ".").
+    paths = np.char.add(os.fsencode(root / "_")[:-1], relative)
+    decoder = image_files.make_decoder(
+        paths[: image_files.PREFLIGHT_FILES].tolist(), size, bad_files
+    )
+    hashes = _unit_hashes(relative)
     test_mask = _test_mask(hashes)
+    del relative
     # The order of each split is by hash: a fixed shuffle, so a validation prefix of the train
     # split holds every class, and it does not depend on the order of the scan.
     order = np.argsort(hashes, kind="stable")
-    train_idx = [i for i in order if not test_mask[i]]
-    test_idx = [i for i in order if test_mask[i]]
-    y = None if labels is None else np.asarray(labels, np.int64)
+    train_idx = order[~test_mask[order]]
+    test_idx = order[test_mask[order]]
 
-    def refs(indices) -> tf.data.Dataset:
-        elements = {"path": np.asarray([paths[i] for i in indices], dtype=object)}
-        if y is not None:
-            elements["label"] = y[indices]
+    def refs(indices: np.ndarray) -> tf.data.Dataset:
+        elements = {"path": paths[indices]}
+        if labels is not None:
+            elements["label"] = labels[indices]
         return tf.data.Dataset.from_tensor_slices(elements)
 
     train_refs = refs(train_idx)
@@ -59,57 +65,88 @@ def load_folder(
         test=decoder(refs(test_idx)),
         num_train=len(train_idx),
         num_test=len(test_idx),
-        train_labels=None if y is None else tf.data.Dataset.from_tensor_slices(y[train_idx]),
+        train_labels=None
+        if labels is None
+        else tf.data.Dataset.from_tensor_slices(labels[train_idx]),
         train_refs=train_refs,
         decode=decoder,
         skipped=decoder.skipped,
     )
 
 
-def _is_image(path: Path) -> bool:
-    # Dot files include macOS "._name.png" resource forks, which are not images.
+def _is_image(entry: os.DirEntry) -> bool:
+    # Dot files include macOS "._name.png" resource forks, which are not images. The suffix
+    # test comes first: is_file() may need a stat, which a name rules out for free.
+    name = entry.name
     return (
-        path.is_file() and path.suffix.lower() in _IMAGE_SUFFIXES and not path.name.startswith(".")
+        not name.startswith(".")
+        and os.path.splitext(name)[1].lower() in _IMAGE_SUFFIXES
+        and entry.is_file()
     )
 
 
-def _scan_folder(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
-    """Files in sorted order, and labels: class subfolders (sorted names) if there are any."""
-    top = sorted(p for p in root.iterdir() if _is_image(p))
+def _images_under(folder: Path, recursive: bool) -> list[bytes]:
+    """Relative paths (bytes, "/"-separated) of the images in `folder`, in the order of
+    sorted pathlib paths (name by name, each folder's entries sorted; the walk does not follow
+    links to folders, as Path.rglob does not). A scandir walk: no stat per file, no Path."""
+    with os.scandir(folder) as entries:
+        entries = sorted(entries, key=lambda entry: entry.name)
+    found = []
+    for entry in entries:
+        if _is_image(entry):
+            found.append(os.fsencode(entry.name))
+        elif recursive and entry.is_dir() and not entry.is_symlink():
+            prefix = os.fsencode(entry.name) + b"/"
+            found.extend(prefix + name for name in _images_under(Path(entry.path), True))
+    return found
+
+
+def _scan_folder(root: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """Paths relative to `root` (a bytes array) in sorted order, and labels (int64) from class
+    subfolders (sorted names) if there are any."""
+    top = _images_under(root, recursive=False)
+    with os.scandir(root) as entries:
+        subfolders = sorted(
+            (e.name for e in entries if e.is_dir() and not e.name.startswith(".")),
+        )
     classes = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        members = sorted(p for p in sub.rglob("*") if _is_image(p))
+    for name in subfolders:
+        members = _images_under(root / name, recursive=True)
         if members:
-            classes.append((sub.name, members))
+            prefix = os.fsencode(name) + b"/"
+            classes.append((name, np.asarray([prefix + m for m in members], dtype=bytes)))
     if classes and top:
         raise DataError(
-            f"folder {root} mixes images ({top[0].name}, ...) with class subfolders; move the "
-            "images into a subfolder, or remove the subfolders for an unlabelled dataset"
+            f"folder {root} mixes images ({os.fsdecode(top[0])}, ...) with class subfolders; "
+            "move the images into a subfolder, or remove the subfolders for an unlabelled dataset"
         )
     if classes:
-        files = [f for _, members in classes for f in members]
-        labels = [label for label, (_, members) in enumerate(classes) for _ in members]
-        return files, labels, [name for name, _ in classes]
+        files = np.concatenate([members for _, members in classes])
+        labels = np.repeat(np.arange(len(classes)), [len(m) for _, m in classes])
+        return files, labels.astype(np.int64), [name for name, _ in classes]
     if not top:
         raise DataError(
             f"folder {root} has no images ({', '.join(_IMAGE_SUFFIXES)}), neither directly nor "
             "in class subfolders; add images or point folder: at the right directory"
         )
-    return top, None, None
+    return np.asarray(top, dtype=bytes), None, None
 
 
-def _unit_hash(relative_path: str) -> float:
-    """A stable hash of a path in [0, 1): the same on every machine and Python run."""
-    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+def _unit_hashes(relative_paths: np.ndarray) -> np.ndarray:
+    """A stable hash in [0, 1) of each relative path ("/"-separated, its bytes: UTF-8 for
+    UTF-8 names): the same on every machine and Python run."""
+    hashes = np.empty(len(relative_paths), np.float64)
+    for i, path in enumerate(relative_paths):
+        hashes[i] = int.from_bytes(hashlib.sha256(path).digest()[:8], "big") / 2.0**64
+    return hashes
 
 
-def _test_mask(hashes: list[float]) -> list[bool]:
+def _test_mask(hashes: np.ndarray) -> np.ndarray:
     """About TEST_FRACTION of the files go to test, each decided by its own path's hash alone,
     so adding a file never moves another; tiny folders get at least one file on each side."""
-    mask = [h < TEST_FRACTION for h in hashes]
-    if not any(mask):
+    mask = hashes < TEST_FRACTION
+    if not mask.any():
         mask[int(np.argmin(hashes))] = True
-    if all(mask):
+    if mask.all():
         mask[int(np.argmax(hashes))] = False
     return mask

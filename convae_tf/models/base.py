@@ -309,16 +309,26 @@ class ConvAutoencoder(keras.Model):
         own = self.score_of(images, encoded, logits)
         return self.anomaly_score(images, logits, self.sample_code(encoded), own)
 
-    def fit_anomaly_score(self, images, batch_size: int = 256) -> None:
-        """Fits `score` to held-out normal images (float32 array (N, H, W, C), N >= 2)."""
-        self._ensure_built(images)
-        self.anomaly_score.fit(self._inference_batches(images, batch_size))
+    def fit_anomaly_score(self, images, batch_size: int = 256) -> int:
+        """Fits `score` to held-out normal images: a float32 array (N, H, W, C), N >= 2, or
+        an iterable of such batches (memory then holds one batch and the codes, however many
+        images stream by). Returns how many images it was fitted on."""
+        if hasattr(images, "shape"):
+            images = (
+                images[start : start + batch_size] for start in range(0, len(images), batch_size)
+            )
+        sizes = []
+        self.anomaly_score.fit(self._inference_batches(images, sizes))
+        return sum(sizes)
 
-    def _inference_batches(self, images, batch_size: int):
-        """(images, reconstruction logits, codes) of `images`, batch by batch, at inference."""
-        for start in range(0, len(images), batch_size):
-            batch = ops.convert_to_tensor(images[start : start + batch_size])
+    def _inference_batches(self, batches, sizes: list):
+        """(images, reconstruction logits, codes) of each batch, at inference; each batch's
+        image count is appended to `sizes`."""
+        for batch in batches:
+            batch = ops.convert_to_tensor(batch)
+            self._ensure_built(batch)
             encoded, logits = self.encode_and_reconstruct(batch)
+            sizes.append(int(batch.shape[0]))
             yield batch, logits, self.sample_code(encoded)
 
     # ------------------------------------------------------------------------------ training
