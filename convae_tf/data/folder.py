@@ -75,43 +75,49 @@ def load_folder(
 
 
 def _is_image(entry: os.DirEntry) -> bool:
-    # Dot files include macOS "._name.png" resource forks, which are not images. The suffix
-    # test comes first: is_file() may need a stat, which a name rules out for free.
+    # Dot files include macOS "._name.png" resource forks, which are not images. The name
+    # tests come first: is_file() may need a stat, which a name rules out for free.
     name = entry.name
-    return (
-        not name.startswith(".")
-        and os.path.splitext(name)[1].lower() in _IMAGE_SUFFIXES
-        and entry.is_file()
-    )
+    return not name.startswith(".") and name.lower().endswith(_IMAGE_SUFFIXES) and entry.is_file()
 
 
-def _images_under(folder: Path, recursive: bool) -> list[bytes]:
-    """Relative paths (bytes, "/"-separated) of the images in `folder`, in the order of
-    sorted pathlib paths (name by name, each folder's entries sorted; the walk does not follow
-    links to folders, as Path.rglob does not). A scandir walk: no stat per file, no Path."""
+def _entries(folder) -> tuple[list[bytes], list[str]]:
+    """(image names as bytes, subfolder names) of one folder, each sorted: a single scandir
+    pass, no Path and no stat per file. Links to folders are not entered, as Path.rglob does
+    not enter them."""
+    images, subfolders = [], []
     with os.scandir(folder) as entries:
-        entries = sorted(entries, key=lambda entry: entry.name)
-    found = []
-    for entry in entries:
-        if _is_image(entry):
-            found.append(os.fsencode(entry.name))
-        elif recursive and entry.is_dir() and not entry.is_symlink():
-            prefix = os.fsencode(entry.name) + b"/"
-            found.extend(prefix + name for name in _images_under(Path(entry.path), True))
-    return found
+        for entry in entries:
+            if _is_image(entry):
+                images.append(os.fsencode(entry.name))
+            elif entry.is_dir():
+                subfolders.append(entry.name)
+    return sorted(images), sorted(subfolders)
+
+
+def _images_under(folder: Path) -> list[bytes]:
+    """Relative paths (bytes, "/"-separated) of the images in `folder` and below, in the
+    order of sorted pathlib paths (name by name)."""
+    images, subfolders = _entries(folder)
+    named = [(name, name) for name in images]
+    for sub in subfolders:
+        if not (folder / sub).is_symlink():
+            prefix = os.fsencode(sub) + b"/"
+            named += [(os.fsencode(sub), prefix + path) for path in _images_under(folder / sub)]
+    # Sorted by the first name, the file or subfolder's (stable: a subfolder's own order).
+    named.sort(key=lambda pair: pair[0])
+    return [path for _, path in named]
 
 
 def _scan_folder(root: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
     """Paths relative to `root` (a bytes array) in sorted order, and labels (int64) from class
     subfolders (sorted names) if there are any."""
-    top = _images_under(root, recursive=False)
-    with os.scandir(root) as entries:
-        subfolders = sorted(
-            (e.name for e in entries if e.is_dir() and not e.name.startswith(".")),
-        )
+    top, subfolders = _entries(root)
     classes = []
     for name in subfolders:
-        members = _images_under(root / name, recursive=True)
+        if name.startswith("."):
+            continue
+        members = _images_under(root / name)
         if members:
             prefix = os.fsencode(name) + b"/"
             classes.append((name, np.asarray([prefix + m for m in members], dtype=bytes)))
