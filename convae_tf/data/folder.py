@@ -34,16 +34,13 @@ def load_folder(
         raise DataError(
             f"folder {root} has {len(relative)} image(s); it needs at least 2 (train and test)"
         )
-    # Bytes, so that any file name reaches tf.io.read_file; one numpy array, not a Python
-    # object per file, so a large folder costs a few bytes per file until tf.data takes it.
-    # The paths as `root / name` spells them (no "./" for root ".").
-    paths = np.char.add(os.fsencode(root / "_")[:-1], relative)
-    decoder = image_files.make_decoder(
-        paths[: image_files.PREFLIGHT_FILES].tolist(), size, bad_files
-    )
+    # The paths as `root / name` spells them (no "./" for root "."), as bytes so that any file
+    # name reaches tf.io.read_file.
+    prefix = os.fsencode(root / "_")[:-1]
+    preflight = [prefix + name for name in relative[: image_files.PREFLIGHT_FILES]]
+    decoder = image_files.make_decoder(preflight, size, bad_files)
     hashes = _unit_hashes(relative)
     test_mask = _test_mask(hashes)
-    del relative
     # The order of each split is by hash: a fixed shuffle, so a validation prefix of the train
     # split holds every class, and it does not depend on the order of the scan.
     order = np.argsort(hashes, kind="stable")
@@ -51,10 +48,14 @@ def load_folder(
     test_idx = order[test_mask[order]]
 
     def refs(indices: np.ndarray) -> tf.data.Dataset:
-        elements = {"path": paths[indices]}
+        # The names relative to the root, joined to it as they stream: a split's file list
+        # is one string tensor of the short names, whatever the root's length.
+        elements = {"path": relative[indices]}
         if labels is not None:
             elements["label"] = labels[indices]
-        return tf.data.Dataset.from_tensor_slices(elements)
+        return tf.data.Dataset.from_tensor_slices(elements).map(
+            lambda ref: {**ref, "path": tf.strings.join([prefix, ref["path"]])}
+        )
 
     train_refs = refs(train_idx)
     return Source(
