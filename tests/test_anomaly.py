@@ -90,3 +90,17 @@ def test_files_saved_before_the_score_layer_load_their_fitted_score(name, tmp_pa
     assert float(reloaded.anomaly_score.fitted.numpy()) == 1.0
     np.testing.assert_array_equal(reloaded.score(x), model.score(x))
     np.testing.assert_array_equal(reloaded(x), model(x))
+
+
+def test_the_score_fits_on_streamed_batches_as_on_the_array():
+    """Training streams its validation images into the fit: batches from an iterable give the
+    statistics of the whole array, and the fit reports how many images it saw."""
+    model = tiny_model("ae")
+    held_out = blob_images(70, 16, seed=3).astype(np.float32) / 255.0
+    assert model.fit_anomaly_score(held_out) == 70
+    from_array = [v.numpy() for v in (model.anomaly_score.location, model.anomaly_score.scales)]
+    batches = (held_out[i : i + 32] for i in range(0, 70, 32))
+    assert model.fit_anomaly_score(batches) == 70
+    streamed = [v.numpy() for v in (model.anomaly_score.location, model.anomaly_score.scales)]
+    for a, b in zip(from_array, streamed, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -3,10 +3,13 @@ files are named (or skipped and counted); the train order stays a seeded full pe
 whether or not a split is cached; the shuffle buffer and the cache budget are honoured."""
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
 import time
+import tracemalloc
+import types
 
 import keras
 import numpy as np
@@ -28,10 +31,11 @@ from PIL import Image
 
 from convae_tf import data
 from convae_tf.artifacts import run_folder
-from convae_tf.data import DataError, load_source, make_pipelines
+from convae_tf.data import DataError, image_files, load_source, make_pipelines
 from convae_tf.data.pipeline import CacheBudget
 from convae_tf.data.prepare import prepare_records
 from convae_tf.errors import ConfigError
+from convae_tf.evaluation import splits
 from convae_tf.training import config, train
 
 
@@ -187,6 +191,53 @@ def test_skipped_files_do_not_shift_epochs(tmp_path):
     second = batch_values(pipes.epochs(1, 2, steps).take(steps))
     assert values(tf.data.Dataset.from_tensor_slices(np.concatenate(batches[steps:]))) == second
     assert src.skipped.paths == [str(bad)]
+
+
+def test_the_probe_sample_decodes_only_the_drawn_files(pets):
+    """evaluate's train sample: the draw of `sample_arrays` over the decoded split, taken from
+    the file references before decoding."""
+    run = types.SimpleNamespace(train={})
+    images, labels, chosen = splits.sample_train(run, pets, 7, seed=2)
+    expected = splits.sample_arrays(pets.train, pets.num_train, 7, seed=2)
+    np.testing.assert_array_equal(chosen, expected[2])
+    np.testing.assert_array_equal(images, expected[0])
+    np.testing.assert_array_equal(labels, expected[1])
+
+
+def _linked_folder(root, count):
+    """`count` files, hard links to one PNG, except that every file after the preflight's is
+    not an image at all: loading must not read them."""
+    root.mkdir(parents=True)
+    constant_png(root / "0000000.png", 9)
+    (root / "garbage").write_bytes(b"not an image")
+    for i in range(1, count):
+        source = "0000000.png" if i < image_files.PREFLIGHT_FILES else "garbage"
+        os.link(root / source, root / f"{i:07d}.png")
+    (root / "garbage").unlink()
+
+
+@pytest.mark.slow
+def test_loading_a_folder_reads_no_file_and_holds_a_few_bytes_per_file(tmp_path):
+    """Start-up lists the files into arrays: no file past the preflight is read or decoded
+    (they are not images, and loading succeeds until the validation split streams), and the
+    Python memory the listing needs at its peak grows by less than 150 bytes per file (one
+    Path or bytes object per file would take several hundred)."""
+    peaks = {}
+    for count in (3_000, 30_000):
+        _linked_folder(tmp_path / str(count), count)
+        tracemalloc.start()
+        try:
+            source = load_source(f"folder:{tmp_path / str(count)}")
+            pipes = make_pipelines(
+                source, batch_size=8, validation_fraction=0.02, cache_budget_mb=0
+            )
+            peaks[count] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert pipes.num_validation + pipes.num_train == source.num_train
+        with pytest.raises(DataError, match="cannot read or decode"), data.named_file_errors():
+            batch_values(pipes.validation)
+    assert (peaks[30_000] - peaks[3_000]) / 27_000 < 150
 
 
 def test_validation_and_normal_classes_filter_references(pets):

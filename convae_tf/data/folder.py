@@ -3,8 +3,9 @@
 Loading lists the files and decodes only the first few (`image_files.PREFLIGHT_FILES`: the
 shape, and an early error for a wrongly assembled folder); the rest are decoded inside tf.data
 as the splits stream, so memory and start-up time do not grow with the image count (only the
-file list does: a path and a label per file). With a crop size (a run that trains on crops)
-the images may differ in size: the source's image_shape is then (None, None, C).
+file list does: a path and a label per file, held in numpy arrays, then in one string tensor
+per split: no Python object per file outlives the scan). With a crop size (a run that trains on
+crops) the images may differ in size: the source's image_shape is then (None, None, C).
 """
 
 from __future__ import annotations
@@ -33,27 +34,33 @@ def load_folder(
 ) -> Source:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; check the path after 'folder:'")
-    files, labels, class_names = _scan_folder(root)
-    if len(files) < 2:
+    relative, labels, class_names = _scan_folder(root)
+    if len(relative) < 2:
         raise DataError(
-            f"folder {root} has {len(files)} image(s); it needs at least 2 (train and test)"
+            f"folder {root} has {len(relative)} image(s); it needs at least 2 (train and test)"
         )
-    paths = [os.fsencode(f) for f in files]  # bytes: any file name reaches tf.io.read_file
-    decoder = image_files.make_decoder(paths, size, bad_files, crop)
-    hashes = [_unit_hash(f.relative_to(root).as_posix()) for f in files]
+    # The paths as `root / name` spells them (no "./" for root "."), as bytes so that any file
+    # name reaches tf.io.read_file.
+    prefix = os.fsencode(root / "_")[:-1]
+    preflight = [prefix + name for name in relative[: image_files.PREFLIGHT_FILES]]
+    decoder = image_files.make_decoder(preflight, size, bad_files, crop)
+    hashes = _unit_hashes(relative)
     test_mask = _test_mask(hashes)
     # The order of each split is by hash: a fixed shuffle, so a validation prefix of the train
     # split holds every class, and it does not depend on the order of the scan.
     order = np.argsort(hashes, kind="stable")
-    train_idx = [i for i in order if not test_mask[i]]
-    test_idx = [i for i in order if test_mask[i]]
-    y = None if labels is None else np.asarray(labels, np.int64)
+    train_idx = order[~test_mask[order]]
+    test_idx = order[test_mask[order]]
 
-    def refs(indices) -> tf.data.Dataset:
-        elements = {"path": np.asarray([paths[i] for i in indices], dtype=object)}
-        if y is not None:
-            elements["label"] = y[indices]
-        return tf.data.Dataset.from_tensor_slices(elements)
+    def refs(indices: np.ndarray) -> tf.data.Dataset:
+        # The names relative to the root, joined to it as they stream: a split's file list
+        # is one string tensor of the short names, whatever the root's length.
+        elements = {"path": relative[indices]}
+        if labels is not None:
+            elements["label"] = labels[indices]
+        return tf.data.Dataset.from_tensor_slices(elements).map(
+            lambda ref: {**ref, "path": tf.strings.join([prefix, ref["path"]])}
+        )
 
     train_refs = refs(train_idx)
     return Source(
@@ -64,57 +71,94 @@ def load_folder(
         test=decoder(refs(test_idx)),
         num_train=len(train_idx),
         num_test=len(test_idx),
-        train_labels=None if y is None else tf.data.Dataset.from_tensor_slices(y[train_idx]),
+        train_labels=None
+        if labels is None
+        else tf.data.Dataset.from_tensor_slices(labels[train_idx]),
         train_refs=train_refs,
         decode=decoder,
         skipped=decoder.skipped,
     )
 
 
-def _is_image(path: Path) -> bool:
-    # Dot files include macOS "._name.png" resource forks, which are not images.
-    return (
-        path.is_file() and path.suffix.lower() in _IMAGE_SUFFIXES and not path.name.startswith(".")
-    )
+def _is_image(entry: os.DirEntry) -> bool:
+    # Dot files include macOS "._name.png" resource forks, which are not images. The name
+    # tests come first: is_file() may need a stat, which a name rules out for free.
+    name = entry.name
+    return not name.startswith(".") and name.lower().endswith(_IMAGE_SUFFIXES) and entry.is_file()
 
 
-def _scan_folder(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
-    """Files in sorted order, and labels: class subfolders (sorted names) if there are any."""
-    top = sorted(p for p in root.iterdir() if _is_image(p))
+def _entries(folder) -> tuple[list[bytes], list[str]]:
+    """(image names as bytes, subfolder names) of one folder, each sorted: a single scandir
+    pass, no Path and no stat per file. Links to folders are not entered, as Path.rglob does
+    not enter them."""
+    images, subfolders = [], []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _is_image(entry):
+                images.append(os.fsencode(entry.name))
+            elif entry.is_dir():
+                subfolders.append(entry.name)
+    return sorted(images), sorted(subfolders)
+
+
+def _images_under(folder: Path) -> list[bytes]:
+    """Relative paths (bytes, "/"-separated) of the images in `folder` and below, in the
+    order of sorted pathlib paths (name by name)."""
+    images, subfolders = _entries(folder)
+    named = [(name, name) for name in images]
+    for sub in subfolders:
+        if not (folder / sub).is_symlink():
+            prefix = os.fsencode(sub) + b"/"
+            named += [(os.fsencode(sub), prefix + path) for path in _images_under(folder / sub)]
+    # Sorted by the first name, the file or subfolder's (stable: a subfolder's own order).
+    named.sort(key=lambda pair: pair[0])
+    return [path for _, path in named]
+
+
+def _scan_folder(root: Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+    """Paths relative to `root` (a bytes array) in sorted order, and labels (int64) from class
+    subfolders (sorted names) if there are any."""
+    top, subfolders = _entries(root)
     classes = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        members = sorted(p for p in sub.rglob("*") if _is_image(p))
+    for name in subfolders:
+        if name.startswith("."):
+            continue
+        members = _images_under(root / name)
         if members:
-            classes.append((sub.name, members))
+            prefix = os.fsencode(name) + b"/"
+            classes.append((name, np.asarray([prefix + m for m in members], dtype=bytes)))
     if classes and top:
         raise DataError(
-            f"folder {root} mixes images ({top[0].name}, ...) with class subfolders; move the "
-            "images into a subfolder, or remove the subfolders for an unlabelled dataset"
+            f"folder {root} mixes images ({os.fsdecode(top[0])}, ...) with class subfolders; "
+            "move the images into a subfolder, or remove the subfolders for an unlabelled dataset"
         )
     if classes:
-        files = [f for _, members in classes for f in members]
-        labels = [label for label, (_, members) in enumerate(classes) for _ in members]
-        return files, labels, [name for name, _ in classes]
+        files = np.concatenate([members for _, members in classes])
+        labels = np.repeat(np.arange(len(classes)), [len(m) for _, m in classes])
+        return files, labels.astype(np.int64), [name for name, _ in classes]
     if not top:
         raise DataError(
             f"folder {root} has no images ({', '.join(_IMAGE_SUFFIXES)}), neither directly nor "
             "in class subfolders; add images or point folder: at the right directory"
         )
-    return top, None, None
+    return np.asarray(top, dtype=bytes), None, None
 
 
-def _unit_hash(relative_path: str) -> float:
-    """A stable hash of a path in [0, 1): the same on every machine and Python run."""
-    digest = hashlib.sha256(relative_path.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
+def _unit_hashes(relative_paths: np.ndarray) -> np.ndarray:
+    """A stable hash in [0, 1) of each relative path ("/"-separated, its bytes: UTF-8 for
+    UTF-8 names): the same on every machine and Python run."""
+    hashes = np.empty(len(relative_paths), np.float64)
+    for i, path in enumerate(relative_paths):
+        hashes[i] = int.from_bytes(hashlib.sha256(path).digest()[:8], "big") / 2.0**64
+    return hashes
 
 
-def _test_mask(hashes: list[float]) -> list[bool]:
+def _test_mask(hashes: np.ndarray) -> np.ndarray:
     """About TEST_FRACTION of the files go to test, each decided by its own path's hash alone,
     so adding a file never moves another; tiny folders get at least one file on each side."""
-    mask = [h < TEST_FRACTION for h in hashes]
-    if not any(mask):
+    mask = hashes < TEST_FRACTION
+    if not mask.any():
         mask[int(np.argmin(hashes))] = True
-    if all(mask):
+    if mask.all():
         mask[int(np.argmax(hashes))] = False
     return mask

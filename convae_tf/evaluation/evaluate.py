@@ -171,11 +171,8 @@ def _anomaly_scores(run, source, images, labels, options, figures_dir: Path, wri
 def _linear_probe(run, source, images, labels, options) -> dict:
     """The probe section: a linear classifier on the codes of a uniform train-split sample."""
     progress.stage("evaluate: linear probe on the codes, trained on the train split")
-    train_images, train_labels, _ = splits.sample_arrays(
-        splits.split_examples(run, source, "train"),
-        source.num_train,
-        options.probe_examples or source.num_train,
-        seed=options.seed,
+    train_images, train_labels, _ = splits.sample_train(
+        run, source, options.probe_examples or source.num_train, seed=options.seed
     )
     probe = applications.linear_probe(
         run.model, train_images, train_labels, images, labels, source.num_classes

@@ -106,8 +106,7 @@ def sample_arrays(
     """`count` examples drawn uniformly without replacement (all of them when there are fewer),
     in dataset order: (images, labels or None, their indices). Streams the split, so memory holds
     the sample only, never the whole split."""
-    rng = np.random.default_rng(seed)
-    chosen = np.sort(rng.choice(total, size=min(count, total), replace=False))
+    chosen = _draw(total, count, seed)
     images, labels, start = [], [], 0
     for batch in examples.batch(batch_size).as_numpy_iterator():
         size = len(batch["image"])
@@ -117,3 +116,28 @@ def sample_arrays(
             labels.append(batch["label"][inside])
         start += size
     return np.concatenate(images), (np.concatenate(labels) if labels else None), chosen
+
+
+def sample_train(
+    run: Run, source: data.Source, count: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """`sample_arrays` of the run's train split, the same draw. A source streamed from files
+    (folder:, tfrecord:) picks the drawn references first, so only the sample is read and
+    decoded, not the whole split. (A binarised run's draws depend on each image's position in
+    the split, so it streams the split as `sample_arrays` does.)"""
+    total = source.num_train
+    if not source.streams_files or run.train.get("binarize", False):
+        return sample_arrays(split_examples(run, source, "train"), total, count, seed)
+    chosen = _draw(total, count, seed)
+    drawn = np.zeros(total, bool)
+    drawn[chosen] = True
+    drawn = tf.constant(drawn)
+    refs = source.train_refs.enumerate().filter(lambda index, _: tf.gather(drawn, index))
+    images, labels = to_arrays(source.decode(refs.map(lambda _, ref: ref)))
+    return images, labels, chosen
+
+
+def _draw(total: int, count: int, seed: int) -> np.ndarray:
+    """`count` sorted indices below `total`, uniformly without replacement (all if fewer)."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(total, size=min(count, total), replace=False))

@@ -37,6 +37,7 @@ the layer of the fitted score's statistics (models/anomaly.py).
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import keras
 import tensorflow as tf
@@ -309,16 +310,28 @@ class ConvAutoencoder(keras.Model):
         own = self.score_of(images, encoded, logits)
         return self.anomaly_score(images, logits, self.sample_code(encoded), own)
 
-    def fit_anomaly_score(self, images, batch_size: int = 256) -> None:
-        """Fits `score` to held-out normal images (float32 array (N, H, W, C), N >= 2)."""
-        self._ensure_built(images)
-        self.anomaly_score.fit(self._inference_batches(images, batch_size))
+    def fit_anomaly_score(self, images, batch_size: int = 256) -> int:
+        """Fits `score` to held-out normal images: a float32 array (N, H, W, C), N >= 2, or
+        an iterable of such batches (memory then holds one batch and the codes, however many
+        images stream by). Returns how many images it was fitted on."""
+        batches = iter(images)
+        if hasattr(images, "shape"):
+            batches = (
+                images[start : start + batch_size] for start in range(0, len(images), batch_size)
+            )
+        first = next(batches)
+        self._ensure_built(first)  # the score's layer exists once the model is built
+        sizes = []
+        self.anomaly_score.fit(self._inference_batches(itertools.chain([first], batches), sizes))
+        return sum(sizes)
 
-    def _inference_batches(self, images, batch_size: int):
-        """(images, reconstruction logits, codes) of `images`, batch by batch, at inference."""
-        for start in range(0, len(images), batch_size):
-            batch = ops.convert_to_tensor(images[start : start + batch_size])
+    def _inference_batches(self, batches, sizes: list):
+        """(images, reconstruction logits, codes) of each batch, at inference; each batch's
+        image count is appended to `sizes`."""
+        for batch in batches:
+            batch = ops.convert_to_tensor(batch)
             encoded, logits = self.encode_and_reconstruct(batch)
+            sizes.append(int(batch.shape[0]))
             yield batch, logits, self.sample_code(encoded)
 
     # ------------------------------------------------------------------------------ training

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import keras
 import ml_collections
-import numpy as np
 import tensorflow as tf
 
 from convae_tf import data, errors
@@ -27,6 +26,9 @@ from convae_tf.training import callbacks as ae_callbacks
 from convae_tf.training import config, distributed, precision
 from convae_tf.utils import files
 from convae_tf.utils.progress import stage
+
+# Validation images per batch when fitting the anomaly score after training.
+ANOMALY_FIT_BATCH = 32
 
 
 def learning_rate(cfg, total_steps: int):
@@ -172,11 +174,11 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
 def fit_anomaly_score(model, pipes) -> None:
     """Fits the model's anomaly score to held-out normal images: the first validation images
     (models/anomaly.py). One-class runs validate on their normal classes only."""
-    images = np.concatenate(
-        list(pipes.validation.unbatch().take(anomaly.FIT_IMAGES).batch(512).as_numpy_iterator())
-    )
-    model.fit_anomaly_score(images)
-    stage(f"anomaly score: fitted on {len(images)} validation images")
+    # Streamed in small batches: memory holds one batch, not the validation images, and a
+    # small batch keeps the eager forward pass's working memory below training's.
+    batches = pipes.validation.unbatch().take(anomaly.FIT_IMAGES).batch(ANOMALY_FIT_BATCH)
+    count = model.fit_anomaly_score(batches.as_numpy_iterator())
+    stage(f"anomaly score: fitted on {count} validation images")
 
 
 RESULTS = """Results in {workdir}/:
