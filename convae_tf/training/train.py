@@ -170,13 +170,13 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
 
 
 def fit_anomaly_score(model, pipes) -> None:
-    """Fits the model's anomaly score to held-out normal images: the first validation images
-    (models/anomaly.py). One-class runs validate on their normal classes only."""
-    images = np.concatenate(
-        list(pipes.validation.unbatch().take(anomaly.FIT_IMAGES).batch(512).as_numpy_iterator())
-    )
-    model.fit_anomaly_score(images)
-    stage(f"anomaly score: fitted on {len(images)} validation images")
+    """Fits the model's anomaly score to held-out normal images: the fit part of the validation
+    split (anomaly.HeldOutParts; the rest calibrates the threshold at export and evaluation).
+    One-class runs validate on their normal classes only."""
+    parts = anomaly.HeldOutParts(pipes.num_validation)
+    fit_part = parts.fit(pipes.validation.unbatch())
+    model.fit_anomaly_score(np.concatenate(list(fit_part.batch(512).as_numpy_iterator())))
+    stage(f"anomaly score: {parts.describe()}")
 
 
 RESULTS = """Results in {workdir}/:
