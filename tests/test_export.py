@@ -41,6 +41,9 @@ def test_export_writes_version_folder_with_every_file(exported, name):
     assert card["files"]["int8"]["bytes"] == (version_dir / "model_int8.tflite").stat().st_size
     threshold = card["anomaly_threshold"]
     assert np.isfinite(threshold["value"]) and threshold["percentile"] == 99
+    # No normal classes: every test image is normal; 4 validation images are too few to split.
+    assert threshold["asked_fpr"] == 0.01 and threshold["test_images"] == 8
+    assert 0 <= threshold["test_fpr"] <= 1 and "optimistic" in threshold["calibration"]
 
 
 @pytest.mark.slow
