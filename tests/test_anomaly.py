@@ -7,11 +7,13 @@ import h5py
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import blob_images, tiny_model, tiny_run_config
 
 import convae_tf
 from convae_tf.artifacts import run_folder
-from convae_tf.models import anomaly
+from convae_tf.evaluation import splits
+from convae_tf.models import anomaly, base
 from convae_tf.training import train
 
 
@@ -49,14 +51,67 @@ def test_fitting_ranks_unlike_images_higher_and_survives_saving(name, tmp_path):
     np.testing.assert_allclose(reloaded.score(held_out), fitted, rtol=1e-5, atol=1e-5)
 
 
-def test_a_training_run_fits_the_score_on_its_validation_images(toy_npz, tmp_path, capsys):
-    cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "run", normal_classes=(1,))
+def test_a_training_run_fits_the_score_on_its_validation_images(
+    toy_npz, tmp_path, capsys, monkeypatch
+):
+    """On the fit part of the validation split (`HeldOutParts`), and on no other image."""
+    fitted_on = []
+    fit = base.ConvAutoencoder.fit_anomaly_score
+
+    def recording(model, images, **kwargs):
+        fitted_on.append(images)
+        return fit(model, images, **kwargs)
+
+    monkeypatch.setattr(base.ConvAutoencoder, "fit_anomaly_score", recording)
+    cfg = tiny_run_config(
+        "ae", f"npz:{toy_npz}", tmp_path / "run", normal_classes=(1,), validation_fraction=0.5
+    )
     train.train_and_evaluate(cfg)
-    assert "anomaly score: fitted on" in capsys.readouterr().out
-    model = run_folder.load_run(tmp_path / "run").model
-    assert float(model.anomaly_score.fitted.numpy()) == 1.0
-    scales = model.anomaly_score.scales.numpy()
+    run = run_folder.load_run(tmp_path / "run")
+    validation, _ = splits.to_arrays(
+        splits.split_examples(run, splits.load_source(run), "validation")
+    )
+    parts = anomaly.HeldOutParts(len(validation))
+    assert not parts.shared
+    np.testing.assert_array_equal(fitted_on[0], validation[parts.fit_indices()])
+    out = capsys.readouterr().out
+    assert f"anomaly score: fitted on {len(parts.fit_indices())} of {len(validation)}" in out
+    assert float(run.model.anomaly_score.fitted.numpy()) == 1.0
+    scales = run.model.anomaly_score.scales.numpy()
     assert scales[1] > 0 and scales[3] > 0
+
+
+def elements(dataset) -> list[int]:
+    return [int(element["index"]) for element in dataset.as_numpy_iterator()]
+
+
+@pytest.mark.parametrize("count", [1, 19, 20, 21, 300])
+def test_the_fit_and_calibration_parts_split_the_held_out_images(count):
+    """Even positions fit, odd ones calibrate: disjoint, and together every held-out image;
+    below MIN_IMAGES_TO_SPLIT both parts are every image. The tf.data parts hold the same
+    examples, in order."""
+    parts = anomaly.HeldOutParts(count)
+    fit, calibration = list(parts.fit_indices()), list(parts.calibration_indices())
+    if count < anomaly.MIN_IMAGES_TO_SPLIT:
+        assert parts.shared and fit == calibration == list(range(count))
+        assert "too few" in parts.describe() and "optimistic" in parts.calibration_method()
+    else:
+        assert fit == list(range(0, count, 2)) and calibration == list(range(1, count, 2))
+        assert not parts.shared and "not" in parts.calibration_method()
+    examples = tf.data.Dataset.from_tensor_slices({"index": np.arange(count)})
+    assert elements(parts.fit(examples)) == fit
+    assert elements(parts.calibration(examples)) == calibration
+
+
+def test_the_fit_part_stops_at_fit_images(monkeypatch):
+    monkeypatch.setattr(anomaly, "FIT_IMAGES", 5)
+    parts = anomaly.HeldOutParts(30)
+    assert list(parts.fit_indices()) == [0, 2, 4, 6, 8]
+    assert list(parts.calibration_indices()) == [1, 3, 5, 7, 9, *range(10, 30)]
+    examples = tf.data.Dataset.from_tensor_slices({"index": np.arange(30)})
+    assert elements(parts.fit(examples)) == [0, 2, 4, 6, 8]
+    assert elements(parts.calibration(examples)) == [1, 3, 5, 7, 9, *range(10, 30)]
+    assert "fitted on 5 of 30 validation images" in parts.describe()
 
 
 def as_saved_before_the_score_layer(path, legacy_path):

@@ -13,7 +13,7 @@ import convae_tf
 from convae_tf import errors
 from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import embed, evaluate, likelihood, splits
-from convae_tf.models import registry
+from convae_tf.models import base, registry
 
 KINDS = convae_tf.list_models()
 QUICK = evaluate.get_config()
@@ -67,6 +67,39 @@ def test_vae_and_anomaly_sections(evaluated):
     assert 0 <= anomaly["auroc"] <= 1 and 0 <= anomaly["auprc"] <= 1
     assert anomaly["threshold_percentile"] == 95.0
     assert {"precision", "recall", "threshold"} <= anomaly.keys()
+    # Measured on the test split: the rate reached on its normal images is the one above.
+    assert anomaly["asked_fpr"] == pytest.approx(0.05)
+    assert anomaly["test_fpr"] == anomaly["false_positive_rate"]
+    assert anomaly["test_normal_examples"] == anomaly["num_normal"]
+    assert "optimistic" in anomaly["calibration"]  # too few validation images to split
+
+
+def test_the_threshold_is_calibrated_apart_from_the_fit_and_checked_on_normal_test_images(
+    copied_run, monkeypatch
+):
+    """Half of the validation split (odd positions) calibrates; the rate reached is that of
+    the test split's normal images, whatever split is measured. The score here is each image's
+    mean, so both are known."""
+    workdir = copied_run("ae")
+    config = json.loads((workdir / "config.json").read_text())
+    config["train"]["validation_fraction"] = 0.5  # enough held-out images to split
+    (workdir / "config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(base.ConvAutoencoder, "score", lambda self, x: np.mean(x, (1, 2, 3)))
+    options = copy.deepcopy(QUICK)
+    options.update(split="train")
+    section = evaluate.evaluate(workdir, options)["anomaly"]
+
+    run = run_folder.load_run(workdir)
+    source = splits.load_source(run)
+    validation, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
+    calibration = validation[1::2].mean((1, 2, 3))
+    assert section["calibration_examples"] == len(calibration)
+    assert section["fit_examples"] == len(validation) - len(calibration)
+    assert section["threshold"] == pytest.approx(np.percentile(calibration, 95))
+    test, labels = splits.to_arrays(splits.split_examples(run, source, "test"))
+    normal_test = test[labels == 0].mean((1, 2, 3))
+    assert section["test_normal_examples"] == len(normal_test) < len(test)
+    assert section["test_fpr"] == pytest.approx(np.mean(normal_test > section["threshold"]))
 
 
 @pytest.mark.slow

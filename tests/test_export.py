@@ -41,6 +41,9 @@ def test_export_writes_version_folder_with_every_file(exported, name):
     assert card["files"]["int8"]["bytes"] == (version_dir / "model_int8.tflite").stat().st_size
     threshold = card["anomaly_threshold"]
     assert np.isfinite(threshold["value"]) and threshold["percentile"] == 99
+    # No normal classes: every test image is normal; 4 validation images are too few to split.
+    assert threshold["asked_fpr"] == 0.01 and threshold["test_images"] == 8
+    assert 0 <= threshold["test_fpr"] <= 1 and "optimistic" in threshold["calibration"]
 
 
 @pytest.mark.slow
@@ -186,6 +189,47 @@ def test_parse_quantizations():
     assert tflite.parse_quantizations("none") == ()
     with pytest.raises(errors.ConfigError, match="unknown int4"):
         tflite.parse_quantizations("int4")
+
+
+def identifiable_npz(path: Path) -> Path:
+    """Train image i has every pixel i (label i % 2), test image j every pixel 2·j (label
+    j % 3): an image's value says which one it is."""
+    pixels = np.ones((1, 4, 4, 1), np.uint8)
+    np.savez(
+        path,
+        x_train=np.arange(240, dtype=np.uint8)[:, None, None, None] * pixels,
+        y_train=np.arange(240) % 2,
+        x_test=(2 * np.arange(90)).astype(np.uint8)[:, None, None, None] * pixels,
+        y_test=np.arange(90) % 3,
+    )
+    return path
+
+
+# A score that is each image's value, so the threshold and the rates are known.
+VALUE_SCORE = types.SimpleNamespace(score=lambda images: np.round(255 * images.mean((1, 2, 3))))
+
+
+@pytest.mark.parametrize("normal_classes", [[0], None])
+def test_the_threshold_is_calibrated_apart_from_the_fit_and_checked_on_normal_test_images(
+    tmp_path, normal_classes, capsys
+):
+    train = {"dataset": f"npz:{identifiable_npz(tmp_path / 'ids.npz')}"}
+    train |= {"validation_fraction": 0.5, "normal_classes": normal_classes}
+    held_out = export.HeldOutData({"train": train}, (4, 4, 1), None, calibration=4)
+    threshold = model_card.anomaly_threshold(VALUE_SCORE.score(held_out.threshold))
+    card = threshold | export.reached_on_test(VALUE_SCORE, held_out, threshold)
+    # Validation: the first half of the (normal) train images; the score is fitted on the even
+    # positions, the threshold calibrated on the odd ones.
+    validation = np.arange(0, 120, 2) if normal_classes else np.arange(120)
+    calibration = validation[1::2]
+    assert card["value"] == pytest.approx(np.percentile(calibration, 99))
+    assert card["num_images"] == card["fit_images"] == len(validation) // 2
+    test_values = 2 * np.arange(90)
+    normal_test = test_values[np.arange(90) % 3 == 0] if normal_classes else test_values
+    assert card["test_images"] == len(normal_test)
+    assert card["test_fpr"] == pytest.approx(np.mean(normal_test > card["value"]))
+    assert 0 < card["test_fpr"] < 1 and card["asked_fpr"] == pytest.approx(0.01)
+    assert "not fitted on" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ from convae_tf import cli, data
 from convae_tf.artifacts import run_folder
 from convae_tf.deploy import model_card, predict, score_use, signatures, tflite, tolerance
 from convae_tf.errors import ConfigError
+from convae_tf.models import anomaly
 from convae_tf.utils.files import save_json
 
 # float32 is the exact reference that the parity gate checks; int8 is the file for the edge
@@ -48,7 +49,7 @@ DEFAULT_QUANTIZE = "float32,int8"
 PARITY_IMAGES = 16
 ENFORCED = ("saved_model", "float32")  # the exports held to the parity gate
 CALIBRATION_IMAGES = 200
-THRESHOLD_IMAGES = 5000  # validation images scored for the threshold, at most
+THRESHOLD_IMAGES = 5000  # calibration images scored for the threshold, and test images, at most
 
 
 class ExportError(ConfigError):
@@ -62,8 +63,10 @@ def stage(message: str) -> None:
 # ------------------------------------------------------------------------------------ inputs
 class HeldOutData:
     """The training config's data, re-created: validation images (held out from training) for
-    parity and the threshold, training images for int8 calibration, and the first test images
-    (with their labels, if the data has labels) to check each export's score for its use."""
+    parity, those of them the anomaly score was not fitted on for its threshold, normal test
+    images for the false positive rate it reaches, training images for int8 calibration, and
+    the first test images (with their labels, if the data has labels) to check each export's
+    score for its use."""
 
     def __init__(self, config: dict, image_shape, data_dir: str | None, calibration: int):
         train = config["train"]
@@ -86,13 +89,12 @@ class HeldOutData:
             normal_classes=train.get("normal_classes"),
             binarize=train.get("binarize", False),
         )
-        self.validation = np.concatenate(
-            list(pipes.validation.unbatch().take(THRESHOLD_IMAGES).batch(512).as_numpy_iterator())
+        self.parity = np.concatenate(
+            list(pipes.validation.unbatch().take(PARITY_IMAGES).batch(512).as_numpy_iterator())
         )
         self.calibration = np.concatenate(
             list(pipes.train.unbatch().take(calibration).batch(512).as_numpy_iterator())
         )
-        self.parity = self.validation[:PARITY_IMAGES]
         self.normal_classes = train.get("normal_classes")
         self.test = np.concatenate(
             list(pipes.test.unbatch().take(score_use.IMAGES).batch(512).as_numpy_iterator())
@@ -101,6 +103,29 @@ class HeldOutData:
         if source.has_labels:
             labels = source.test.map(lambda example: example["label"]).take(len(self.test))
             self.test_labels = np.fromiter(labels.as_numpy_iterator(), np.int64)
+        self.parts = anomaly.HeldOutParts(pipes.num_validation)
+        threshold = self.parts.calibration(pipes.validation.unbatch()).take(THRESHOLD_IMAGES)
+        self.threshold = np.concatenate(list(threshold.batch(512).as_numpy_iterator()))
+        self.test_normal = normal_test_images(source, train).take(THRESHOLD_IMAGES)
+
+
+def normal_test_images(source: data.Source, train: dict) -> tf.data.Dataset:
+    """The test split's normal images, one by one in its fixed order (binarised as training
+    measured them): those of the normal classes, or every one when the run had none."""
+    examples = source.test
+    if train.get("binarize", False):
+        examples = data.binarize.fixed(examples, "test")
+    normal = train.get("normal_classes")
+    if normal is not None:
+        keep = tf.constant(normal, tf.int64)
+        examples = examples.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], keep)))
+    return examples.map(lambda ex: ex["image"])
+
+
+def scores_of(model: keras.Model, images: tf.data.Dataset) -> np.ndarray:
+    """The model's score of every image of `images`, streamed in batches."""
+    batches = images.batch(256).as_numpy_iterator()
+    return np.concatenate([np.zeros(0, np.float32), *(np.asarray(model.score(b)) for b in batches)])
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -215,7 +240,7 @@ def _export(run, out: Path, quantizations, data_dir, calibration_images, started
         runners = export_runners(staging, tflite_files)
         checks = {
             "parity": check_parity(model, runners, held_out.parity),
-            "threshold": check_threshold(model, runners["saved_model"], held_out.validation),
+            "threshold": check_threshold(model, runners["saved_model"], held_out),
             "score_use": check_score_use(model, runners, held_out),
         }
         shutil.copy2(workdir / "config.json", staging / "config.json")
@@ -259,10 +284,12 @@ def check_parity(model, runners: dict, images: np.ndarray) -> dict:
     return {"exports": reports, "parity_rule": tolerance.output_rules(model, reference)}
 
 
-def check_threshold(model, runner, images: np.ndarray) -> dict:
-    """The card's threshold from Keras's scores of the threshold images, after checking that
-    the served score gives the same threshold: a percentile moves by at most the largest
-    per-image difference, so by at most the largest score tolerance."""
+def check_threshold(model, runner, held_out: HeldOutData) -> dict:
+    """The card's threshold from Keras's scores of the threshold images (the validation images
+    the score was not fitted on), after checking that the served score gives the same
+    threshold: a percentile moves by at most the largest per-image difference, so by at most
+    the largest score tolerance. With the false positive rate it reaches on normal test images."""
+    images = held_out.threshold
     scores, tolerances = keras_scores(model, images)
     threshold = model_card.anomaly_threshold(scores)
     served = np.percentile(runner(signatures.SCORE, images)["score"], threshold["percentile"])
@@ -273,7 +300,23 @@ def check_threshold(model, runner, images: np.ndarray) -> dict:
             f"{threshold['percentile']}th percentile of the exported score on the same "
             f"{len(images)} validation images ({served:.6g}, > {allowed:.3g} apart)"
         )
-    return threshold
+    return threshold | reached_on_test(model, held_out, threshold)
+
+
+def reached_on_test(model, held_out: HeldOutData, threshold: dict) -> dict:
+    """The false positive rate that `threshold` reaches on normal test images, beside the one
+    asked for, and where its images came from; said in one line."""
+    test_scores = scores_of(model, held_out.test_normal)
+    reached = model_card.threshold_calibration(threshold["value"], test_scores, held_out.parts)
+    calibrated = "the fit images: too few to split" if held_out.parts.shared else "not fitted on"
+    rate = "no normal test images to check it on"
+    if reached["test_fpr"] is not None:
+        rate = f"flags {reached['test_fpr']:.2%} of {reached['test_images']} normal test images"
+    stage(
+        f"anomaly threshold: {threshold['percentile']}th percentile of {threshold['num_images']} "
+        f"validation images ({calibrated}); {rate} (asked {reached['asked_fpr']:.2%})"
+    )
+    return reached
 
 
 def keras_scores(model, images: np.ndarray, batch_size: int = 256):

@@ -22,8 +22,10 @@ FLOPS_METHOD = (
     "2 FLOPs per multiply-add (Conv2D, MatMul) plus element-wise ops"
 )
 THRESHOLD_METHOD = (
-    f"{THRESHOLD_PERCENTILE}th percentile of the score signature on the validation split "
-    "(held out from training, normal classes only): about 1% false alarms on normal data"
+    f"{THRESHOLD_PERCENTILE}th percentile of the score signature on the validation images "
+    "(held out from training, normal classes only) that the score's statistics were not "
+    "fitted on (see calibration): asked_fpr false alarms on normal data; test_fpr is the rate "
+    "reached on the test split's normal images (score > value)"
 )
 
 
@@ -59,6 +61,19 @@ def anomaly_threshold(scores: np.ndarray) -> dict:
         "max": float(np.max(scores)),
         "num_images": int(len(scores)),
         "method": THRESHOLD_METHOD,
+    }
+
+
+def threshold_calibration(value: float, test_scores: np.ndarray, parts) -> dict:
+    """Where the threshold's images came from (`parts`: the anomaly.HeldOutParts the validation
+    split was divided by), and the false positive rate that the threshold `value` reaches on
+    normal test images (`test_scores`; null without any) beside the one asked for."""
+    return {
+        "calibration": parts.calibration_method(),
+        "fit_images": len(parts.fit_indices()),
+        "asked_fpr": round(1.0 - THRESHOLD_PERCENTILE / 100.0, 6),
+        "test_fpr": float(np.mean(test_scores > value)) if len(test_scores) else None,
+        "test_images": int(len(test_scores)),
     }
 
 

@@ -189,15 +189,18 @@ def anomaly(
     percentile: float,
     figures_dir: Path,
     written: list,
+    *,
+    calibration_method: str,
 ) -> dict:
     """Score = the model's `score` (higher: more anomalous; fitted after training, see
     models/anomaly.py); anomalies are the positive class. `auroc_reconstruction` is the AUROC
-    of the model's own reconstruction score, for comparison."""
+    of the model's own reconstruction score, for comparison. The threshold is the `percentile`
+    of the scores of `calibration_images` (normal; `calibration_method` says which)."""
     scores = in_batches(model.score, images).astype(np.float64)
     is_anomaly = ~np.isin(labels, normal_classes)
     reconstruction = in_batches(model.reconstruction_score, images).astype(np.float64)
-    calibration = in_batches(model.score, calibration_images).astype(np.float64)
-    threshold = metrics.percentile_threshold(calibration, percentile)
+    calibration_scores = in_batches(model.score, calibration_images).astype(np.float64)
+    threshold = metrics.percentile_threshold(calibration_scores, percentile)
     fpr, tpr, _ = metrics.roc_curve(scores, is_anomaly)
     area = metrics.auroc(scores, is_anomaly)
     written.append(
@@ -220,8 +223,8 @@ def anomaly(
         "anomaly_fraction": float(np.mean(is_anomaly)),  # the AUPRC of a random score
         "threshold": threshold,
         "threshold_percentile": float(percentile),
-        "calibration": "validation split (held-out normal training data)",
-        "calibration_examples": len(calibration),
+        "calibration": calibration_method,
+        "calibration_examples": len(calibration_scores),
         **metrics.precision_recall_at(scores, is_anomaly, threshold),
     }
 

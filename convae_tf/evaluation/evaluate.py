@@ -29,6 +29,7 @@ from ml_collections.config_dict import placeholder
 from convae_tf import cli, errors
 from convae_tf.artifacts import run_folder
 from convae_tf.evaluation import applications, splits
+from convae_tf.models import anomaly
 from convae_tf.utils import figures, files, progress
 
 SCHEMA_VERSION = 1
@@ -153,10 +154,14 @@ def _normal_and_anomalous(labels, normal_classes) -> bool:
 
 
 def _anomaly_scores(run, source, images, labels, options, figures_dir: Path, written: list):
-    """The anomaly section; its threshold is calibrated on the run's validation split."""
+    """The anomaly section; its threshold is calibrated on the validation images that the
+    score was not fitted on (anomaly.HeldOutParts), and the false positive rate it reaches is
+    measured on the test split's normal images."""
     progress.stage("evaluate: anomaly scores")
-    calibration, _ = splits.to_arrays(splits.split_examples(run, source, "validation"))
-    return applications.anomaly(
+    parts = anomaly.HeldOutParts(splits.validation_count(run, source))
+    validation = splits.split_examples(run, source, "validation")
+    calibration, _ = splits.to_arrays(parts.calibration(validation))
+    section = applications.anomaly(
         run.model,
         images,
         labels,
@@ -165,7 +170,28 @@ def _anomaly_scores(run, source, images, labels, options, figures_dir: Path, wri
         options.anomaly_percentile,
         figures_dir,
         written,
+        calibration_method=parts.calibration_method(),
     )
+    section["fit_examples"] = len(parts.fit_indices())
+    return section | _test_false_positives(run, source, options, section)
+
+
+def _test_false_positives(run, source, options, section: dict) -> dict:
+    """The false positive rate asked for (100 − percentile) and the one reached on the test
+    split's normal images: those measured, when the split measured is test."""
+    asked = {"asked_fpr": round(1.0 - options.anomaly_percentile / 100.0, 6)}
+    if options.split == "test":
+        return asked | {
+            "test_fpr": section["false_positive_rate"],
+            "test_normal_examples": section["num_normal"],
+        }
+    test = splits.normal_examples(splits.split_examples(run, source, "test"), run.normal_classes)
+    batches = test.map(lambda ex: ex["image"]).batch(256).as_numpy_iterator()
+    scores = np.concatenate([np.zeros(0), *(np.asarray(run.model.score(b)) for b in batches)])
+    return asked | {
+        "test_fpr": float(np.mean(scores > section["threshold"])) if len(scores) else None,
+        "test_normal_examples": len(scores),
+    }
 
 
 def _linear_probe(run, source, images, labels, options) -> dict:

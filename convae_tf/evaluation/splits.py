@@ -58,11 +58,15 @@ def _unbinarized_split(run: Run, source: data.Source, split: str) -> tf.data.Dat
         return source.test
     if split == "train":
         return source.train
-    examples = source.train
-    if run.normal_classes is not None:
-        keep = tf.constant(run.normal_classes, tf.int64)
-        examples = examples.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], keep)))
-    return examples.take(validation_count(run, source))
+    return normal_examples(source.train, run.normal_classes).take(validation_count(run, source))
+
+
+def normal_examples(examples: tf.data.Dataset, normal_classes) -> tf.data.Dataset:
+    """The examples of `normal_classes` (every example when None), in order."""
+    if normal_classes is None:
+        return examples
+    keep = tf.constant(normal_classes, tf.int64)
+    return examples.filter(lambda ex: tf.reduce_any(tf.equal(ex["label"], keep)))
 
 
 def validation_count(run: Run, source: data.Source) -> int:

@@ -4,8 +4,8 @@ held-out normal images.
 A raw reconstruction error ranks anomalies that are simpler than the normal images as normal:
 an autoencoder of 2s rebuilds a 1 (few ink pixels) with a small error. Their codes, though,
 fall where no normal code lies. So after training, a Gaussian is fitted to the codes of
-held-out normal images (the validation split; Ledoit-Wolf shrinkage, so a few hundred images
-suffice for 32 or 64 dimensions), and the score of an image is
+held-out normal images (half of the validation split, `HeldOutParts`; Ledoit-Wolf shrinkage, so
+a few hundred images suffice for 32 or 64 dimensions), and the score of an image is
 
     score = z(log MSE(x, reconstruction)) + z(Mahalanobis²(code))
 
@@ -16,6 +16,9 @@ magnitude. The code term stays linear (it is the Gaussian's negative log-density
 constant): a log would reward codes at the very centre without bound, so that an input whose
 code lands on the mean (noise can) would look the most normal of all. Before fitting, `score`
 is the model's own reconstruction score.
+The other half of the validation split calibrates the anomaly threshold (a percentile of the
+score): a percentile of scores on the fitting images themselves would flag fewer normal images
+than it promises.
 
 The statistics are the non-trainable weights of an `AnomalyScore` layer that every model holds
 (`model.anomaly_score`), so they are saved in `.keras` files and exported with the model; the
@@ -28,6 +31,8 @@ never reads), not on test labels.
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 from keras import ops
@@ -39,6 +44,9 @@ from convae_tf.models import losses
 EPSILON = 1e-12
 # Held-out images used to fit: enough for the covariance of a 64-d code, and bounded in memory.
 FIT_IMAGES = 10_000
+# Fewer held-out images cannot be split into a fit part and a calibration part that both mean
+# something (a covariance and a percentile from a handful of images each).
+MIN_IMAGES_TO_SPLIT = 20
 
 
 def per_image_mse(images, logits):
@@ -70,6 +78,76 @@ def fit_statistics(codes: np.ndarray, mse: np.ndarray) -> dict[str, np.ndarray]:
         "precision": covariance.precision_.astype(np.float32),
         "scales": np.asarray(scales, np.float32),
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOutParts:
+    """Which of `count` held-out normal images (the validation split, in its fixed order) fit
+    the score and which calibrate its threshold; training, export and evaluate all split them
+    through this, so the threshold is a percentile of scores the statistics never saw.
+
+    Image i fits the score when i is even and i < 2 · FIT_IMAGES; every other one calibrates
+    the threshold. Alternate positions rather than halves: images stored in class or time
+    order (a user's npz) would otherwise fit on one kind of normal image and calibrate on
+    another. With fewer than MIN_IMAGES_TO_SPLIT images both parts are all of them (`shared`):
+    the threshold is then optimistic, and every report says so."""
+
+    count: int
+
+    @property
+    def shared(self) -> bool:
+        return self.count < MIN_IMAGES_TO_SPLIT
+
+    def is_fit(self, index):
+        """Whether the image at `index` fits the score (numpy or tf integers, elementwise)."""
+        return (index % 2 == 0) & (index < 2 * FIT_IMAGES)
+
+    def fit_indices(self) -> np.ndarray:
+        indices = np.arange(self.count)
+        return indices if self.shared else indices[self.is_fit(indices)]
+
+    def calibration_indices(self) -> np.ndarray:
+        indices = np.arange(self.count)
+        return indices if self.shared else indices[~self.is_fit(indices)]
+
+    def fit(self, examples):
+        """The fit part of `examples`, a tf.data.Dataset of the held-out images one by one."""
+        return self._part(examples, True).take(len(self.fit_indices()))
+
+    def calibration(self, examples):
+        """The calibration part of `examples` (as `fit`), in order."""
+        return self._part(examples, False)
+
+    def _part(self, examples, fit: bool):
+        if self.shared:
+            return examples
+        chosen = examples.enumerate().filter(lambda i, _: self.is_fit(i) == fit)
+        return chosen.map(lambda _, example: example)
+
+    def describe(self) -> str:
+        """How the score was fitted, for the training log."""
+        fit = len(self.fit_indices())
+        if self.shared:
+            return (
+                f"fitted on all {fit} validation images: too few (< {MIN_IMAGES_TO_SPLIT}) to "
+                "hold some out, so the threshold is calibrated on the same images (optimistic)"
+            )
+        return (
+            f"fitted on {fit} of {self.count} validation images (even positions); the other "
+            f"{len(self.calibration_indices())} calibrate the threshold"
+        )
+
+    def calibration_method(self) -> str:
+        """Where the threshold's images come from, for model_card.json and metrics.json."""
+        if self.shared:
+            return (
+                f"the same {self.count} validation images the score was fitted on (fewer than "
+                f"{MIN_IMAGES_TO_SPLIT} held out): optimistic"
+            )
+        return (
+            "validation split (held-out normal training data), the images the score was not "
+            f"fitted on: odd positions, and every position from {2 * FIT_IMAGES} on"
+        )
 
 
 # The fitted statistics, in the order the layer creates (and saves) them.

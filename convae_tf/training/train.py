@@ -172,13 +172,15 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
 
 
 def fit_anomaly_score(model, pipes) -> None:
-    """Fits the model's anomaly score to held-out normal images: the first validation images
-    (models/anomaly.py). One-class runs validate on their normal classes only."""
+    """Fits the model's anomaly score to held-out normal images: the fit part of the validation
+    split (anomaly.HeldOutParts; the rest calibrates the threshold at export and evaluation).
+    One-class runs validate on their normal classes only."""
+    parts = anomaly.HeldOutParts(pipes.num_validation)
     # Streamed in small batches: memory holds one batch, not the validation images, and a
     # small batch keeps the eager forward pass's working memory below training's.
-    batches = pipes.validation.unbatch().take(anomaly.FIT_IMAGES).batch(ANOMALY_FIT_BATCH)
-    count = model.fit_anomaly_score(batches.as_numpy_iterator())
-    stage(f"anomaly score: fitted on {count} validation images")
+    batches = parts.fit(pipes.validation.unbatch()).batch(ANOMALY_FIT_BATCH)
+    model.fit_anomaly_score(batches.as_numpy_iterator())
+    stage(f"anomaly score: {parts.describe()}")
 
 
 RESULTS = """Results in {workdir}/:
