@@ -58,9 +58,10 @@ def test_a_training_run_fits_the_score_on_its_validation_images(
     fitted_on = []
     fit = base.ConvAutoencoder.fit_anomaly_score
 
-    def recording(model, images, **kwargs):
-        fitted_on.append(images)
-        return fit(model, images, **kwargs)
+    def recording(model, batches, **kwargs):
+        batches = list(batches)  # training streams the images in small batches
+        fitted_on.append(np.concatenate(batches))
+        return fit(model, batches, **kwargs)
 
     monkeypatch.setattr(base.ConvAutoencoder, "fit_anomaly_score", recording)
     cfg = tiny_run_config(
