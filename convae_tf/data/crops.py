@@ -5,7 +5,13 @@ several times and let go, so memory holds the crops and the few photos in flight
 crop position is drawn statelessly, keyed by (seed, position of the image in its split or
 pass), as `binarize` draws its pixels: a train pass's crops depend on the pass seed (the run's
 seed and the epoch) alone, so a resumed epoch takes the crops an uninterrupted one took, and
-validation and test take the same crops on every run, whatever the run's seed.
+validation and test take the same crops on every run, whatever the run's seed. Evaluate's
+`train` split (every train image, validation part included) takes fixed crops too, from a seed
+of its own.
+
+The fixed crops take images or examples (dicts with an "image"; the crops of an example keep
+its other values, its label): training crops images, evaluate and export crop examples, and
+both get the same crops of an image at the same position.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import tensorflow as tf
 from convae_tf.data import ops
 
 # The fixed draws of the splits that are cropped once (evaluation reads the same crops).
-SPLIT_SEEDS = {"validation": 9_002, "test": 9_003}
+SPLIT_SEEDS = {"train": 9_001, "validation": 9_002, "test": 9_003}
 
 
 def _crops_of(image: tf.Tensor, key, position, crop: tuple[int, int], count: int) -> tf.Tensor:
@@ -28,21 +34,42 @@ def _crops_of(image: tf.Tensor, key, position, crop: tuple[int, int], count: int
     )
 
 
-def _cropped(images: tf.Tensor, key, positions, crop, count: int) -> tf.data.Dataset:
-    def one(position, image):
-        return _crops_of(image, key, positions(position), crop, count)
+def _cropped(elements: tf.data.Dataset, key, positions, crop, count: int) -> tf.data.Dataset:
+    """The crops of `elements`, (position, image or example) pairs, unbatched: an example's
+    crops each carry its other values."""
+
+    def one(position, element):
+        if not isinstance(element, dict):
+            return _crops_of(element, key, positions(position), crop, count)
+        image = _crops_of(element["image"], key, positions(position), crop, count)
+        others = {k: tf.repeat(v[None], count, axis=0) for k, v in element.items() if k != "image"}
+        return {**others, "image": image}
 
     parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True}
-    return images.enumerate().map(one, **parallel).unbatch()
+    return elements.map(one, **parallel).unbatch()
+
+
+def _to_unit_float(element):
+    if isinstance(element, dict):
+        return {**element, "image": ops.to_unit_float(element["image"])}
+    return ops.to_unit_float(element)
 
 
 def fixed(
-    images: tf.data.Dataset, split: str, crop: tuple[int, int], count: int
+    elements: tf.data.Dataset, split: str, crop: tuple[int, int], count: int
 ) -> tf.data.Dataset:
-    """The float32 crops of a split in its fixed order (unbatched): `count` per image, the
-    same on every pass, the crops of one image in a row."""
-    crops = _cropped(images, SPLIT_SEEDS[split], lambda position: position, crop, count)
-    return crops.map(ops.to_unit_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    """The float32 crops of a split in its fixed order (unbatched): `count` per image (or
+    example), the same on every pass, the crops of one image in a row."""
+    return fixed_at(elements.enumerate(), split, crop, count)
+
+
+def fixed_at(
+    positioned: tf.data.Dataset, split: str, crop: tuple[int, int], count: int
+) -> tf.data.Dataset:
+    """`fixed` of some images of a split only: `positioned` holds (position in the split,
+    image or example) pairs, and each image gets the crops it gets in the whole split."""
+    crops = _cropped(positioned, SPLIT_SEEDS[split], lambda position: position, crop, count)
+    return crops.map(_to_unit_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def drawn(
@@ -63,5 +90,6 @@ def drawn(
     else:
         workers, index = worker
         positions = lambda position: position * workers + index  # noqa: E731
-    crops = _cropped(images, pass_seed, positions, crop, count).shuffle(buffer, seed=pass_seed)
+    crops = _cropped(images.enumerate(), pass_seed, positions, crop, count)
+    crops = crops.shuffle(buffer, seed=pass_seed)
     return crops.map(ops.to_unit_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+from collections.abc import Mapping
 
 from convae_tf.errors import DataError
 
@@ -83,6 +84,15 @@ class PipelineOptions:
         "test image); the train crops are shuffled in a buffer of at most --shuffle_buffer.",
         Range(1),
     )
+
+    @classmethod
+    def of_run(cls, train: Mapping) -> PipelineOptions:
+        """The options a run trained with, from the "train" section of its config.json (a
+        field that an older config lacks takes its default)."""
+        given = {name: train[name] for name in _FIELDS if train.get(name) is not None}
+        if "crop" in given:
+            given["crop"] = tuple(given["crop"])  # a list in JSON
+        return cls(**given)
 
     def validate(self) -> PipelineOptions:
         """Raises a DataError naming the first value out of its range; returns `self`."""

@@ -144,7 +144,7 @@ def make_pipelines(
     options = PipelineOptions(
         validation_fraction, shuffle_buffer, cache_budget_mb, binarize, crop, crops_per_image
     ).validate()
-    image_shape = _split_shape(source, options.crop)
+    image_shape = split_shape(source, options.crop)
     per_image = crops_per_image if crop else 1
     examples, total, keep = _kept_examples(source, normal_classes)
     num_validation = _validation_size(source, total, validation_fraction)
@@ -180,8 +180,9 @@ def make_pipelines(
     )
 
 
-def _split_shape(source: Source, crop: tuple[int, int] | None) -> tuple[int, int, int]:
-    """The shape of what the splits hold: the source's images, or their crops."""
+def split_shape(source: Source, crop: tuple[int, int] | None) -> tuple[int, int, int]:
+    """The shape of what the splits of `source` hold: its images, or their crops; a DataError
+    when they cannot hold crops of that size, or need them."""
     *height_width, channels = source.image_shape
     if crop is None:
         if any_size(source.image_shape):
@@ -365,14 +366,19 @@ def _images(ds: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def _split_images(ds: tf.data.Dataset, split: str, options: PipelineOptions) -> tf.data.Dataset:
-    """The images of a fixed split (unbatched): cropped with the split's fixed crops, then
-    binarised once with its fixed draw, as the options ask."""
-    images = _images(ds)
+    """The images of a fixed split (unbatched), as `fixed_split` makes them."""
+    return fixed_split(_images(ds), split, options)
+
+
+def fixed_split(elements: tf.data.Dataset, split: str, options: PipelineOptions) -> tf.data.Dataset:
+    """A fixed split (unbatched; images, or examples with an "image") as the pipelines hold
+    it: cropped with the split's fixed crops, then binarised once with its fixed draw, as the
+    options ask; evaluate and export read the splits of a run through this."""
     if options.crop is not None:
-        images = crops.fixed(images, split, tuple(options.crop), options.crops_per_image)
+        elements = crops.fixed(elements, split, tuple(options.crop), options.crops_per_image)
     if options.binarize:
-        images = binarization.fixed(images, split)
-    return images
+        elements = binarization.fixed(elements, split)
+    return elements
 
 
 def _fixed(

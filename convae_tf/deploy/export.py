@@ -66,20 +66,25 @@ class HeldOutData:
     parity, those of them the anomaly score was not fitted on for its threshold, normal test
     images for the false positive rate it reaches, training images for int8 calibration, and
     the first test images (with their labels, if the data has labels) to check each export's
-    score for its use."""
+    score for its use. A run trained on crops (--crop) gets crops throughout: the fixed
+    validation and test crops that training measured, and a train pass's crops."""
 
     def __init__(self, config: dict, image_shape, data_dir: str | None, calibration: int):
         train = config["train"]
+        options = data.PipelineOptions.of_run(train)
         source = data.load_source(
             train["dataset"],
             data_dir=data_dir or train.get("data_dir"),
             image_size=train.get("image_size"),
             seed=train.get("seed", 0),
+            crop=options.crop,
         )
-        if tuple(source.image_shape) != tuple(image_shape):
+        shape = data.split_shape(source, options.crop)
+        if tuple(shape) != tuple(image_shape):
+            what = "images" if options.crop is None else "crops"
             raise ExportError(
-                f"the data {train['dataset']!r} has images of {source.image_shape} but the model "
-                f"was built for {tuple(image_shape)}; check --data_dir and config.json"
+                f"the data {train['dataset']!r} has {what} of {shape} but the model was built "
+                f"for {tuple(image_shape)}; check --data_dir and config.json"
             )
         pipes = data.make_pipelines(
             source,
@@ -88,33 +93,35 @@ class HeldOutData:
             validation_fraction=train.get("validation_fraction", 0.1),
             normal_classes=train.get("normal_classes"),
             binarize=train.get("binarize", False),
+            crop=options.crop,
+            crops_per_image=options.crops_per_image,
         )
-        self.parity = np.concatenate(
-            list(pipes.validation.unbatch().take(PARITY_IMAGES).batch(512).as_numpy_iterator())
-        )
-        self.calibration = np.concatenate(
-            list(pipes.train.unbatch().take(calibration).batch(512).as_numpy_iterator())
-        )
+        self.parity = first_images(pipes.validation, PARITY_IMAGES)
+        self.calibration = first_images(pipes.train, calibration)
         self.normal_classes = train.get("normal_classes")
-        self.test = np.concatenate(
-            list(pipes.test.unbatch().take(score_use.IMAGES).batch(512).as_numpy_iterator())
-        )
+        self.test = first_images(pipes.test, score_use.IMAGES)
         self.test_labels = None
-        if source.has_labels:
-            labels = source.test.map(lambda example: example["label"]).take(len(self.test))
-            self.test_labels = np.fromiter(labels.as_numpy_iterator(), np.int64)
-        self.parts = anomaly.HeldOutParts(pipes.num_validation)
+        if source.has_labels:  # each image's label, once per crop of it
+            images = -(-len(self.test) // pipes.crops_per_image)
+            labels = source.test.map(lambda example: example["label"]).take(images)
+            labels = np.fromiter(labels.as_numpy_iterator(), np.int64)
+            self.test_labels = np.repeat(labels, pipes.crops_per_image)[: len(self.test)]
+        self.parts = anomaly.HeldOutParts(pipes.num_validation, pipes.crops_per_image)
         threshold = self.parts.calibration(pipes.validation.unbatch()).take(THRESHOLD_IMAGES)
         self.threshold = np.concatenate(list(threshold.batch(512).as_numpy_iterator()))
         self.test_normal = normal_test_images(source, train).take(THRESHOLD_IMAGES)
 
 
+def first_images(batches: tf.data.Dataset, count: int) -> np.ndarray:
+    """The first `count` images of a batched split, as one array."""
+    images = batches.unbatch().take(count).batch(512).as_numpy_iterator()
+    return np.concatenate(list(images))
+
+
 def normal_test_images(source: data.Source, train: dict) -> tf.data.Dataset:
-    """The test split's normal images, one by one in its fixed order (binarised as training
-    measured them): those of the normal classes, or every one when the run had none."""
-    examples = source.test
-    if train.get("binarize", False):
-        examples = data.binarize.fixed(examples, "test")
+    """The test split's normal images, one by one in its fixed order (cropped and binarised as
+    training measured them): those of the normal classes, or every one when the run had none."""
+    examples = data.fixed_split(source.test, "test", data.PipelineOptions.of_run(train))
     normal = train.get("normal_classes")
     if normal is not None:
         keep = tf.constant(normal, tf.int64)

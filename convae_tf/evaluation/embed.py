@@ -1,4 +1,5 @@
-"""Export the latent codes of a split: one row per example, in the split's order.
+"""Export the latent codes of a split: one row per example, in the split's order (a run trained
+on crops: one row per fixed crop, the crops of one image in a row, each with its image's label).
 
     python -m convae_tf.embed --workdir=runs/ae-sprites --split=test --output=codes.npz
 

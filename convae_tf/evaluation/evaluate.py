@@ -93,8 +93,8 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     examples = splits.split_examples(run, source, options.split)
     images, labels = splits.to_arrays(examples, limit=options.max_examples)
     progress.stage(
-        f"evaluate: {len(images)} {options.split} images of {source.spec}; reconstruction, "
-        "denoising, inpainting"
+        f"evaluate: {len(images)} {options.split} {_examples_named(run)} of {source.spec}; "
+        "reconstruction, denoising, inpainting"
     )
     figures_dir = workdir / "figures"
     written: list[Path] = []
@@ -129,6 +129,13 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     return results
 
 
+def _examples_named(run) -> str:
+    """What the split's examples are: images, or crops of them."""
+    if splits.options_of(run).crop is None:
+        return "images"
+    return f"crops ({splits.crops_per_image(run)} per image)"
+
+
 def _vae_bounds(model, images, labels, options, figures_dir: Path, written: list) -> dict:
     progress.stage(
         f"evaluate: VAE bounds, k={options.iw_samples} posterior samples on "
@@ -158,7 +165,7 @@ def _anomaly_scores(run, source, images, labels, options, figures_dir: Path, wri
     score was not fitted on (anomaly.HeldOutParts), and the false positive rate it reaches is
     measured on the test split's normal images."""
     progress.stage("evaluate: anomaly scores")
-    parts = anomaly.HeldOutParts(splits.validation_count(run, source))
+    parts = anomaly.HeldOutParts(splits.validation_count(run, source), splits.crops_per_image(run))
     validation = splits.split_examples(run, source, "validation")
     calibration, _ = splits.to_arrays(parts.calibration(validation))
     section = applications.anomaly(
@@ -197,14 +204,15 @@ def _test_false_positives(run, source, options, section: dict) -> dict:
 def _linear_probe(run, source, images, labels, options) -> dict:
     """The probe section: a linear classifier on the codes of a uniform train-split sample."""
     progress.stage("evaluate: linear probe on the codes, trained on the train split")
+    train_count = splits.train_count(run, source)
     train_images, train_labels, _ = splits.sample_train(
-        run, source, options.probe_examples or source.num_train, seed=options.seed
+        run, source, options.probe_examples or train_count, seed=options.seed
     )
     probe = applications.linear_probe(
         run.model, train_images, train_labels, images, labels, source.num_classes
     )
     probe["train_sample"] = (
-        f"{len(train_images)} of the {source.num_train} train-split examples, drawn uniformly "
+        f"{len(train_images)} of the {train_count} train-split examples, drawn uniformly "
         f"without replacement (seed {options.seed}); tested on the {options.split} split"
     )
     return probe

@@ -8,8 +8,11 @@ The splits are those of the dataset, named as on the command line:
   does), so anomaly thresholds are calibrated on normal data the model never trained on.
 - `train`: the dataset's whole train split, every class (validation part included).
 
-A run trained with `--binarize` is measured on binary images (data/binarize.py): each split
-binarised once, with its own fixed draw.
+A run trained with `--crop` is measured on crops, `crops_per_image` of each image, the crops
+of one image in a row: validation and test take the very crops that training measured
+(data/crops.py), and the train split fixed crops of its own. A run trained with `--binarize`
+is measured on binary images (data/binarize.py): each split binarised once, with its own fixed
+draw (after cropping, as training does).
 """
 
 from __future__ import annotations
@@ -20,45 +23,60 @@ import tensorflow as tf
 
 from convae_tf import data
 from convae_tf.artifacts.run_folder import Run
+from convae_tf.data import crops
 from convae_tf.errors import ConfigError
 
 SPLITS = ("test", "validation", "train")
 
 
 def load_source(run: Run, dataset: str | None = None, data_dir: str | None = None):
-    """The run's dataset (or `dataset`), at the size the model was trained on."""
+    """The run's dataset (or `dataset`), at the size the model was trained on (a run trained on
+    crops reads images of any size, each at least the crop)."""
     image_size = run.train.get("image_size")
+    crop = options_of(run).crop
     source = data.load_source(
         dataset or run.train["dataset"],
         data_dir=data_dir or run.train.get("data_dir"),
         image_size=None if image_size is None else tuple(image_size),
+        crop=crop,
     )
-    if tuple(source.image_shape) != run.image_shape:
+    shape = data.split_shape(source, crop)
+    if shape != run.image_shape:
+        what = "images" if crop is None else "crops"
         raise ConfigError(
-            f"dataset {source.spec!r} has images of shape {source.image_shape}, but the model "
+            f"dataset {source.spec!r} has {what} of shape {shape}, but the model "
             f"in {run.workdir} was trained on {run.image_shape}; pick a dataset of that shape"
         )
     return source
 
 
+def options_of(run: Run) -> data.PipelineOptions:
+    """The pipeline options the run trained with (crop, binarize, validation_fraction, ...)."""
+    return data.PipelineOptions.of_run(run.train)
+
+
+def crops_per_image(run: Run) -> int:
+    """How many examples each image of a split gives: its crops, or 1 (the image itself)."""
+    options = options_of(run)
+    return options.crops_per_image if options.crop is not None else 1
+
+
 def split_examples(run: Run, source: data.Source, split: str) -> tf.data.Dataset:
     """Examples `{"image", "label"?}` of a split, in a fixed order (see the module docstring);
-    binarised once, with the split's fixed draw, when the run trained with --binarize (so the
-    test and validation images are those that training measured)."""
+    cropped and binarised as the run's training measured them (`data.fixed_split`), so the test
+    and validation images are those that training measured."""
     if split not in SPLITS:
         raise ConfigError(f"--split={split!r} is not valid; choose one of {SPLITS}")
-    examples = _unbinarized_split(run, source, split)
-    if run.train.get("binarize", False):
-        return data.binarize.fixed(examples, split)
-    return examples
+    return data.fixed_split(_whole_images(run, source, split), split, options_of(run))
 
 
-def _unbinarized_split(run: Run, source: data.Source, split: str) -> tf.data.Dataset:
+def _whole_images(run: Run, source: data.Source, split: str) -> tf.data.Dataset:
     if split == "test":
         return source.test
     if split == "train":
         return source.train
-    return normal_examples(source.train, run.normal_classes).take(validation_count(run, source))
+    images = validation_count(run, source) // crops_per_image(run)
+    return normal_examples(source.train, run.normal_classes).take(images)
 
 
 def normal_examples(examples: tf.data.Dataset, normal_classes) -> tf.data.Dataset:
@@ -70,13 +88,22 @@ def normal_examples(examples: tf.data.Dataset, normal_classes) -> tf.data.Datase
 
 
 def validation_count(run: Run, source: data.Source) -> int:
-    """How many images the run held out for validation (as `make_pipelines` splits them)."""
+    """How many examples the validation split holds: the images the run held out for
+    validation (as `make_pipelines` splits them), or their crops."""
+    options = options_of(run)
     return data.make_pipelines(
         source,
         batch_size=int(run.train.get("batch_size", 128)),
-        validation_fraction=float(run.train.get("validation_fraction", 0.1)),
+        validation_fraction=float(options.validation_fraction),
         normal_classes=run.normal_classes,
+        crop=options.crop,
+        crops_per_image=options.crops_per_image,
     ).num_validation
+
+
+def train_count(run: Run, source: data.Source) -> int:
+    """How many examples the train split holds: its images, or their crops."""
+    return source.num_train * crops_per_image(run)
 
 
 def to_arrays(
@@ -126,19 +153,27 @@ def sample_train(
     run: Run, source: data.Source, count: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """`sample_arrays` of the run's train split, the same draw. A source streamed from files
-    (folder:, tfrecord:) picks the drawn references first, so only the sample is read and
-    decoded, not the whole split. (A binarised run's draws depend on each image's position in
-    the split, so it streams the split as `sample_arrays` does.)"""
-    total = source.num_train
+    (folder:, tfrecord:) picks the references of the drawn images (those of the drawn crops)
+    first, so only the sample is read and decoded, not the whole split. (A binarised run's
+    draws depend on each image's position in the split, so it streams the split as
+    `sample_arrays` does.)"""
+    total, per_image = train_count(run, source), crops_per_image(run)
     if not source.streams_files or run.train.get("binarize", False):
         return sample_arrays(split_examples(run, source, "train"), total, count, seed)
     chosen = _draw(total, count, seed)
-    drawn = np.zeros(total, bool)
-    drawn[chosen] = True
+    images = np.unique(chosen // per_image)  # sorted: the drawn images, in split order
+    drawn = np.zeros(source.num_train, bool)
+    drawn[images] = True
     drawn = tf.constant(drawn)
     refs = source.train_refs.enumerate().filter(lambda index, _: tf.gather(drawn, index))
-    images, labels = to_arrays(source.decode(refs.map(lambda _, ref: ref)))
-    return images, labels, chosen
+    examples = source.decode(refs.map(lambda _, ref: ref))
+    options = options_of(run)
+    if options.crop is not None:  # each image cropped as at its position in the whole split
+        positioned = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(images), examples)
+        examples = crops.fixed_at(positioned, "train", options.crop, per_image)
+    all_crops, labels = to_arrays(examples)
+    kept = np.searchsorted(images, chosen // per_image) * per_image + chosen % per_image
+    return all_crops[kept], (None if labels is None else labels[kept]), chosen
 
 
 def _draw(total: int, count: int, seed: int) -> np.ndarray:

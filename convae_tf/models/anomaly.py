@@ -90,17 +90,28 @@ class HeldOutParts:
     the threshold. Alternate positions rather than halves: images stored in class or time
     order (a user's npz) would otherwise fit on one kind of normal image and calibrate on
     another. With fewer than MIN_IMAGES_TO_SPLIT images both parts are all of them (`shared`):
-    the threshold is then optimistic, and every report says so."""
+    the threshold is then optimistic, and every report says so.
+
+    A run trained on crops holds out `per_image` crops of each validation image, in a row:
+    the crops of one image all go to the same part (those of even-numbered images fit), since
+    crops of one photo, which may overlap, are no independent check of each other. Both parts
+    are then all of them also when the crops come from a single image."""
 
     count: int
+    per_image: int = 1
 
     @property
     def shared(self) -> bool:
-        return self.count < MIN_IMAGES_TO_SPLIT
+        return self.count < MIN_IMAGES_TO_SPLIT or self.count <= self.per_image
 
     def is_fit(self, index):
         """Whether the image at `index` fits the score (numpy or tf integers, elementwise)."""
-        return (index % 2 == 0) & (index < 2 * FIT_IMAGES)
+        image = index // self.per_image
+        return (image % 2 == 0) & (image < 2 * self._fit_images())
+
+    def _fit_images(self) -> int:
+        """The images whose crops fit: at most FIT_IMAGES crops in all (at least one image)."""
+        return max(1, FIT_IMAGES // self.per_image)
 
     def fit_indices(self) -> np.ndarray:
         indices = np.arange(self.count)
@@ -124,16 +135,29 @@ class HeldOutParts:
         chosen = examples.enumerate().filter(lambda i, _: self.is_fit(i) == fit)
         return chosen.map(lambda _, example: example)
 
+    def _held_out(self) -> str:
+        if self.per_image == 1:
+            return "validation images"
+        return f"validation crops ({self.per_image} per image)"
+
+    def _or_one_image(self) -> str:
+        return "" if self.per_image == 1 else ", or the crops of one image"
+
     def describe(self) -> str:
         """How the score was fitted, for the training log."""
         fit = len(self.fit_indices())
         if self.shared:
             return (
-                f"fitted on all {fit} validation images: too few (< {MIN_IMAGES_TO_SPLIT}) to "
-                "hold some out, so the threshold is calibrated on the same images (optimistic)"
+                f"fitted on all {fit} {self._held_out()}: too few (< {MIN_IMAGES_TO_SPLIT}"
+                f"{self._or_one_image()}) to hold some out, so the threshold is calibrated on "
+                "the same images (optimistic)"
             )
+        held_out, positions = "validation images", "even positions"
+        if self.per_image > 1:
+            held_out = "validation crops"
+            positions = f"{self.per_image} per image, those of even-numbered images"
         return (
-            f"fitted on {fit} of {self.count} validation images (even positions); the other "
+            f"fitted on {fit} of {self.count} {held_out} ({positions}); the other "
             f"{len(self.calibration_indices())} calibrate the threshold"
         )
 
@@ -141,8 +165,14 @@ class HeldOutParts:
         """Where the threshold's images come from, for model_card.json and metrics.json."""
         if self.shared:
             return (
-                f"the same {self.count} validation images the score was fitted on (fewer than "
-                f"{MIN_IMAGES_TO_SPLIT} held out): optimistic"
+                f"the same {self.count} {self._held_out()} the score was fitted on (fewer than "
+                f"{MIN_IMAGES_TO_SPLIT} held out{self._or_one_image()}): optimistic"
+            )
+        if self.per_image > 1:
+            return (
+                "validation split (held-out normal training data), the crops the score was not "
+                "fitted on: those of odd-numbered images, and every crop from "
+                f"{2 * self._fit_images() * self.per_image} on"
             )
         return (
             "validation split (held-out normal training data), the images the score was not "

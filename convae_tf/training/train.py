@@ -174,8 +174,9 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
 def fit_anomaly_score(model, pipes) -> None:
     """Fits the model's anomaly score to held-out normal images: the fit part of the validation
     split (anomaly.HeldOutParts; the rest calibrates the threshold at export and evaluation).
-    One-class runs validate on their normal classes only."""
-    parts = anomaly.HeldOutParts(pipes.num_validation)
+    One-class runs validate on their normal classes only; a run on crops keeps the crops of
+    one image in one part."""
+    parts = anomaly.HeldOutParts(pipes.num_validation, pipes.crops_per_image)
     # Streamed in small batches: memory holds one batch, not the validation images, and a
     # small batch keeps the eager forward pass's working memory below training's.
     batches = parts.fit(pipes.validation.unbatch()).batch(ANOMALY_FIT_BATCH)
