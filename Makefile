@@ -49,6 +49,17 @@ data:
 data-fashion:
 	$(PYTHON) scripts/fetch_fashion_mnist.py data/fashion_mnist
 
+# Real photographs, offline but for apt's mirror: scripts/fetch_photos.py takes them from Debian
+# packages with apt-get download and dpkg-deb -x (nothing installed) into data/photos/train and
+# data/photos/validation, each file's licence in data/photos/LICENSES.md. data-testimages: the
+# classic test images of python3-skimage, for the photo benchmarks (never trained on).
+.PHONY: data-photos data-testimages
+data-photos:
+	$(PYTHON) scripts/fetch_photos.py photos data/photos
+
+data-testimages:
+	$(PYTHON) scripts/fetch_photos.py testimages data/testimages
+
 # Tests (README "Two commands"). test: the default suite, fast in-process tests (~2.5 min on 2
 # cores). test-slow: the tests marked slow, end to end (the CLIs in subprocesses and their bad
 # input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs,
