@@ -108,6 +108,18 @@ BENCH_ARGS ?=
 bench: install
 	$(PY) -m experiments.benchmark $(BENCH_ARGS)
 
+# Denoising (BM3D, NL-means, TV) and inpainting (biharmonic) baselines on the test photos, side by
+# side (~25 min on 2 cores); writes experiments/results/photo_denoise.{json,md}. The bench extra
+# adds pip bm3d (non-commercial licence: benchmark only, never a dependency of convae_tf).
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench-photos
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench-photos: $(BENCH_STAMP) data-testimages
+	$(PY) -m experiments.photo_denoise $(BENCH_ARGS)
+
 # The keras.io VAE's training step taken apart: per-layer float32 vs bfloat16, exact rewrites
 # of Conv2DTranspose, batch sizes (~2 min); writes experiments/results/layer_speed.{json,md}.
 bench-layers: install
