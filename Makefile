@@ -49,6 +49,17 @@ data:
 data-fashion:
 	$(PYTHON) scripts/fetch_fashion_mnist.py data/fashion_mnist
 
+# Real photographs, offline but for apt's mirror: scripts/fetch_photos.py takes them from Debian
+# packages with apt-get download and dpkg-deb -x (nothing installed) into data/photos/train and
+# data/photos/validation, each file's licence in data/photos/LICENSES.md. data-testimages: the
+# classic test images of python3-skimage, for the photo benchmarks (never trained on).
+.PHONY: data-photos data-testimages
+data-photos:
+	$(PYTHON) scripts/fetch_photos.py photos data/photos
+
+data-testimages:
+	$(PYTHON) scripts/fetch_photos.py testimages data/testimages
+
 # Tests (README "Two commands"). test: the default suite, fast in-process tests (~2.5 min on 2
 # cores). test-slow: the tests marked slow, end to end (the CLIs in subprocesses and their bad
 # input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs,
@@ -96,6 +107,18 @@ BENCH_ARGS ?=
 .PHONY: bench bench-layers
 bench: install
 	$(PY) -m experiments.benchmark $(BENCH_ARGS)
+
+# Denoising (BM3D, NL-means, TV) and inpainting (biharmonic) baselines on the test photos, side by
+# side (~25 min on 2 cores); writes experiments/results/photo_denoise.{json,md}. The bench extra
+# adds pip bm3d (non-commercial licence: benchmark only, never a dependency of convae_tf).
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench-photos
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[bench]"
+	touch $(BENCH_STAMP)
+
+bench-photos: $(BENCH_STAMP) data-testimages
+	$(PY) -m experiments.photo_denoise $(BENCH_ARGS)
 
 # The keras.io VAE's training step taken apart: per-layer float32 vs bfloat16, exact rewrites
 # of Conv2DTranspose, batch sizes (~2 min); writes experiments/results/layer_speed.{json,md}.

@@ -6,6 +6,7 @@
     python -m experiments.export_sizes        # size, parity, latency per export (make export-sizes)
     python -m experiments.run_anchors         # train + evaluate the anchor experiments
     python -m experiments.side_by_side        # a keras.io reference beside a finished run
+    python -m experiments.photo_denoise       # denoise/inpaint baselines on photos (bench-photos)
 
     python -m experiments.input_speed         # the data path alone, against training
     python -m experiments.make_image_folder   # a folder of image files to time or train on
@@ -18,7 +19,9 @@ in its hand-kept `experiments/results/<recipe>.md`.
 The scripts share: `references` (the keras.io models as published), `ours` (our models under
 train.py's recipe), `datasets`, `timing`, `inference` (export + runners per engine), `quality`
 (time to quality) and `report` (results files, the benchmark's tables, README blocks);
-`transpose_rewrites` holds the Conv2DTranspose rewrites that layer_speed times. Results go to
-`experiments/results/`. Run as modules, the scripts are as quiet as the CLIs: TensorFlow's
-start-up lines are held back (convae_tf/utils/quiet.py), unless -v 0 or TF_CPP_MIN_LOG_LEVEL asks.
+`transpose_rewrites` holds the Conv2DTranspose rewrites that layer_speed times;
+`photo_corruption` writes the noisy and holed test photos that photo_denoise's methods read.
+Results go to `experiments/results/`. Run as modules, the scripts are as quiet as the CLIs:
+TensorFlow's start-up lines are held back (convae_tf/utils/quiet.py), unless -v 0 or
+TF_CPP_MIN_LOG_LEVEL asks.
 """
