@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SHAPE, TINY, blob_images, images, tiny_model
-from scipy import special, stats
+from scipy import ndimage, special, stats
 
 import convae_tf
 from convae_tf.evaluation import likelihood
@@ -150,6 +150,78 @@ def test_corruptions_work_inside_tf_data_map():
 def test_corruptions_reject_bad_arguments(call):
     with pytest.raises(ValueError):
         call(images())
+
+
+def test_strokes_have_the_asked_width_in_coverage_terms():
+    """The walks depend on the seed, not the width: with one seed, a wider brush covers a
+    superset of a narrower one's pixels, a width range lies between its bounds, and doubling
+    the width about doubles the area; each stroke is at least its width thick."""
+    x = np.ones((64, 48, 64, 1), np.float32)  # not square: the width is of the shorter side
+
+    def mask(width):
+        return np.asarray(corruptions.stroke_mask(x, 3, 1, *width))[..., 0] > 0
+
+    narrow, between, wide = mask((0.05, 0.05)), mask((0.05, 0.1)), mask((0.1, 0.1))
+    assert (narrow <= between).all() and (between <= wide).all()
+    assert (narrow < between).any() and (between < wide).any()
+    ratio = wide.mean(axis=(1, 2)) / narrow.mean(axis=(1, 2))
+    # About, not exactly: a brush a few pixels wide covers whole pixels (and folds overlap).
+    assert ratio.min() > 1.2 and ratio.max() < 2.6 and 1.6 < np.median(ratio) < 2.1
+    radius = 0.1 * 48 / 2
+    assert min(ndimage.distance_transform_edt(hole).max() for hole in wide) >= radius
+
+
+def test_strokes_are_as_many_brush_strokes_as_asked():
+    x = np.ones((64, 48, 64, 1), np.float32)
+    one = np.asarray(corruptions.stroke_mask(x, 4, 1, 0.05, 0.05))[..., 0] > 0
+    four = np.asarray(corruptions.stroke_mask(x, 5, 4, 0.05, 0.05))[..., 0] > 0
+    assert [ndimage.label(hole)[1] for hole in one] == [1] * len(x)  # one connected stroke
+    assert max(ndimage.label(hole)[1] for hole in four) <= 4
+    # Four strokes cover about four times one's area (less where they overlap; each draws its
+    # own length and turns, so the ratio of the means strays a little either side).
+    assert 2.5 < four.mean() / one.mean() < 4.6
+    assert 0.02 < one.mean() < 0.1 and (one.mean(axis=(1, 2)) > 0).all()
+    # random_strokes sets exactly those pixels to 0, in every channel, and keeps the others.
+    colour = images((48, 64, 3), batch=4) * 0.9 + 0.05
+    holed = np.asarray(corruptions.random_strokes(colour, 4, 1, 0.05, 0.05))
+    np.testing.assert_array_equal(holed == 0, np.broadcast_to(one[:4, ..., None], holed.shape))
+    np.testing.assert_array_equal(holed[~one[:4]], colour[~one[:4]])
+
+
+def test_strokes_are_seeded_and_work_in_tf_data_at_odd_sizes():
+    x = images((17, 23, 3), batch=6)  # odd sizes
+    options = {"strokes": 2, "stroke_width": (0.1, 0.2), "rectangles": 1}
+    ds = tf.data.Dataset.from_tensor_slices(x).enumerate()
+    ds = ds.map(  # graph mode, one image per element, each its own seed
+        lambda i, image: corruptions.corrupt_with_mask(
+            image, tf.stack([tf.constant(11, tf.int64), i]), **options
+        )
+    )
+    mapped = list(ds.as_numpy_iterator())
+    for i, (holed, missing) in enumerate(mapped):
+        assert holed.shape == x.shape[1:] and missing.shape == (17, 23, 1)
+        eager = corruptions.corrupt_with_mask(x[i], [11, i], **options)
+        np.testing.assert_array_equal(holed, eager[0])
+        np.testing.assert_array_equal(missing, eager[1])
+        np.testing.assert_array_equal(holed == 0, np.broadcast_to(missing > 0, holed.shape))
+    masks = [missing for _, missing in mapped]
+    assert all(m.any() and not m.all() for m in masks)
+    assert len({m.tobytes() for m in masks}) == len(masks)  # each seed its own strokes
+    # The union of both holes: the strokes' own pixels are among them.
+    strokes_only = corruptions.corrupt_with_mask(x[0], [11, 0], strokes=2, stroke_width=(0.1, 0.2))
+    assert (np.asarray(strokes_only[1]) <= masks[0]).all()
+
+
+def test_adding_strokes_leaves_the_other_corruptions_unchanged():
+    x = images((16, 16, 3), batch=3)
+    options = {"gaussian_std": 0.2, "salt_pepper": 0.1, "masking": 0.1, "rectangles": 1}
+    before = np.asarray(corruptions.corrupt(x, 7, **options))
+    after, missing = corruptions.corrupt_with_mask(x, 7, strokes=1, **options)
+    kept = np.broadcast_to(np.asarray(missing) == 0, x.shape)
+    np.testing.assert_array_equal(np.asarray(after)[kept], before[kept])
+    holes = corruptions.corrupt_with_mask(x, 7, **options)[1]
+    assert (np.asarray(holes) <= np.asarray(missing)).all()
+    assert (before[np.broadcast_to(np.asarray(holes) > 0, x.shape)] == 0).all()
 
 
 # ------------------------------------------------------------------------------------ dae

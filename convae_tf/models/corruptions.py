@@ -183,7 +183,10 @@ def _stroke_walks(shape, seed, count: int, min_width: float, max_width: float):
     height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
     stroke_seed, turn_seed, step_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     # Per stroke: segments, width, heading, the turn's two bounds, start row, start column.
-    draws = tf.unstack(tf.random.stateless_uniform(tf.stack([7, batch, count]), stroke_seed))
+    # Images lead every shape, so that an image's strokes do not depend on the batch size.
+    draws = tf.unstack(
+        tf.random.stateless_uniform(tf.stack([batch, count, 7]), stroke_seed), axis=-1
+    )
     low, high = _STROKE_SEGMENTS
     segments = low + tf.floor(draws[0] * (high - low + 1))
     brush = min_width + draws[1] * (max_width - min_width)
@@ -191,11 +194,11 @@ def _stroke_walks(shape, seed, count: int, min_width: float, max_width: float):
     heading = 2 * math.pi * draws[2]
     turn_low = _MEAN_TURN - _TURN_RANGE * draws[3]
     turn_high = _MEAN_TURN + _TURN_RANGE * draws[4]
-    step_shape = tf.stack([high, batch, count])
-    turns = tf.random.stateless_uniform(step_shape, turn_seed)
+    step_shape = tf.stack([batch, count, high])
+    turns = tf.unstack(tf.random.stateless_uniform(step_shape, turn_seed), num=high, axis=-1)
     mean_step = tf.sqrt(height * height + width * width) / 8
     steps = tf.random.stateless_normal(step_shape, step_seed, mean_step, mean_step / 2)
-    steps = tf.clip_by_value(steps, 0.0, 2 * mean_step)
+    steps = tf.unstack(tf.clip_by_value(steps, 0.0, 2 * mean_step), num=high, axis=-1)
     y, x = draws[5] * height, draws[6] * width
     vertices = [(y, x)]
     # A loop over the step index (a constant), not over images: each step moves every walk.

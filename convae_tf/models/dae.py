@@ -89,7 +89,9 @@ class DenoisingAE(ConvAutoencoder):
         self.rectangle_size = tuple(float(s) for s in rectangle_size)
         self.strokes = int(strokes)
         self.stroke_width = tuple(float(w) for w in stroke_width)
-        self.mask_channel = bool(mask_channel)
+        if not isinstance(mask_channel, bool):
+            raise ValueError(f"mask_channel={mask_channel!r} must be True or False")
+        self.mask_channel = mask_channel
         if len(self.rectangle_size) != 2:
             raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
         # Fail at construction, naming the argument, not at the first training step.
