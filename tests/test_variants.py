@@ -381,6 +381,11 @@ def test_a_gaussian_std_range_parses_from_the_command_line():
         ({"rectangle_size": (0.5, 0.2)}, "rectangle_size"),
         ({"rectangle_size": (0.5,)}, "rectangle_size"),
         ({"skip_connections": "yes"}, "skip_connections"),
+        ({"strokes": -1}, "strokes"),
+        ({"stroke_width": (0.3, 0.1)}, "stroke_width"),
+        ({"stroke_width": (0.1,)}, "stroke_width"),
+        ({"mask_channel": True}, "mask_channel"),  # no holes to show
+        ({"mask_channel": "yes", "strokes": 1}, "mask_channel"),
     ],
 )
 def test_dae_bad_arguments_are_named(bad, word):
@@ -905,3 +910,74 @@ def test_variant_arguments_and_base_arguments_round_trip(name, options, tmp_path
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     assert reloaded.get_config() == config
     np.testing.assert_array_equal(reloaded(x), model(x))
+
+
+# ------------------------------------------------------------------------------ inpainting
+def test_dae_with_strokes_validates_on_fixed_holes_and_trains_on_new_ones():
+    model = tiny_model("dae", gaussian_std=0.0, strokes=2, rectangles=1)
+    x = images((17, 23, 3), batch=4) * 0.9 + 0.05  # odd sizes, colour, no zeros of its own
+    fixed = np.asarray(model.fixed_corrupt(x))
+    np.testing.assert_array_equal(fixed, model.fixed_corrupt(x))  # every epoch the same
+    assert (fixed == 0).any(axis=(1, 2, 3)).all()
+    trained = [np.asarray(model.corrupt(x, training=True)) for _ in range(2)]
+    assert not np.array_equal(trained[0] == 0, trained[1] == 0)  # new holes every step
+    history = model.fit(x, batch_size=2, epochs=1, verbose=0, validation_data=(x,)).history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+
+
+def test_mask_channel_shows_the_encoder_where_the_holes_are(monkeypatch, tmp_path):
+    """mask_channel=True: the encoder reads C + 1 channels, the last the holes (1 = missing):
+    those drawn in training, zeros for an image given whole, the user's mask in `inpaint`;
+    every method and the .keras round trip take C-channel images."""
+    model = tiny_model("dae", gaussian_std=0.0, strokes=1, rectangles=1, mask_channel=True)
+    x = images((17, 23, 3), batch=4) * 0.9 + 0.05
+    assert np.asarray(model(x)).shape == x.shape
+    assert model.encoder.input_shape == (None, 17, 23, 4)
+    seen, encoder_inputs = [], model.encoder_inputs
+
+    def spy(images, missing=None):
+        seen.append(np.asarray(encoder_inputs(images, missing)))
+        return seen[-1]
+
+    monkeypatch.setattr(model, "encoder_inputs", spy)
+    model.loss_terms(x, training=True)
+    holed, missing = seen[-1][..., :3], seen[-1][..., 3:]
+    assert missing.any() and set(np.unique(missing)) == {0.0, 1.0}
+    np.testing.assert_array_equal(holed == 0, np.broadcast_to(missing > 0, holed.shape))
+    for inference in (model, model.encode, model.score):
+        inference(x)
+        np.testing.assert_array_equal(seen[-1], np.concatenate([x, 0 * x[..., :1]], -1))
+    masks = (images((17, 23, 1), batch=4, seed=3) < 0.3).astype(np.float32)
+    model.inpaint(x, masks)
+    np.testing.assert_array_equal(seen[-1], np.concatenate([x * (1 - masks), masks], -1))
+    monkeypatch.undo()
+    model.fit(x, batch_size=2, epochs=1, verbose=0, validation_data=(x,))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.mask_channel and reloaded.strokes == 1
+    np.testing.assert_array_equal(reloaded.inpaint(x, masks), model.inpaint(x, masks))
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("ae", {}),
+        ("vae", {}),
+        ("dae", {"rectangles": 1}),
+        ("dae", {"strokes": 1, "mask_channel": True}),
+    ],
+)
+def test_inpaint_fills_the_holes_and_keeps_the_known_pixels_bit_exactly(name, args):
+    model = tiny_model(name, **args)
+    x = images((16, 16, 3), batch=3)
+    masks = np.asarray(corruptions.stroke_mask(x, 1, 2, 0.1, 0.2))
+    filled = np.asarray(model.inpaint(x, masks))
+    known = np.broadcast_to(masks == 0, x.shape)
+    np.testing.assert_array_equal(filled[known], x[known])  # bit for bit
+    # The holes get the reconstruction of the holed images, not the pixels they hid.
+    holed = x * (1 - masks)
+    inputs = model.encoder_inputs(holed, masks)
+    expected = np.asarray(keras.ops.sigmoid(model.encode_and_reconstruct(inputs)[1]))
+    np.testing.assert_allclose(filled[~known], expected[~known], atol=1e-6)
+    assert not np.allclose(filled[~known], x[~known])
