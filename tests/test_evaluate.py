@@ -203,3 +203,43 @@ def test_cli_runs(trained_run, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     with np.load(tmp_path / "val.npz") as saved:
         assert str(saved["split"]) == "validation" and len(saved["codes"]) > 0
+
+
+def test_inpainting_psnr_counts_the_hole_pixels_only(tmp_path):
+    """By hand: grey 0.75 images, a model that fills every hole with 0.5 and keeps the rest:
+    over the hole pixels the error is 0.75 before (the hole at 0) and 0.25 after, PSNR
+    10·log10(1/0.5625) and 10·log10(1/0.0625); the known pixels, exact, count for nothing."""
+    from convae_tf.evaluation import applications
+    from convae_tf.models import corruptions
+
+    class FillsWithHalf:
+        def inpaint(self, images, masks):
+            return masks * 0.5 + (1 - masks) * images
+
+    x = np.full((6, 16, 20, 1), 0.75, np.float32)
+    written = []
+    section = applications.inpainting(FillsWithHalf(), x, 3, tmp_path, written)
+    assert section["psnr_masked_before"] == pytest.approx(10 * np.log10(1 / 0.5625))
+    assert section["psnr_masked_after"] == pytest.approx(10 * np.log10(1 / 0.0625))
+    seed = [3, len(applications.DENOISING)]
+    expected = corruptions.rectangle_mask(x, seed, **applications.INPAINTING).numpy().mean()
+    assert section["masked_fraction"] == pytest.approx(expected) and 0 < expected < 0.25
+    assert written == [tmp_path / "eval_inpainting.png"] and written[0].stat().st_size > 0
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_figure_shows_the_holes_in_colour(channels):
+    """A hole set to 0 on a black background would look intact: the corrupted row shows it
+    in HOLE_COLOUR instead, grey images as RGB, the other pixels as they were."""
+    from convae_tf.utils import figures
+
+    x = np.zeros((2, 8, 8, channels), np.float32)
+    x[:, :, 4:] = 0.4
+    holes = np.zeros((2, 8, 8, 1), bool)
+    holes[:, 2:6, 1:3] = True
+    shown = figures.show_holes(x, holes)
+    assert shown.shape == (2, 8, 8, 3)
+    np.testing.assert_array_equal(shown[holes[..., 0]], [figures.HOLE_COLOUR] * 16)
+    np.testing.assert_array_equal(
+        shown[~holes[..., 0]], np.broadcast_to(x, shown.shape)[~holes[..., 0]]
+    )

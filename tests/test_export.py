@@ -183,6 +183,32 @@ def test_flex_ops_fail_with_one_line(ae_workdir, tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
 
+@pytest.mark.parametrize("name, args", [("ae", {}), ("dae", {"strokes": 1, "mask_channel": True})])
+def test_inpaint_signature_matches_keras_and_keeps_the_known_pixels(tmp_path, name, args):
+    """The SavedModel's `inpaint` (images, masks → inpainted) gives model.inpaint's output,
+    known pixels bit for bit, loaded in plain TensorFlow; its inputs' names and shapes are
+    the ones a client passes."""
+    model = convae_tf.get_model(name, **TINY, **args)
+    x = np.random.default_rng(0).random((3, 16, 16, 3)).astype(np.float32)
+    model(x)
+    masks = np.zeros((3, 16, 16, 1), np.float32)
+    masks[:, 4:10, 3:12] = 1.0
+    signatures.write_saved_model(model, tmp_path / "saved")
+    inpaint = tf.saved_model.load(str(tmp_path / "saved")).signatures[signatures.INPAINT]
+    _, inputs = inpaint.structured_input_signature
+    assert {k: v.shape.as_list() for k, v in inputs.items()} == {
+        signatures.IMAGES: [None, 16, 16, 3],
+        signatures.MASKS: [None, 16, 16, 1],
+    }
+    served = inpaint(images=tf.constant(x), masks=tf.constant(masks))
+    assert set(served) == {signatures.INPAINTED}
+    served = served[signatures.INPAINTED].numpy()
+    np.testing.assert_allclose(served, model.inpaint(x, masks), atol=1e-6)
+    known = np.broadcast_to(masks == 0, x.shape)
+    np.testing.assert_array_equal(served[known], x[known])
+    assert signatures.INPAINT not in signatures.names(model)  # no TFLite file, no parity row
+
+
 def test_parse_quantizations():
     assert tflite.parse_quantizations("all") == tflite.QUANTIZATIONS
     assert tflite.parse_quantizations("int8, float32,int8") == ("int8", "float32")
@@ -293,7 +319,8 @@ def test_skip_connections_export_without_a_decode_signature(tmp_path):
     workdir = make_workdir(tmp_path, "dae", skip_connections=True, **TINY)
     version_dir = export.export(workdir, tmp_path / "exported", quantize="float32,int8")
     expected = {signatures.RECONSTRUCT, signatures.ENCODE, signatures.SCORE}
-    assert set(tf.saved_model.load(str(version_dir)).signatures.keys()) == expected
+    saved = set(tf.saved_model.load(str(version_dir)).signatures.keys())
+    assert saved == expected | {signatures.INPAINT}  # inpaint: in the SavedModel only
     card = json.loads((version_dir / "model_card.json").read_text())
     assert set(card["signatures"]) == expected
     for quantization in ("float32", "int8"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import SHAPE, TINY, blob_images, images, tiny_model
-from scipy import special, stats
+from scipy import ndimage, special, stats
 
 import convae_tf
 from convae_tf.evaluation import likelihood
@@ -150,6 +150,78 @@ def test_corruptions_work_inside_tf_data_map():
 def test_corruptions_reject_bad_arguments(call):
     with pytest.raises(ValueError):
         call(images())
+
+
+def test_strokes_have_the_asked_width_in_coverage_terms():
+    """The walks depend on the seed, not the width: with one seed, a wider brush covers a
+    superset of a narrower one's pixels, a width range lies between its bounds, and doubling
+    the width about doubles the area; each stroke is at least its width thick."""
+    x = np.ones((64, 48, 64, 1), np.float32)  # not square: the width is of the shorter side
+
+    def mask(width):
+        return np.asarray(corruptions.stroke_mask(x, 3, 1, *width))[..., 0] > 0
+
+    narrow, between, wide = mask((0.05, 0.05)), mask((0.05, 0.1)), mask((0.1, 0.1))
+    assert (narrow <= between).all() and (between <= wide).all()
+    assert (narrow < between).any() and (between < wide).any()
+    ratio = wide.mean(axis=(1, 2)) / narrow.mean(axis=(1, 2))
+    # About, not exactly: a brush a few pixels wide covers whole pixels (and folds overlap).
+    assert ratio.min() > 1.2 and ratio.max() < 2.6 and 1.6 < np.median(ratio) < 2.1
+    radius = 0.1 * 48 / 2
+    assert min(ndimage.distance_transform_edt(hole).max() for hole in wide) >= radius
+
+
+def test_strokes_are_as_many_brush_strokes_as_asked():
+    x = np.ones((64, 48, 64, 1), np.float32)
+    one = np.asarray(corruptions.stroke_mask(x, 4, 1, 0.05, 0.05))[..., 0] > 0
+    four = np.asarray(corruptions.stroke_mask(x, 5, 4, 0.05, 0.05))[..., 0] > 0
+    assert [ndimage.label(hole)[1] for hole in one] == [1] * len(x)  # one connected stroke
+    assert max(ndimage.label(hole)[1] for hole in four) <= 4
+    # Four strokes cover about four times one's area (less where they overlap; each draws its
+    # own length and turns, so the ratio of the means strays a little either side).
+    assert 2.5 < four.mean() / one.mean() < 4.6
+    assert 0.02 < one.mean() < 0.1 and (one.mean(axis=(1, 2)) > 0).all()
+    # random_strokes sets exactly those pixels to 0, in every channel, and keeps the others.
+    colour = images((48, 64, 3), batch=4) * 0.9 + 0.05
+    holed = np.asarray(corruptions.random_strokes(colour, 4, 1, 0.05, 0.05))
+    np.testing.assert_array_equal(holed == 0, np.broadcast_to(one[:4, ..., None], holed.shape))
+    np.testing.assert_array_equal(holed[~one[:4]], colour[~one[:4]])
+
+
+def test_strokes_are_seeded_and_work_in_tf_data_at_odd_sizes():
+    x = images((17, 23, 3), batch=6)  # odd sizes
+    options = {"strokes": 2, "stroke_width": (0.1, 0.2), "rectangles": 1}
+    ds = tf.data.Dataset.from_tensor_slices(x).enumerate()
+    ds = ds.map(  # graph mode, one image per element, each its own seed
+        lambda i, image: corruptions.corrupt_with_mask(
+            image, tf.stack([tf.constant(11, tf.int64), i]), **options
+        )
+    )
+    mapped = list(ds.as_numpy_iterator())
+    for i, (holed, missing) in enumerate(mapped):
+        assert holed.shape == x.shape[1:] and missing.shape == (17, 23, 1)
+        eager = corruptions.corrupt_with_mask(x[i], [11, i], **options)
+        np.testing.assert_array_equal(holed, eager[0])
+        np.testing.assert_array_equal(missing, eager[1])
+        np.testing.assert_array_equal(holed == 0, np.broadcast_to(missing > 0, holed.shape))
+    masks = [missing for _, missing in mapped]
+    assert all(m.any() and not m.all() for m in masks)
+    assert len({m.tobytes() for m in masks}) == len(masks)  # each seed its own strokes
+    # The union of both holes: the strokes' own pixels are among them.
+    strokes_only = corruptions.corrupt_with_mask(x[0], [11, 0], strokes=2, stroke_width=(0.1, 0.2))
+    assert (np.asarray(strokes_only[1]) <= masks[0]).all()
+
+
+def test_adding_strokes_leaves_the_other_corruptions_unchanged():
+    x = images((16, 16, 3), batch=3)
+    options = {"gaussian_std": 0.2, "salt_pepper": 0.1, "masking": 0.1, "rectangles": 1}
+    before = np.asarray(corruptions.corrupt(x, 7, **options))
+    after, missing = corruptions.corrupt_with_mask(x, 7, strokes=1, **options)
+    kept = np.broadcast_to(np.asarray(missing) == 0, x.shape)
+    np.testing.assert_array_equal(np.asarray(after)[kept], before[kept])
+    holes = corruptions.corrupt_with_mask(x, 7, **options)[1]
+    assert (np.asarray(holes) <= np.asarray(missing)).all()
+    assert (before[np.broadcast_to(np.asarray(holes) > 0, x.shape)] == 0).all()
 
 
 # ------------------------------------------------------------------------------------ dae
@@ -309,6 +381,11 @@ def test_a_gaussian_std_range_parses_from_the_command_line():
         ({"rectangle_size": (0.5, 0.2)}, "rectangle_size"),
         ({"rectangle_size": (0.5,)}, "rectangle_size"),
         ({"skip_connections": "yes"}, "skip_connections"),
+        ({"strokes": -1}, "strokes"),
+        ({"stroke_width": (0.3, 0.1)}, "stroke_width"),
+        ({"stroke_width": (0.1,)}, "stroke_width"),
+        ({"mask_channel": True}, "mask_channel"),  # no holes to show
+        ({"mask_channel": "yes", "strokes": 1}, "mask_channel"),
     ],
 )
 def test_dae_bad_arguments_are_named(bad, word):
@@ -833,3 +910,74 @@ def test_variant_arguments_and_base_arguments_round_trip(name, options, tmp_path
     reloaded = keras.saving.load_model(tmp_path / "model.keras")
     assert reloaded.get_config() == config
     np.testing.assert_array_equal(reloaded(x), model(x))
+
+
+# ------------------------------------------------------------------------------ inpainting
+def test_dae_with_strokes_validates_on_fixed_holes_and_trains_on_new_ones():
+    model = tiny_model("dae", gaussian_std=0.0, strokes=2, rectangles=1)
+    x = images((17, 23, 3), batch=4) * 0.9 + 0.05  # odd sizes, colour, no zeros of its own
+    fixed = np.asarray(model.fixed_corrupt(x))
+    np.testing.assert_array_equal(fixed, model.fixed_corrupt(x))  # every epoch the same
+    assert (fixed == 0).any(axis=(1, 2, 3)).all()
+    trained = [np.asarray(model.corrupt(x, training=True)) for _ in range(2)]
+    assert not np.array_equal(trained[0] == 0, trained[1] == 0)  # new holes every step
+    history = model.fit(x, batch_size=2, epochs=1, verbose=0, validation_data=(x,)).history
+    assert np.isfinite(history["loss"]).all() and np.isfinite(history["val_loss"]).all()
+
+
+def test_mask_channel_shows_the_encoder_where_the_holes_are(monkeypatch, tmp_path):
+    """mask_channel=True: the encoder reads C + 1 channels, the last the holes (1 = missing):
+    those drawn in training, zeros for an image given whole, the user's mask in `inpaint`;
+    every method and the .keras round trip take C-channel images."""
+    model = tiny_model("dae", gaussian_std=0.0, strokes=1, rectangles=1, mask_channel=True)
+    x = images((17, 23, 3), batch=4) * 0.9 + 0.05
+    assert np.asarray(model(x)).shape == x.shape
+    assert model.encoder.input_shape == (None, 17, 23, 4)
+    seen, encoder_inputs = [], model.encoder_inputs
+
+    def spy(images, missing=None):
+        seen.append(np.asarray(encoder_inputs(images, missing)))
+        return seen[-1]
+
+    monkeypatch.setattr(model, "encoder_inputs", spy)
+    model.loss_terms(x, training=True)
+    holed, missing = seen[-1][..., :3], seen[-1][..., 3:]
+    assert missing.any() and set(np.unique(missing)) == {0.0, 1.0}
+    np.testing.assert_array_equal(holed == 0, np.broadcast_to(missing > 0, holed.shape))
+    for inference in (model, model.encode, model.score):
+        inference(x)
+        np.testing.assert_array_equal(seen[-1], np.concatenate([x, 0 * x[..., :1]], -1))
+    masks = (images((17, 23, 1), batch=4, seed=3) < 0.3).astype(np.float32)
+    model.inpaint(x, masks)
+    np.testing.assert_array_equal(seen[-1], np.concatenate([x * (1 - masks), masks], -1))
+    monkeypatch.undo()
+    model.fit(x, batch_size=2, epochs=1, verbose=0, validation_data=(x,))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.mask_channel and reloaded.strokes == 1
+    np.testing.assert_array_equal(reloaded.inpaint(x, masks), model.inpaint(x, masks))
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("ae", {}),
+        ("vae", {}),
+        ("dae", {"rectangles": 1}),
+        ("dae", {"strokes": 1, "mask_channel": True}),
+    ],
+)
+def test_inpaint_fills_the_holes_and_keeps_the_known_pixels_bit_exactly(name, args):
+    model = tiny_model(name, **args)
+    x = images((16, 16, 3), batch=3)
+    masks = np.asarray(corruptions.stroke_mask(x, 1, 2, 0.1, 0.2))
+    filled = np.asarray(model.inpaint(x, masks))
+    known = np.broadcast_to(masks == 0, x.shape)
+    np.testing.assert_array_equal(filled[known], x[known])  # bit for bit
+    # The holes get the reconstruction of the holed images, not the pixels they hid.
+    holed = x * (1 - masks)
+    inputs = model.encoder_inputs(holed, masks)
+    expected = np.asarray(keras.ops.sigmoid(model.encode_and_reconstruct(inputs)[1]))
+    np.testing.assert_allclose(filled[~known], expected[~known], atol=1e-6)
+    assert not np.allclose(filled[~known], x[~known])

@@ -8,10 +8,16 @@ that TF Serving's REST answers and LiteRT's signature runners use readable keys:
     decode           code   → {"images"}                 code as model.code gives it
     score            images → {"score"}                  per-example anomaly score
 
+and, in the SavedModel only, one with two inputs (`add_inpaint`):
+
+    inpaint          images, masks → {"inpainted"}      holes filled, known pixels kept
+
 A model whose decoder needs more than the code (a denoiser with skip connections) has no
 `decode`: `names(model)` lists the signatures that a model exports.
 
-Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim).
+Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim);
+masks are float32 (batch, H, W, 1), 1 where a pixel is missing (white in a mask file), 0 where
+it is known.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import tensorflow as tf
 RECONSTRUCT, ENCODE, DECODE, SCORE = "serving_default", "encode", "decode", "score"
 SIGNATURES = (RECONSTRUCT, ENCODE, DECODE, SCORE)
 IMAGES, CODE = "images", "code"
+INPAINT, MASKS, INPAINTED = "inpaint", "masks", "inpainted"
 
 
 def names(model: keras.Model) -> tuple[str, ...]:
@@ -65,7 +72,25 @@ def write_saved_model(
     # serving_default first: ExportArchive would alias the first endpoint as the default.
     for name in sorted(only or names(model), key=lambda n: n != RECONSTRUCT):
         archive.add_endpoint(name, fns[name], input_signature=[specs[name]])
+    if only is None:
+        add_inpaint(archive, model, batch_size)
     archive.write_out(str(path), verbose=False)
+
+
+def add_inpaint(archive, model: keras.Model, batch_size: int | None) -> None:
+    """Adds the `inpaint` endpoint to `archive`: `images` of the `serving_default` input's
+    shape and `masks` of that shape with one channel → {"inpainted"}, `model.inpaint`: the
+    pixels where masks is 1 filled in, the others exactly as given.
+
+    Not among `names(model)`: the TFLite files, the parity check and the model card cover the
+    one-input signatures; this one is served from the SavedModel."""
+    images = input_specs(model, batch_size)[RECONSTRUCT]
+    masks = tf.TensorSpec((*images.shape[:-1], 1), tf.float32, name=MASKS)
+    archive.add_endpoint(
+        INPAINT,
+        lambda images, masks: {INPAINTED: model.inpaint(images, masks)},
+        input_signature=[images, masks],
+    )
 
 
 def random_ops(concrete_function) -> set[str]:

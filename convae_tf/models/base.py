@@ -5,6 +5,9 @@
 A variant overrides one hook and never copies `call`:
 
 - `corrupt(images, training)`: what the encoder sees in training (denoising: noise, masks).
+- `encoder_inputs(images, missing)`: what the encoder reads for images some of whose pixels
+  are missing (default: the images, holes as they are; the dae with `mask_channel`: the
+  mask as one more channel), so that `inpaint` fills holes for every variant.
 - `code_size()` / `sample_code(encoded, training)`: what the encoder emits and how a decoder
   input is drawn from it (VAE: mean and log-variance, a reparameterised sample in training).
 - `regularizer(encoded, images)`: a penalty added to the loss, plus metrics to log
@@ -65,6 +68,8 @@ class ConvAutoencoder(keras.Model):
     reconstruction_reduction = "mean"
     # Whether `encode` returns a posterior (mean, log_var) and `sample(n)` exists (the VAE).
     is_variational = False
+    # Channels that the encoder reads besides the image's (the dae's mask channel).
+    extra_input_channels = 0
     # Architecture fields that a variant cannot change, with the value it needs (stacked: its
     # stages split the network block by block); empty: every option applies.
     fixed_architecture: dict[str, object] = {}
@@ -162,7 +167,9 @@ class ConvAutoencoder(keras.Model):
             )
         self.image_shape = tuple(int(d) for d in input_shape[1:])
         nets.check_code_fits(self.architecture, self.image_shape)
-        network = nets.encoder(self.architecture, self.image_shape, self.code_size())
+        height, width, channels = self.image_shape
+        encoder_shape = (height, width, channels + self.extra_input_channels)
+        network = nets.encoder(self.architecture, encoder_shape, self.code_size())
         if self.skip_connections:
             # Two views of the same layers: images → [code, *skip maps] for reconstructions,
             # images → code for everything that reads the code.
@@ -207,6 +214,13 @@ class ConvAutoencoder(keras.Model):
         """What the encoder sees: the clean images, unless a variant corrupts training inputs."""
         return images
 
+    def encoder_inputs(self, images, missing=None):
+        """What the encoder reads for `images` whose pixels `missing` (B, H, W, 1), 1 where
+        a pixel is missing, are unknown (None: every pixel is known). Here the images as they
+        are, holes included; a variant whose encoder reads more channels
+        (`extra_input_channels`) appends them, and passes inputs that have them already."""
+        return images
+
     def sample_code(self, encoded, training=False):
         """Decoder input drawn from the encoder output (deterministic here)."""
         return encoded
@@ -234,7 +248,7 @@ class ConvAutoencoder(keras.Model):
         """Images → the encoder's output: the code, or for the VAE its posterior's
         (mean, log-variance). `code` gives the code of any model."""
         self._ensure_built(images)
-        return self.encoder(images, training=training)
+        return self.encoder(self.encoder_inputs(images), training=training)
 
     def code(self, images):
         """Images → the code (batch, latent_dim) that the decoder gets at inference:
@@ -271,7 +285,7 @@ class ConvAutoencoder(keras.Model):
             code = self.sample_code(encoded, training=training)
             return encoded, self.decode_logits(code, training=training)
         self._ensure_built(inputs)
-        encoded, *skips = self.skip_encoder(inputs, training=training)
+        encoded, *skips = self.skip_encoder(self.encoder_inputs(inputs), training=training)
         code = self.sample_code(encoded, training=training)
         return encoded, ops.cast(self.decoder([code, *skips], training=training), "float32")
 
@@ -282,6 +296,18 @@ class ConvAutoencoder(keras.Model):
     def call(self, images, training=False):
         """The reconstruction of `images`, same shape, values in [0, 1]."""
         return ops.sigmoid(self.reconstruct_logits(images, training=training))
+
+    def inpaint(self, images, masks):
+        """`images` (B, H, W, C) with the pixels where `masks` (B, H, W, 1) is 1 filled in
+        and the others kept exactly as they were: masks · reconstruction + (1 − masks) ·
+        images. The encoder sees the images with the holes set to 0, as the denoising
+        autoencoder's holes are in training (and, with `mask_channel`, the masks too)."""
+        images = ops.convert_to_tensor(images, "float32")
+        masks = ops.convert_to_tensor(masks, "float32")
+        self._ensure_built(images)
+        holed = images * (1.0 - masks)
+        _, logits = self.encode_and_reconstruct(self.encoder_inputs(holed, masks))
+        return masks * ops.sigmoid(logits) + (1.0 - masks) * images
 
     def reconstruction_error(self, images, logits):
         return losses.reconstruction_error(

@@ -5,6 +5,11 @@ reconstruction with the clean images (the base `loss_terms` does that), and infe
 `val_loss`, the best checkpoint and early stopping) scores what training optimises, denoising:
 each validation batch is corrupted as in training, with noise fixed by its content, so every
 epoch measures the same noisy images.
+
+For inpainting, the holes (masking, rectangles, strokes) are set to 0; with `mask_channel` the
+encoder also reads where they are, as one more input channel (1 = missing), which it reads as
+all zeros for an image given whole (`call`, `encode`, `score`) and as the user's mask in
+`inpaint(images, masks)`.
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ class DenoisingAE(ConvAutoencoder):
         masking: fraction of pixels dropped to 0 (masking noise).
         rectangles: number of random rectangular holes (set to 0) per image, for inpainting.
         rectangle_size: (min, max) side of a hole, as fractions of the image height and width.
+        strokes: number of random free-form brush strokes (set to 0) per image, for
+            inpainting: random walks of 4 to 11 segments with round ends, as DeepFill v2 draws
+            them (Yu et al. 2019; see `corruptions.stroke_mask`). Combine with rectangles:
+            the holes are their union.
+        stroke_width: (min, max) width of a stroke's brush, as fractions of the shorter image
+            side (the default 0.05–0.15 is DeepFill's 12–40 pixels on 256×256 images).
+        mask_channel: the encoder also reads the holes as one more input channel, C + 1 in
+            all (1 where a pixel is missing), so that it knows which zeros are holes and which
+            are black pixels (as in partial-convolution and DeepFill inpainting). Needs a hole
+            corruption (masking, rectangles or strokes); the images a user gives keep C
+            channels in every method and export signature.
         skip_connections: U-Net skip connections (Ronneberger et al. 2015; for restoration,
             RED-Net, Mao et al. 2016): each decoder block also gets the encoder's feature map
             of its size, so fine detail need not pass through the code. Sharper
@@ -55,6 +71,9 @@ class DenoisingAE(ConvAutoencoder):
         rectangles: int = 0,
         rectangle_size: tuple[float, float] = (0.1, 0.3),
         skip_connections: bool = False,
+        strokes: int = 0,
+        stroke_width: tuple[float, float] = (0.05, 0.15),
+        mask_channel: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -68,6 +87,11 @@ class DenoisingAE(ConvAutoencoder):
         self.masking = float(masking)
         self.rectangles = int(rectangles)
         self.rectangle_size = tuple(float(s) for s in rectangle_size)
+        self.strokes = int(strokes)
+        self.stroke_width = tuple(float(w) for w in stroke_width)
+        if not isinstance(mask_channel, bool):
+            raise ValueError(f"mask_channel={mask_channel!r} must be True or False")
+        self.mask_channel = mask_channel
         if len(self.rectangle_size) != 2:
             raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
         # Fail at construction, naming the argument, not at the first training step.
@@ -80,6 +104,11 @@ class DenoisingAE(ConvAutoencoder):
                 f"rectangles={rectangles} must be >= 0 and rectangle_size={rectangle_size} "
                 "must be (min, max) fractions of the side with 0 <= min <= max <= 1"
             )
+        _check_strokes(self.strokes, self.stroke_width)
+        if self.mask_channel and not (self.masking or self.rectangles or self.strokes):
+            raise ValueError(
+                "mask_channel=True needs holes to show: set masking, rectangles or strokes"
+            )
         # Owned by the model: its state advances every step (fresh noise) and is seeded by
         # keras.utils.set_random_seed (reproducible runs).
         self.seed_generator = keras.random.SeedGenerator()
@@ -91,21 +120,42 @@ class DenoisingAE(ConvAutoencoder):
             "masking": self.masking,
             "rectangles": self.rectangles,
             "rectangle_size": self.rectangle_size,
+            "strokes": self.strokes,
+            "stroke_width": self.stroke_width,
         }
+
+    @property
+    def extra_input_channels(self) -> int:
+        return int(self.mask_channel)
+
+    def encoder_inputs(self, images, missing=None):
+        """With `mask_channel`, the images and `missing` (zeros if None) as C + 1 channels;
+        inputs that have them already (a corrupted training batch) pass unchanged."""
+        if not self.mask_channel or images.shape[-1] == self.image_shape[-1] + 1:
+            return images
+        if missing is None:
+            missing = tf.zeros_like(images[..., :1])
+        return tf.concat([images, tf.cast(missing, images.dtype)], axis=-1)
 
     def corrupt(self, images, training=False):
         if not training:
             return images
-        return corruptions.corrupt(images, self.seed_generator.next(), **self._corruption_args())
+        return self._corrupted_inputs(images, self.seed_generator.next())
+
+    def _corrupted_inputs(self, images, seed):
+        """The encoder's input for `images` corrupted from `seed`: with `mask_channel`,
+        the holes' mask as one more channel."""
+        self._ensure_built(images)  # from the images' shape, before a channel is added
+        corrupted, missing = corruptions.corrupt_with_mask(images, seed, **self._corruption_args())
+        return self.encoder_inputs(corrupted, missing)
 
     def fixed_corrupt(self, images):
-        """`images` corrupted as in training, with noise that depends on their content only:
-        the same batch gets the same noise on every call, so validation losses compare from
-        epoch to epoch. The seed is the exact integer sum of the pixels at 8 bits."""
+        """The encoder's input for `images` corrupted as in training (see `corrupt`), with
+        noise that depends on their content only: the same batch gets the same noise on every
+        call, so validation losses compare from epoch to epoch. The seed is the exact integer
+        sum of the pixels at 8 bits."""
         pixels = tf.round(tf.cast(images, tf.float32) * 255.0)
-        return corruptions.corrupt(
-            images, tf.reduce_sum(tf.cast(pixels, tf.int64)), **self._corruption_args()
-        )
+        return self._corrupted_inputs(images, tf.reduce_sum(tf.cast(pixels, tf.int64)))
 
     def test_step(self, data):
         # On clean inputs the validation loss would score reconstruction, which moves little
@@ -113,6 +163,15 @@ class DenoisingAE(ConvAutoencoder):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         terms = self.loss_terms(images, training=False, inputs=self.fixed_corrupt(images))
         return self._record(terms, images)
+
+
+def _check_strokes(count: int, width: tuple[float, ...]) -> None:
+    """Fail at construction, naming the arguments, not at the first training step."""
+    if count < 0 or len(width) != 2 or not 0 <= width[0] <= width[1] <= 1:
+        raise ValueError(
+            f"strokes={count} must be >= 0 and stroke_width={width} must be (min, max) "
+            "fractions of the shorter side with 0 <= min <= max <= 1"
+        )
 
 
 def _gaussian_std(value) -> float | tuple[float, float]:

@@ -63,10 +63,25 @@ def reconstructions(images: np.ndarray, outputs: np.ndarray, path: Path) -> Path
     )
 
 
-def restoration(clean, corrupted, restored, path: Path, title: str) -> Path:
-    return image_rows(
-        {"clean": clean, "corrupted": corrupted, "restored": restored}, path, title=title
-    )
+def restoration(clean, corrupted, restored, path: Path, title: str, holes=None) -> Path:
+    """Clean, corrupted and restored rows. `holes` (N, H, W, 1), true where a pixel was
+    missing: the corrupted row shows them in `HOLE_COLOUR`, which a hole set to 0 on a black
+    background would otherwise hide."""
+    label = "corrupted"
+    if holes is not None:
+        corrupted, label = show_holes(corrupted, holes), "holes (magenta)"
+    return image_rows({"clean": clean, label: corrupted, "restored": restored}, path, title=title)
+
+
+HOLE_COLOUR = (1.0, 0.0, 1.0)  # magenta: far from grey, and from most colours of photographs
+
+
+def show_holes(images: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """`images` as RGB (grey repeated) with the pixels where `holes` is true in HOLE_COLOUR."""
+    rgb = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+    if rgb.shape[-1] == 1:
+        rgb = np.repeat(rgb, 3, axis=-1)
+    return np.where(np.asarray(holes, bool), np.asarray(HOLE_COLOUR, np.float32), rgb)
 
 
 def image_grid(images: np.ndarray, path: Path, columns: int = 8, title: str | None = None):
