@@ -67,17 +67,14 @@ class HeldOutData:
 
     def __init__(self, config: dict, image_shape, data_dir: str | None, calibration: int):
         train = config["train"]
+        crop = train.get("crop")
         source = data.load_source(
             train["dataset"],
             data_dir=data_dir or train.get("data_dir"),
             image_size=train.get("image_size"),
             seed=train.get("seed", 0),
+            crop=crop,
         )
-        if tuple(source.image_shape) != tuple(image_shape):
-            raise ExportError(
-                f"the data {train['dataset']!r} has images of {source.image_shape} but the model "
-                f"was built for {tuple(image_shape)}; check --data_dir and config.json"
-            )
         pipes = data.make_pipelines(
             source,
             batch_size=128,
@@ -85,7 +82,15 @@ class HeldOutData:
             validation_fraction=train.get("validation_fraction", 0.1),
             normal_classes=train.get("normal_classes"),
             binarize=train.get("binarize", False),
+            crop=crop,
+            crops_per_image=train.get("crops_per_image", 1),
         )
+        # With --crop the splits hold crops, the size the model was built for.
+        if tuple(pipes.image_shape) != tuple(image_shape):
+            raise ExportError(
+                f"the data {train['dataset']!r} has images of {pipes.image_shape} but the model "
+                f"was built for {tuple(image_shape)}; check --data_dir and config.json"
+            )
         self.validation = np.concatenate(
             list(pipes.validation.unbatch().take(THRESHOLD_IMAGES).batch(512).as_numpy_iterator())
         )
@@ -352,6 +357,7 @@ def build_card(model, config, workdir, staging, tflite_files, checks, held_out) 
             "dtype": "float32",
             "range": [0.0, 1.0],
             "normalisation": "uint8 pixels / 255; no mean or std; images are never resized",
+            **input_sizes(model),
         },
         "latent_dim": int(model.latent_dim),
         "signatures": model_card.signature_shapes(model),
@@ -379,6 +385,33 @@ def build_card(model, config, workdir, staging, tflite_files, checks, held_out) 
             "keras": keras.__version__,
         },
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def input_sizes(model) -> dict:
+    """The card's account of the sizes each file takes, and the smallest image that predict
+    accepts (a fully convolutional model: one step of its padding; else the model's size,
+    which predict tiles larger images with)."""
+    height, width, _ = model.image_shape
+    if model.fully_convolutional:
+        step = 2**model.depth
+        return {
+            "any_size": True,
+            "min_size": [step, step],
+            "sizes": (
+                "the SavedModel's serving_default takes any H×W (padded inside to a multiple "
+                f"of {step}, cropped back); encode, decode and score take {height}×{width} "
+                "(the code's size, and the fitted score's statistics, depend on H×W); TFLite "
+                f"files take {height}×{width} and predict runs larger images tile by tile"
+            ),
+        }
+    return {
+        "any_size": False,
+        "min_size": [height, width],
+        "sizes": (
+            f"every file takes {height}×{width} (a dense code ties the weights to it); predict "
+            "runs larger images tile by tile for reconstruct"
+        ),
     }
 
 
