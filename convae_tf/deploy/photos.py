@@ -66,7 +66,7 @@ def read(path: Path, max_megapixels: float) -> Photo:
             width, height = image.size
             if width * height > max_megapixels * 1e6:
                 raise PhotoError(
-                    f"{path}: {width}x{height} is {width * height / 1e6:.1f} megapixels, above "
+                    f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, above "
                     f"the limit of {max_megapixels:g}; raise it with --max_megapixels"
                 )
             image = ImageOps.exif_transpose(image)

@@ -66,7 +66,7 @@ class ConvAutoencoder(keras.Model):
     is_variational = False
     # Whether a conv bottleneck makes the model fully convolutional (`fully_convolutional`):
     # not where inference needs more than the code map (the VAE splits its code into mean and
-    # log-variance; stacked decodes through per-block mirrors).
+    # log-variance). Stacked has no conv bottleneck.
     any_size_inference = True
     # Architecture fields that a variant cannot change, with the value it needs (stacked: its
     # stages split the network block by block); empty: every option applies.

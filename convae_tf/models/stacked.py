@@ -63,8 +63,6 @@ class StackedAE(ConvAutoencoder):
     # Its stages split the network block by block (nets.mirrored_decoder); these options of
     # the other models have no stage of their own (normalization: the mirrored blocks have
     # none), so they keep these values.
-    # It decodes through per-block mirrors: no any-size path (base.fully_convolutional).
-    any_size_inference = False
     fixed_architecture = {
         "hidden_units": 0,
         "output_layer": "conv",
