@@ -3,7 +3,6 @@
 import convae_tf
 model = convae_tf.get_model("ae", latent_dim=16)
 convae_tf.list_models()
-convae_tf.restore_image(model, image)   # any H×W: whole, or tile by tile
 """
 
 from convae_tf.utils import quiet as _quiet
@@ -13,7 +12,6 @@ _quiet.quiet_start()
 
 from convae_tf import models as _models  # noqa: E402, F401  (registers every variant)
 from convae_tf.models import registry  # noqa: E402
-from convae_tf.restore import restore_image  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -27,4 +25,4 @@ def list_models() -> list[str]:
     return registry.names()
 
 
-__all__ = ["__version__", "get_model", "list_models", "restore_image"]
+__all__ = ["__version__", "get_model", "list_models"]

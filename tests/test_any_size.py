@@ -11,8 +11,8 @@ import pytest
 from conftest import SHAPE, images, run_cli, tiny_model
 from PIL import Image
 
-import convae_tf
 from convae_tf.deploy import predict, signatures, tiles
+from convae_tf.deploy.restore import restore_image
 from convae_tf.models import anomaly
 
 CONV = {"bottleneck": "conv", "latent_dim": 4 * 4 * 2}  # a 4×4×2 code map at 16×16
@@ -59,7 +59,7 @@ def test_models_tied_to_one_size_refuse_others_naming_the_tiler(name, overrides)
     model = tiny_model(name, **overrides)
     model(images())
     assert not model.fully_convolutional
-    with pytest.raises(ValueError, match="16×16 images only.*restore_image"):
+    with pytest.raises(ValueError, match="16×16 images only.*convae_tf.deploy.restore"):
         model(images((24, 16, 1)))
 
 
@@ -195,13 +195,13 @@ def test_restore_image_runs_a_model_of_one_size_and_a_fully_convolutional_one():
     image = np.random.default_rng(1).random((45, 38, 1), np.float32)
     dense = tiny_model("ae")
     dense(images())
-    assert convae_tf.restore_image(dense, image).shape == image.shape
+    assert restore_image(dense, image).shape == image.shape
     conv = conv_model()
-    whole = convae_tf.restore_image(conv, image)
+    whole = restore_image(conv, image)
     np.testing.assert_allclose(whole, np.asarray(conv(image[None]))[0], atol=1e-6)
     with pytest.raises(ValueError, match="smaller than the model's 16×16"):
-        convae_tf.restore_image(dense, image[:10])
-    assert convae_tf.restore_image(lambda t: 1 - t, image, tile=(16, 16)).shape == image.shape
+        restore_image(dense, image[:10])
+    assert restore_image(lambda t: 1 - t, image, tile=(16, 16)).shape == image.shape
 
 
 # -------------------------------------------------------------------- SavedModel and predict
@@ -317,7 +317,7 @@ def test_predict_tiles_large_photos_through_a_model_of_one_size(tmp_path):
         str(tmp_path / "dense"), "reconstruct", str(tmp_path / "in"), str(tmp_path / "o")
     )
     written = np.asarray(Image.open(tmp_path / "o" / "big.png"))
-    expected = convae_tf.restore_image(model, pixels[..., None] / np.float32(255))[..., 0]
+    expected = restore_image(model, pixels[..., None] / np.float32(255))[..., 0]
     np.testing.assert_allclose(written, np.round(expected * 255), atol=1)
     with pytest.raises(predict.InputError, match=r"20x18x1 but the model expects 16x16x1"):
         Image.fromarray(np.zeros((20, 18), np.uint8)).save(tmp_path / "in" / "big.png")

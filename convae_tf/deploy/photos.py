@@ -49,10 +49,6 @@ class Photo:
         """What a pixel value is divided by to lie in [0, 1]."""
         return float(np.iinfo(self.pixels.dtype).max)
 
-    @property
-    def megapixels(self) -> float:
-        return self.pixels.shape[0] * self.pixels.shape[1] / 1e6
-
 
 def read(path: Path, max_megapixels: float) -> Photo:
     """The photo at `path`, oriented as its EXIF says; a PhotoError names the file if it is

@@ -1,7 +1,7 @@
 """Run an image-to-image function on an image of any size, tile by tile, seams blended.
 
 Standard library and numpy only: `deploy/predict.py` loads this file beside it (as it loads
-utils/quiet.py), so it works as a stand-alone script; the Python API (`convae_tf.restore`)
+utils/quiet.py), so it works as a stand-alone script; the Python API (`convae_tf.deploy.restore`)
 imports it.
 
 Tiles overlap; each tile's output is weighted by a window that falls from 1 at its centre to

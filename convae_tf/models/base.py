@@ -316,7 +316,7 @@ class ConvAutoencoder(keras.Model):
             raise ValueError(
                 f"{type(self).__name__} takes {height}×{width} images only (its code is tied "
                 f"to that size); got {tuple(images.shape[1:3])}. Run larger images tile by "
-                "tile (convae_tf.restore_image), or use a model with bottleneck='conv'"
+                "tile (convae_tf.deploy.restore), or use a model with bottleneck='conv'"
             )
         return True
 

@@ -1,8 +1,8 @@
 """Restore an image of any size with a model of any kind: `restore_image`.
 
-    import convae_tf
+    from convae_tf.deploy.restore import restore_image
     model = keras.saving.load_model("runs/dae-photos/model.keras")
-    clean = convae_tf.restore_image(model, noisy)   # (H, W, C) floats in [0, 1], any H×W
+    clean = restore_image(model, noisy)   # (H, W, C) floats in [0, 1], any H×W
 
 The tiler is `convae-predict`'s (deploy/tiles.py, the one copy that the stand-alone script
 loads), with its tile size, overlap and whole-image bound.
