@@ -58,6 +58,7 @@ def files(tmp_path_factory, toy_npz, trained_run):
     (root / "bad.tflite").write_bytes(b"TFL3 definitely not a flatbuffer")
     write_png(root / "right.png", noise((16, 16, 1)))
     write_png(root / "wrong_size.png", noise((20, 16, 1)))
+    write_png(root / "dot.png", noise((1, 1, 1)))
     write_png(root / "wrong_channels.png", noise((16, 16, 3)))
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     (root / "one_wrong").mkdir()  # good images, and one of another size last
@@ -369,24 +370,58 @@ CASES = [
         ["out3"],
     ),
     (
-        "predict: image of the wrong size",
+        "predict: encode an image of the wrong size",
         "predict",
-        ["--model={root}/export", "--input={root}/wrong_size.png", "--output={root}/out3"],
+        [
+            "--model={root}/export",
+            "--task=encode",
+            "--input={root}/wrong_size.png",
+            "--output={root}/out3",
+        ],
         ["wrong_size.png"],
         ["out3"],
     ),
     (
-        "predict: one image of the wrong size in a folder",
+        "predict: encode a folder with one image of the wrong size",
         "predict",
-        ["--model={root}/export", "--input={root}/one_wrong", "--output={root}/out3"],
+        [
+            "--model={root}/export",
+            "--task=encode",
+            "--input={root}/one_wrong",
+            "--output={root}/out3",
+        ],
         ["zz_wrong.png", "20x18x1", "16x16x1"],
         ["out3"],
     ),
     (
-        "predict: image with the wrong channels",
+        "predict: score an image with the wrong channels",
         "predict",
-        ["--model={root}/export", "--input={root}/wrong_channels.png", "--output={root}/out3"],
+        [
+            "--model={root}/export",
+            "--task=score",
+            "--input={root}/wrong_channels.png",
+            "--output={root}/out3",
+        ],
         ["wrong_channels.png"],
+        ["out3"],
+    ),
+    (
+        "predict: photo smaller than the model",
+        "predict",
+        ["--model={root}/export", "--input={root}/dot.png", "--output={root}/out3"],
+        ["dot.png", "1x1", "smallest size, 16x16"],
+        ["out3"],
+    ),
+    (
+        "predict: photo above --max_megapixels",
+        "predict",
+        [
+            "--model={root}/export",
+            "--input={root}/right.png",
+            "--output={root}/out3",
+            "--max_megapixels=0.0001",
+        ],
+        ["right.png", "0.0001", "--max_megapixels"],
         ["out3"],
     ),
     (

@@ -402,6 +402,7 @@ def build_card(model, config, workdir, staging, tflite_files, checks, held_out) 
             "dtype": "float32",
             "range": [0.0, 1.0],
             "normalisation": "uint8 pixels / 255; no mean or std; images are never resized",
+            **input_sizes(model),
         },
         "latent_dim": int(model.latent_dim),
         "signatures": model_card.signature_shapes(model),
@@ -429,6 +430,33 @@ def build_card(model, config, workdir, staging, tflite_files, checks, held_out) 
             "keras": keras.__version__,
         },
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def input_sizes(model) -> dict:
+    """The card's account of the sizes each file takes, and the smallest image that predict
+    accepts (a fully convolutional model: one step of its padding; else the model's size,
+    which predict tiles larger images with)."""
+    height, width, _ = model.image_shape
+    if model.fully_convolutional:
+        step = 2**model.depth
+        return {
+            "any_size": True,
+            "min_size": [step, step],
+            "sizes": (
+                "the SavedModel's serving_default takes any H×W (padded inside to a multiple "
+                f"of {step}, cropped back); encode, decode and score take {height}×{width} "
+                "(the code's size, and the fitted score's statistics, depend on H×W); TFLite "
+                f"files take {height}×{width} and predict runs larger images tile by tile"
+            ),
+        }
+    return {
+        "any_size": False,
+        "min_size": [height, width],
+        "sizes": (
+            f"every file takes {height}×{width} (a dense code ties the weights to it); predict "
+            "runs larger images tile by tile for reconstruct"
+        ),
     }
 
 

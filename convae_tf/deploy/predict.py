@@ -8,11 +8,21 @@
 Tasks: reconstruct (PNG per image), encode (<output name>.npy, rows in the order of
 files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score).
 
+reconstruct takes photos of any size, gray or colour (deploy/photos.py: how they are read,
+converted to the model's channels and written back, a PNG of the same size and mode): a
+fully convolutional SavedModel runs a photo whole up to WHOLE_IMAGE_PIXELS, larger ones and
+every model of one size (a dense code, a TFLite file) tile by tile, seams blended
+(deploy/tiles.py). Each photo is read, restored and written (atomically) on its own: a photo
+that fails is named on one line and the others are still written; the exit code is then 2.
+Photos are never resized: one smaller than the model's smallest size (the model card's
+input.min_size; a model of one size: that size) is refused. encode and score take the
+model's own size and channels, decode its code size: a mismatch is an error.
+
 This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md:
-inference runs where convae_tf's models are not needed), and reads the quiet-output helper
-convae_tf/utils/quiet.py from its file: it works as a stand-alone script beside an exported
-model (with quiet.py beside it, TensorFlow's start-up lines stay held back there too). Images
-are never resized or converted: a wrong size or channel count is an error.
+inference runs where convae_tf's models are not needed), and reads its helpers from their
+files: tiles.py and photos.py beside it, and the quiet-output helper convae_tf/utils/quiet.py
+(or quiet.py beside it). So it works as a stand-alone script beside an exported model, with
+tiles.py and photos.py copied beside it.
 """
 
 from __future__ import annotations
@@ -39,6 +49,12 @@ TASKS = {
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SAVED_MODEL_CHUNK = 64  # images per SavedModel call: bounds memory on large inputs
 USAGE_EXIT_CODE = 2
+# reconstruct: a fully convolutional model runs photos up to this size whole, larger ones in
+# tiles of TILE (overlapping by TILE_OVERLAP): its activations grow with the pixels it sees.
+WHOLE_IMAGE_PIXELS = 1 << 20
+TILE, TILE_OVERLAP = 512, 64
+TILES_PER_CALL = 4  # tiles in flight per model call
+MAX_MEGAPIXELS = 120.0  # photos above are refused (--max_megapixels raises it)
 
 
 class InputError(ValueError):
@@ -46,23 +62,36 @@ class InputError(ValueError):
 
 
 # ---------------------------------------------------------------------------- quiet output
+def _load_beside(file_name: str, *folders: Path):
+    """The module in the first of `folders` that holds `file_name`, loaded from its file, not
+    imported, so that this script never imports convae_tf; None if none holds it."""
+    for folder in folders:
+        path = folder / file_name
+        if path.is_file():
+            name = f"_convae_{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+            return module
+    return None
+
+
+_HERE = Path(__file__).resolve().parent
+
+
 def _load_native_info_held_back():
     """The hold-back of TensorFlow's and LiteRT's C++ start-up lines. Its one copy is
-    convae_tf/utils/quiet.py (standard library and absl only), loaded here from its file, not
-    imported, so that this script never imports convae_tf. A copy of this script taken out of
-    the package looks for quiet.py beside it, and holds nothing back without one."""
-    here = Path(__file__).resolve().parent
-    for path in (here / "quiet.py", here.parent / "utils" / "quiet.py"):
-        if path.is_file():
-            spec = importlib.util.spec_from_file_location("_convae_quiet", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            return module.native_info_held_back
-    return contextlib.nullcontext
+    convae_tf/utils/quiet.py (standard library and absl only). A copy of this script taken out
+    of the package looks for quiet.py beside it, and holds nothing back without one."""
+    quiet = _load_beside("quiet.py", _HERE, _HERE.parent / "utils")
+    return quiet.native_info_held_back if quiet else contextlib.nullcontext
 
 
 # Loaded from the file, not injected by the entry module: the package and a stand-alone run alike.
 native_info_held_back = _load_native_info_held_back()
+tiles = _load_beside("tiles.py", _HERE)
+photos = _load_beside("photos.py", _HERE)
 
 
 # --------------------------------------------------------------------------------- runners
@@ -180,16 +209,21 @@ def load_runner(path: str | os.PathLike) -> SavedModelRunner | TFLiteRunner:
     raise InputError(f"--model={path}: not a SavedModel folder nor a .tflite file")
 
 
+def model_card(path: Path) -> dict:
+    """The model card beside an exported file or in a SavedModel folder; {} if none."""
+    try:
+        folder = path.parent if path.is_file() else saved_model_version_dir(path)
+        return json.loads((folder / "model_card.json").read_text())
+    except (InputError, OSError, ValueError):
+        return {}
+
+
 def unfit_for_score(path: Path) -> str | None:
     """Why the model card beside an exported file says its anomaly score is not fit for use
     (its AUROC fell below the float32 file's at export), or None. A missing or older card
     (without "fit_for") warns of nothing."""
-    folder, name = (path.parent, path.name) if path.is_file() else (None, ".")
-    try:
-        folder = folder or saved_model_version_dir(path)
-        card = json.loads((folder / "model_card.json").read_text())
-    except (InputError, OSError, ValueError):
-        return None
+    name = path.name if path.is_file() else "."
+    card = model_card(path)
     for entry in card.get("files", {}).values():
         uses = entry.get("fit_for", ["score"])
         if entry.get("path") == name and "score" not in uses:
@@ -218,11 +252,11 @@ def read_images(path: Path, expected: tuple[int, int, int]) -> tuple[list[str], 
         raise InputError(f"--input={path}: no such file or folder")
     if path.suffix.lower() in (".npz", ".npy"):
         array = _load_array(path, ("x", "x_test"))
-        if tuple(array.shape) == tuple(expected):  # one image
+        if _fits(array.shape, expected):  # one image
             array = array[None]
         elif array.ndim == 3 and expected[-1] == 1:  # N×H×W grayscale, as in mnist.npz
             array = array[..., None]
-        if tuple(array.shape[1:]) != tuple(expected):
+        if not _fits(array.shape[1:], expected):
             raise InputError(
                 f"{path}: images are {dims(array.shape[1:])} but the model expects "
                 f"{dims(expected)} (H×W×C); predict never resizes, resize them first"
@@ -232,6 +266,13 @@ def read_images(path: Path, expected: tuple[int, int, int]) -> tuple[list[str], 
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return [path.name], _read_image_file(path, expected)[None]
     raise InputError(f"--input={path}: expected a PNG/JPEG file, a folder of them, or .npz/.npy")
+
+
+def _fits(shape, expected) -> bool:
+    """Whether `shape` is `expected`, where None (a model of any size) matches any size."""
+    return len(shape) == len(expected) and all(
+        e is None or int(d) == e for d, e in zip(shape, expected, strict=True)
+    )
 
 
 def _read_image_file(path: Path, expected: tuple[int, int, int]) -> np.ndarray:
@@ -246,7 +287,7 @@ def _read_image_file(path: Path, expected: tuple[int, int, int]) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({error})") from None
     if array.ndim == 2:
         array = array[..., None]
-    if tuple(array.shape) != tuple(expected):
+    if not _fits(array.shape, expected):
         raise InputError(
             f"{path}: image is {dims(array.shape)} but the model expects {dims(expected)} "
             "(H×W×C); predict never resizes or converts, resize it first"
@@ -338,6 +379,19 @@ def render_outputs(task: str, names: list[str], outputs: dict[str, np.ndarray]) 
     return {"scores.csv": text.getvalue().encode()}
 
 
+def write_file(output: Path, name: str, content: bytes) -> Path:
+    """Writes `output/name` through a hidden temporary file in the same folder, renamed into
+    place: the file is whole or absent."""
+    output.mkdir(parents=True, exist_ok=True)
+    staging = output / f".{name}.tmp-{os.getpid()}"
+    try:
+        staging.write_bytes(content)
+        os.replace(staging, output / name)
+    finally:
+        staging.unlink(missing_ok=True)
+    return output / name
+
+
 def write_files(files: dict[str, bytes], output: Path) -> None:
     """Writes into a hidden temporary sibling folder, then moves the files in: a failure while
     writing leaves no partial result in `output`. (Not convae_tf.utils.files: this script
@@ -355,12 +409,123 @@ def write_files(files: dict[str, bytes], output: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+# ---------------------------------------------------------------------- reconstruct photos
+class FileErrors(InputError):
+    """Some files failed (one line each in `messages`); the others were written (`written`)."""
+
+    def __init__(self, messages: list[str], written: dict):
+        super().__init__(messages[0])
+        self.messages, self.written = messages, written
+
+
+class Restorer:
+    """A runner's reconstruction as a function of one photo (deploy/photos.py): whole, or tile
+    by tile (deploy/tiles.py), in the model's channels whatever the photo's."""
+
+    def __init__(self, runner, card: dict):
+        _, shape = runner.input_spec(TASKS["reconstruct"])
+        self.channels = int(shape[-1])
+        self.any_size = shape[0] is None or shape[1] is None
+        if self.any_size:  # the card's min_size of an any-size model: its padding step
+            self.min_size = tuple(card.get("input", {}).get("min_size") or (2, 2))
+        else:
+            self.min_size = (int(shape[0]), int(shape[1]))
+        self._run = lambda batch: runner(TASKS["reconstruct"], batch)["reconstruction"]
+
+    def tiling(self) -> dict:
+        """run_tiled's tile, overlap and alignment for this model."""
+        if self.any_size:
+            step = self.min_size[0]
+            tile = max(step, TILE // step * step)
+            return {"tile": (tile, tile), "overlap": (TILE_OVERLAP,) * 2, "align": step}
+        height, width = self.min_size
+        return {"tile": (height, width), "overlap": (height // 4, width // 4), "align": 1}
+
+    def __call__(self, path: Path, photo) -> np.ndarray:
+        """The restored pixels of `photo` (read from `path`), of its size, channels and type."""
+        height, width, channels = photo.pixels.shape
+        if height < self.min_size[0] or width < self.min_size[1]:
+            raise InputError(
+                f"{path}: {width}x{height} pixels is smaller than the model's smallest size, "
+                f"{self.min_size[1]}x{self.min_size[0]} (width x height); predict never resizes"
+            )
+        fn = photos.adapt(self._run, channels, self.channels)
+        to_float = lambda pixels: pixels.astype(np.float32) / photo.scale  # noqa: E731
+        if self.any_size and height * width <= WHOLE_IMAGE_PIXELS:
+            return photos.quantized(photo, fn(to_float(photo.pixels[None]))[0])
+        if tiles is None:
+            raise InputError("tiles.py must sit beside predict.py to run photos tile by tile")
+        restored = np.empty_like(photo.pixels)
+
+        def emit(top, rows):
+            restored[top : top + len(rows)] = photos.quantized(photo, rows)
+
+        options = self.tiling() | {"batch": TILES_PER_CALL, "to_float": to_float}
+        tiles.run_tiled(fn, photo.pixels, emit=emit, **options)
+        return restored
+
+
+def photo_files(path: Path) -> list[Path]:
+    """The photos to restore: the file `path`, or the PNG/JPEG files of the folder `path`."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"--input={path}: no {'/'.join(IMAGE_SUFFIXES)} files in the folder")
+        return files
+    if not path.is_file():
+        raise InputError(f"--input={path}: no such file or folder")
+    return [path]
+
+
+def for_each_file(files: list[Path], work, output: Path) -> dict[str, Path]:
+    """`work(path)` → the bytes of the PNG of each file, written to `output` as it comes
+    (atomically); a file whose work fails is named (InputError, PhotoError) and the others are
+    still written. Raises FileErrors at the end if any failed."""
+    names = image_file_names([f.name for f in files])
+    written, failed = {}, []
+    for path, name in zip(files, names, strict=True):
+        try:
+            content = work(path)
+        except (InputError, photos.PhotoError) as error:
+            failed.append(str(error))
+            continue
+        written[name] = write_file(output, name, content)
+    if failed:
+        raise FileErrors(failed, written)
+    return written
+
+
+def reconstruct_photos(runner, model: Path, input_path: Path, output: Path, max_megapixels):
+    """reconstruct on photo files (see the module docstring); {file name: path written}."""
+    if photos is None:
+        raise InputError("photos.py must sit beside predict.py to restore photo files")
+    restorer = Restorer(runner, model_card(model))
+
+    def restore(path: Path) -> bytes:
+        photo = photos.read(path, max_megapixels)
+        return photos.png_bytes(photo, restorer(path, photo))
+
+    return for_each_file(photo_files(input_path), restore, output)
+
+
 # ------------------------------------------------------------------------------------- main
-def predict(model: str, task: str, input_path: str, output: str) -> dict[str, bytes]:
-    """Runs `task` and writes its files into `output`; returns them ({name: bytes})."""
+def predict(
+    model: str,
+    task: str,
+    input_path: str,
+    output: str,
+    max_megapixels: float = MAX_MEGAPIXELS,
+) -> dict:
+    """Runs `task` and writes its files into `output`; returns them: {name: bytes}, or for
+    photo files restored one by one (reconstruct), {name: path written}. Raises FileErrors
+    if some photos failed (the others written)."""
     if task not in TASKS:
         raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
     runner = load_runner(model)
+    if task == "reconstruct" and Path(input_path).suffix.lower() not in (".npz", ".npy"):
+        return reconstruct_photos(
+            runner, Path(model), Path(input_path), Path(output), max_megapixels
+        )
     if task == "score":
         warning = unfit_for_score(Path(model))
         if warning:
@@ -383,11 +548,17 @@ def _define_flags():
     flags.DEFINE_enum("task", "reconstruct", list(TASKS), "What to compute.")
     flags.DEFINE_string("input", None, "PNG/JPEG file, folder of them, .npz/.npy (codes: decode).")
     flags.DEFINE_string("output", None, "Output folder (created; files in it are replaced).")
+    flags.DEFINE_float(
+        "max_megapixels",
+        MAX_MEGAPIXELS,
+        "reconstruct: photos above this size are refused (memory and time grow with it).",
+        lower_bound=0.0,
+    )
     for name in ("model", "input", "output"):
         flags.mark_flag_as_required(name)
     # --help lists the main module's key flags; under `python -m convae_tf.predict` the main
     # module is the entry module, not this one (convae_tf.cli does the same for the others).
-    for name in ("model", "task", "input", "output"):
+    for name in ("model", "task", "input", "output", "max_megapixels"):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     return flags.FLAGS
 
@@ -404,9 +575,12 @@ def _quiet_unless_verbose(FLAGS) -> None:
         warnings.simplefilter("ignore")
 
 
+def _program() -> str:
+    return os.path.basename(sys.argv[0]) if sys.argv else "predict"
+
+
 def _fail(message) -> None:
-    prog = os.path.basename(sys.argv[0]) if sys.argv else "predict"
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(f"{_program()}: error: {message}", file=sys.stderr)
     sys.exit(USAGE_EXIT_CODE)
 
 
@@ -429,7 +603,15 @@ def run() -> None:
         if len(argv) > 1:
             _fail(f"unexpected arguments {argv[1:]}; every option is a --flag=value")
         try:
-            files = predict(FLAGS.model, FLAGS.task, FLAGS.input, FLAGS.output)
+            files = predict(
+                FLAGS.model, FLAGS.task, FLAGS.input, FLAGS.output, FLAGS.max_megapixels
+            )
+        except FileErrors as error:  # each failed file on its line; the others were written
+            if error.written:
+                print(f"wrote {len(error.written)} file(s) to {FLAGS.output}")
+            for message in error.messages[:-1]:
+                print(f"{_program()}: error: {message}", file=sys.stderr)
+            _fail(error.messages[-1])
         except InputError as error:
             _fail(error)
         except OSError as error:  # a missing, unreadable or unwritable path

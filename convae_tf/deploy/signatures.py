@@ -17,7 +17,10 @@ A model whose decoder needs more than the code (a denoiser with skip connections
 
 Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim);
 masks are float32 (batch, H, W, 1), 1 where a pixel is missing (white in a mask file), 0 where
-it is known.
+it is known. A fully convolutional model (`model.fully_convolutional`) serves `serving_default`
+(and `inpaint`) at any H×W, (batch, None, None, C), when the batch is free (TFLite files fix
+every shape); `encode`, `decode` and `score` keep the training H×W (their code, and the fitted
+score's statistics of it, have that size's shape).
 """
 
 from __future__ import annotations
@@ -51,10 +54,16 @@ def endpoints(model: keras.Model) -> dict:
 
 
 def input_specs(model: keras.Model, batch_size: int | None) -> dict:
+    """The input spec of each signature. With a free batch (batch_size=None, TF Serving's)
+    a fully convolutional model reconstructs any H×W; a fixed batch (the TFLite converter's)
+    fixes every shape."""
     height, width, channels = model.image_shape
     images = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name=IMAGES)
     code = tf.TensorSpec((batch_size, model.latent_dim), tf.float32, name=CODE)
-    return {RECONSTRUCT: images, ENCODE: images, DECODE: code, SCORE: images}
+    specs = {RECONSTRUCT: images, ENCODE: images, DECODE: code, SCORE: images}
+    if batch_size is None and model.fully_convolutional:
+        specs[RECONSTRUCT] = tf.TensorSpec((None, None, None, channels), tf.float32, name=IMAGES)
+    return specs
 
 
 def write_saved_model(

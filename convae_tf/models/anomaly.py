@@ -47,6 +47,12 @@ FIT_IMAGES = 10_000
 # Fewer held-out images cannot be split into a fit part and a calibration part that both mean
 # something (a covariance and a percentile from a handful of images each).
 MIN_IMAGES_TO_SPLIT = 20
+# The largest code whose Gaussian is fitted and stored. Its precision matrix grows with the
+# square of the code: a photo denoiser's feature-map code (e.g. 16×16×32 = 8192 values on
+# 64×64 crops) would carry 67M parameters of statistics, far more than the network, and a few
+# thousand held-out images cannot estimate them. Above this, `score` stays the model's own
+# reconstruction score.
+MAX_FITTED_CODE = 1024
 
 
 def per_image_mse(images, logits):
@@ -187,7 +193,9 @@ STATISTICS = ("location", "precision", "scales", "fitted")
 @keras.saving.register_keras_serializable(package="convae_tf")
 class AnomalyScore(keras.layers.Layer):
     """The fitted score of a model with a code of `latent_dim` values: its statistics as
-    non-trainable weights, zero (unfitted) until `fit`.
+    non-trainable weights, zero (unfitted) until `fit`. A code of more than MAX_FITTED_CODE
+    values gets no location nor precision (`has_code_statistics` is False): `fit` leaves
+    it unfitted and the score is the fallback.
 
     Called as `layer(images, logits, codes, fallback)` → (batch,): the fitted score of images
     whose reconstruction logits and codes are given, or, before fitting, `fallback` (the
@@ -198,18 +206,39 @@ class AnomalyScore(keras.layers.Layer):
         # score's terms are standardised differences, which bfloat16 would round away.
         super().__init__(**{"dtype": "float32", **kwargs})
         self.latent_dim = int(latent_dim)
+        self.location = self.precision = None
+        if self.latent_dim <= MAX_FITTED_CODE:
+            self._add_code_statistics()
         frozen = {"trainable": False, "initializer": "zeros"}
-        self.location = self.add_weight(shape=(latent_dim,), name="location", **frozen)
-        self.precision = self.add_weight(shape=(latent_dim, latent_dim), name="precision", **frozen)
         self.scales = self.add_weight(shape=(4,), name="scales", **frozen)
         self.fitted = self.add_weight(shape=(), name="fitted", **frozen)
         self.built = True
         self._loaded_by_model = False
 
+    def _add_code_statistics(self) -> None:
+        # Also called on a built layer, to load a file saved with them (`load_statistics`):
+        # unlocked as Keras's own `_untrack_variable` does.
+        locked = self._tracker.locked
+        self._tracker.unlock()
+        frozen = {"trainable": False, "initializer": "zeros"}
+        size = self.latent_dim
+        self.location = self.add_weight(shape=(size,), name="location", **frozen)
+        self.precision = self.add_weight(shape=(size, size), name="precision", **frozen)
+        if locked:
+            self._tracker.lock()
+
+    @property
+    def has_code_statistics(self) -> bool:
+        """Whether the layer holds (and `fit` fits) the code's Gaussian: codes of at most
+        MAX_FITTED_CODE values, or a file saved with them."""
+        return self.location is not None
+
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim}
 
     def call(self, images, logits, codes, fallback):
+        if not self.has_code_statistics:
+            return fallback
         fitted = combined(
             per_image_mse(images, logits),
             mahalanobis(codes, self.location, self.precision),
@@ -220,7 +249,9 @@ class AnomalyScore(keras.layers.Layer):
 
     def fit(self, batches) -> None:
         """Fits the statistics to held-out normal images, given as (images, logits, codes)
-        batches (at least two images in all)."""
+        batches (at least two images in all). Without code statistics, nothing to fit."""
+        if not self.has_code_statistics:
+            return
         codes, mse = [], []
         for images, logits, batch_codes in batches:
             codes.append(ops.convert_to_numpy(batch_codes))
@@ -236,7 +267,10 @@ class AnomalyScore(keras.layers.Layer):
     # ------------------------------------------------------- files saved before this layer
     def load_statistics(self, values) -> None:
         """Loads the statistics from a file that held them as model variables, in the order
-        of `STATISTICS` (see `split_legacy_store`)."""
+        of `STATISTICS` (see `split_legacy_store`), or a file saved with the statistics of a
+        code larger than MAX_FITTED_CODE (which keeps them, and its fitted score)."""
+        if not self.has_code_statistics:
+            self._add_code_statistics()
         for name, value in zip(STATISTICS, values, strict=True):
             getattr(self, name).assign(value)
         self._loaded_by_model = True
@@ -244,6 +278,10 @@ class AnomalyScore(keras.layers.Layer):
     def load_own_variables(self, store):
         if self._loaded_by_model and not list(store.keys()):
             return  # an older file: the model loaded them (`load_statistics`)
+        if not self.has_code_statistics and len(store.keys()) == len(STATISTICS):
+            # Saved before codes above MAX_FITTED_CODE went without their statistics.
+            self.load_statistics([store[str(i)] for i in range(len(STATISTICS))])
+            return
         super().load_own_variables(store)
 
 

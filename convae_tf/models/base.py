@@ -70,6 +70,10 @@ class ConvAutoencoder(keras.Model):
     is_variational = False
     # Channels that the encoder reads besides the image's (the dae's mask channel).
     extra_input_channels = 0
+    # Whether a conv bottleneck makes the model fully convolutional (`fully_convolutional`):
+    # not where inference needs more than the code map (the VAE splits its code into mean and
+    # log-variance). Stacked has no conv bottleneck.
+    any_size_inference = True
     # Architecture fields that a variant cannot change, with the value it needs (stacked: its
     # stages split the network block by block); empty: every option applies.
     fixed_architecture: dict[str, object] = {}
@@ -179,6 +183,29 @@ class ConvAutoencoder(keras.Model):
         self.decoder = self.build_decoder()
         # Set by `fit_anomaly_score` after training, saved with the model, read by `score`.
         self.anomaly_score = anomaly.AnomalyScore(self.latent_dim, name="anomaly_score")
+        self._any_size = None
+        if self.fully_convolutional:
+            trained = (network, getattr(self, "skip_encoder", network), self.decoder)
+            channels = nets.code_channels(self.image_shape, self.depth, self.code_size())
+            # Held outside Keras's tracking: the same layers, so no variables of its own to
+            # count or save.
+            self._any_size = _Untracked(
+                *nets.any_size_networks(self.architecture, trained, self.image_shape[-1], channels)
+            )
+
+    @property
+    def fully_convolutional(self) -> bool:
+        """Whether `call`, `encode` and `reconstruction_score` take images of any H×W with the
+        same weights: a code that is a feature map (bottleneck="conv", so no dense layer), in a
+        variant that decodes from it alone (`any_size_inference`). Other sizes are padded to a
+        multiple of 2**depth inside and cropped back; `encode` then gives a code whose size
+        depends on H×W, and `decode`, `code` and the fitted `score` keep the training size."""
+        return self.any_size_inference and self.bottleneck == "conv"
+
+    @property
+    def depth(self) -> int:
+        """Encoder blocks: images are padded to a multiple of 2**depth."""
+        return self.architecture.depth
 
     def build_decoder(self) -> keras.Model:
         """The decoder network for `self.image_shape` (stacked: one with per-block mirrors)."""
@@ -248,6 +275,8 @@ class ConvAutoencoder(keras.Model):
         """Images → the encoder's output: the code, or for the VAE its posterior's
         (mean, log-variance). `code` gives the code of any model."""
         self._ensure_built(images)
+        if self._other_size(images):
+            return _channel_major(self._any_size_maps(images, training)[0])
         return self.encoder(self.encoder_inputs(images), training=training)
 
     def code(self, images):
@@ -279,15 +308,51 @@ class ConvAutoencoder(keras.Model):
     def encode_and_reconstruct(self, inputs, training=False):
         """(the encoder's output for `inputs`, the decoder's logits from it): the one path
         from images to a reconstruction, with the code alone or, with skip connections, the
-        code and the encoder's feature maps."""
+        code and the encoder's feature maps. A fully convolutional model takes any H×W."""
+        self._ensure_built(inputs)
+        if self._other_size(inputs):
+            return self._any_size_encode_and_reconstruct(inputs, training)
         if not self.skip_connections:
             encoded = self.encode(inputs, training=training)
             code = self.sample_code(encoded, training=training)
             return encoded, self.decode_logits(code, training=training)
-        self._ensure_built(inputs)
         encoded, *skips = self.skip_encoder(self.encoder_inputs(inputs), training=training)
         code = self.sample_code(encoded, training=training)
         return encoded, ops.cast(self.decoder([code, *skips], training=training), "float32")
+
+    # ------------------------------------------------------------------------------ any size
+    def _other_size(self, images) -> bool:
+        """Whether `images` are not of the training H×W (or of an unknown one, as in a
+        signature traced for any size): then only a fully convolutional model takes them."""
+        if tuple(images.shape[1:3]) == tuple(self.image_shape[:2]):
+            return False
+        if not self.fully_convolutional:
+            height, width = self.image_shape[:2]
+            raise ValueError(
+                f"{type(self).__name__} takes {height}×{width} images only (its code is tied "
+                f"to that size); got {tuple(images.shape[1:3])}. Run larger images tile by "
+                "tile (convae_tf.deploy.restore), or use a model with bottleneck='conv'"
+            )
+        return True
+
+    def _any_size_maps(self, images, training=False) -> list:
+        """[the code as a feature map, *the skip maps] of `images` of any H×W, padded at the
+        bottom and right to a multiple of 2**depth as the training-size encoder pads."""
+        step = 2**self.depth
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        padding = [[0, 0], [0, (-height) % step], [0, (-width) % step], [0, 0]]
+        inputs = tf.pad(self.encoder_inputs(images), padding)
+        outputs = self._any_size.encoder(inputs, training=training)
+        return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
+
+    def _any_size_encode_and_reconstruct(self, inputs, training=False):
+        """`encode_and_reconstruct` at any H×W: the code (channel-major, as at the training
+        size) and the logits cropped back to the input's size. The decoder starts from the
+        code map itself: `sample_code` of these variants is the identity."""
+        maps = self._any_size_maps(inputs, training)
+        logits = self._any_size.decoder(maps if len(maps) > 1 else maps[0], training=training)
+        logits = logits[:, : tf.shape(inputs)[1], : tf.shape(inputs)[2], :]
+        return _channel_major(maps[0]), ops.cast(logits, "float32")
 
     def reconstruct_logits(self, images, training=False):
         inputs = self.corrupt(images, training=training)
@@ -333,13 +398,20 @@ class ConvAutoencoder(keras.Model):
         # One encode and one decode serve both scores (inference: the code is what
         # `sample_code` gives the decoder, the posterior mean for the VAE).
         encoded, logits = self.encode_and_reconstruct(images)
+        if self._other_size(images) and self.anomaly_score.has_code_statistics:
+            raise ValueError(
+                f"the fitted score reads codes of {self.latent_dim} values, those of "
+                f"{self.image_shape[0]}×{self.image_shape[1]} images; use "
+                "reconstruction_score at other sizes"
+            )
         own = self.score_of(images, encoded, logits)
         return self.anomaly_score(images, logits, self.sample_code(encoded), own)
 
     def fit_anomaly_score(self, images, batch_size: int = 256) -> int:
         """Fits `score` to held-out normal images: a float32 array (N, H, W, C), N >= 2, or
         an iterable of such batches (memory then holds one batch and the codes, however many
-        images stream by). Returns how many images it was fitted on."""
+        images stream by). Returns how many images it was fitted on (0 when the code is too
+        large to keep a fitted score: anomaly.MAX_FITTED_CODE)."""
         batches = iter(images)
         if hasattr(images, "shape"):
             batches = (
@@ -347,6 +419,8 @@ class ConvAutoencoder(keras.Model):
             )
         first = next(batches)
         self._ensure_built(first)  # the score's layer exists once the model is built
+        if not self.anomaly_score.has_code_statistics:  # nothing to fit (anomaly.py)
+            return 0
         sizes = []
         self.anomaly_score.fit(self._inference_batches(itertools.chain([first], batches), sizes))
         return sum(sizes)
@@ -408,3 +482,18 @@ class ConvAutoencoder(keras.Model):
     def predict_step(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         return self(images, training=False)
+
+
+class _Untracked:
+    """The any-size (encoder, decoder) of a fully convolutional model, in a holder that Keras
+    neither tracks nor saves (they share the model's layers)."""
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model):
+        self.encoder, self.decoder = encoder, decoder
+
+
+def _channel_major(code_map):
+    """A code feature map (batch, h, w, c) → the flat code (batch, c·h·w), channel by channel,
+    the layout of the training-size encoder's code."""
+    flat = tf.transpose(code_map, (0, 3, 1, 2))
+    return tf.reshape(flat, (tf.shape(flat)[0], -1))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 from keras import layers
 
 POOLINGS = {"max": layers.MaxPooling2D, "avg": layers.AveragePooling2D}
@@ -14,6 +17,30 @@ DECODER_BLOCKS = ("upsample", "transpose")
 OUTPUT_LAYERS = ("conv", "transpose")
 # What sits between each block convolution and its activation: nothing, or BatchNormalization.
 NORMALIZATIONS = ("none", "batch")
+
+
+# The layers by name that `layer` hands out instead of new ones (see `sharing_layers`).
+_SHARED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("shared", default=None)
+
+
+@contextlib.contextmanager
+def sharing_layers(*models):
+    """Inside, the builders take the layers of `models` that bear the names they would create,
+    instead of new ones: a second graph of the same weights (the any-size view of a fully
+    convolutional model, models/nets.py)."""
+    token = _SHARED.set({layer.name: layer for model in models for layer in model.layers})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def layer(cls, *args, name: str, **kwargs):
+    """`cls(*args, name=name, **kwargs)`, or the layer named `name` inside `sharing_layers`."""
+    shared = _SHARED.get()
+    if shared is not None and name in shared:
+        return shared[name]
+    return cls(*args, name=name, **kwargs)
 
 
 def conv(
@@ -31,9 +58,9 @@ def conv(
     puts a BatchNormalization (`name`_bn) between the convolution and the activation
     (`name`_act), as in Ioffe & Szegedy 2015, and drops the convolution's bias, which the
     normalisation's offset replaces."""
-    layer = layers.Conv2DTranspose if transpose else layers.Conv2D
     normalized = normalization == "batch"
     x = layer(
+        layers.Conv2DTranspose if transpose else layers.Conv2D,
         filters,
         kernel_size,
         strides=strides,
@@ -45,8 +72,8 @@ def conv(
     )(x)
     if not normalized:
         return x
-    x = layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
-    return layers.Activation(activation, name=f"{name}_act", dtype=dtype)(x)
+    x = layer(layers.BatchNormalization, name=f"{name}_bn", dtype=dtype)(x)
+    return layer(layers.Activation, activation, name=f"{name}_act", dtype=dtype)(x)
 
 
 def extra_convs(
@@ -88,7 +115,7 @@ def conv_pool_block(
     if pooling == "stride":
         return (x, block_input) if return_features else x
     features = x
-    x = POOLINGS[pooling](2, name=f"{name}_pool")(x)
+    x = layer(POOLINGS[pooling], 2, name=f"{name}_pool")(x)
     return (x, features) if return_features else x
 
 
@@ -123,10 +150,10 @@ def upsample_conv_block(
             dtype=dtype,
         )
     else:
-        x = layers.UpSampling2D(2, interpolation=upsampling, name=f"{name}_upsample")(x)
+        x = layer(layers.UpSampling2D, 2, interpolation=upsampling, name=f"{name}_upsample")(x)
         x = conv(x, filters, kernel_size, activation, f"{name}_conv", normalization, dtype=dtype)
     if skip is not None:
-        x = layers.Concatenate(name=f"{name}_skip")([x, skip])
+        x = layer(layers.Concatenate, name=f"{name}_skip")([x, skip])
     return extra_convs(x, filters, kernel_size, activation, convs - 1, name, normalization)
 
 
@@ -170,7 +197,9 @@ __all__ = [
     "conv_pool_block",
     "crop_to",
     "extra_convs",
+    "layer",
     "pad_to_multiple",
     "padded_size",
+    "sharing_layers",
     "upsample_conv_block",
 ]

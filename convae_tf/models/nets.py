@@ -57,7 +57,26 @@ def encoder(
     dimension (the VAE's mean and log-variance)."""
     arch = architecture
     images = keras.Input(image_shape, name="images")
-    x = blocks.pad_to_multiple(images, arch.depth, name="pad")
+    x, skips = _encoder_blocks(arch, blocks.pad_to_multiple(images, arch.depth, name="pad"))
+    if arch.bottleneck == "conv":
+        channels = code_channels(image_shape, arch.depth, code_size)
+        x = _code_conv(x, channels)
+        # Channel-major, so that a code made of parts (the VAE's mean, then its log-variance)
+        # splits into whole feature maps, each the decoder's layout.
+        x = layers.Permute((3, 1, 2), name="channels_first", dtype="float32")(x)
+        code = layers.Flatten(name="code", dtype="float32")(x)
+        return keras.Model(images, [code, *skips] if arch.skip_connections else code, name=name)
+    x = layers.Flatten(name="flatten")(x)
+    if arch.hidden_units:
+        x = layers.Dense(arch.hidden_units, activation=arch.activation, name="hidden")(x)
+    code = layers.Dense(code_size, name="code", dtype="float32")(x)
+    return keras.Model(images, [code, *skips] if arch.skip_connections else code, name=name)
+
+
+def _encoder_blocks(architecture: Architecture, x):
+    """(the last feature map, [the full-resolution map of each block]) of the encoder's blocks
+    on `x`, whose size is a multiple of 2**depth."""
+    arch = architecture
     skips = []
     for i, width in enumerate(arch.filters):
         x, features = blocks.conv_pool_block(
@@ -72,21 +91,13 @@ def encoder(
             return_features=True,
         )
         skips.append(features)
+    return x, skips
+
+
+def _code_conv(x, channels: int):
     # float32 under a mixed-precision policy: the code feeds the loss (the VAE's mean and
     # log-variance, the sparsity penalty), which stays in float32. A no-op in float32.
-    if arch.bottleneck == "conv":
-        channels = code_channels(image_shape, arch.depth, code_size)
-        x = layers.Conv2D(channels, 1, name="code_conv", dtype="float32")(x)
-        # Channel-major, so that a code made of parts (the VAE's mean, then its log-variance)
-        # splits into whole feature maps, each the decoder's layout.
-        x = layers.Permute((3, 1, 2), name="channels_first", dtype="float32")(x)
-        code = layers.Flatten(name="code", dtype="float32")(x)
-        return keras.Model(images, [code, *skips] if arch.skip_connections else code, name=name)
-    x = layers.Flatten(name="flatten")(x)
-    if arch.hidden_units:
-        x = layers.Dense(arch.hidden_units, activation=arch.activation, name="hidden")(x)
-    code = layers.Dense(code_size, name="code", dtype="float32")(x)
-    return keras.Model(images, [code, *skips] if arch.skip_connections else code, name=name)
+    return blocks.layer(layers.Conv2D, channels, 1, name="code_conv", dtype="float32")(x)
 
 
 def _expand(code, image_shape, architecture: Architecture):
@@ -129,7 +140,15 @@ def decoder(
     height, width, channels = image_shape
     code = keras.Input((arch.latent_dim,), name="code")
     skips = [keras.Input(shape, name=f"skip{k}") for k, shape in enumerate(skip_shapes)]
-    x = _expand(code, image_shape, arch)
+    logits = _decoder_blocks(arch, _expand(code, image_shape, arch), skips, channels)
+    logits = blocks.crop_to(logits, height, width, name="crop")
+    return keras.Model([code, *skips] if skips else code, logits, name=name)
+
+
+def _decoder_blocks(architecture: Architecture, x, skips, channels: int):
+    """The decoder's blocks from its first feature map `x` to the logits (C = `channels`), at
+    the padded size; `skips`: the encoder's maps, block 0 first, or none."""
+    arch = architecture
     for i, width_i in enumerate(reversed(arch.filters)):
         x = blocks.upsample_conv_block(
             x,
@@ -145,9 +164,35 @@ def decoder(
         )
     # float32 under a mixed-precision policy: the logits feed the loss, computed in float32.
     output = layers.Conv2DTranspose if arch.output_layer == "transpose" else layers.Conv2D
-    logits = output(channels, arch.kernel_size, padding="same", name="logits", dtype="float32")(x)
-    logits = blocks.crop_to(logits, height, width, name="crop")
-    return keras.Model([code, *skips] if skips else code, logits, name=name)
+    return blocks.layer(
+        output, channels, arch.kernel_size, padding="same", name="logits", dtype="float32"
+    )(x)
+
+
+def any_size_networks(
+    architecture: Architecture, trained: tuple[keras.Model, ...], channels: int, code_channels: int
+) -> tuple[keras.Model, keras.Model]:
+    """(encoder, decoder) of any H×W on the layers (the weights) of the `trained` encoder and
+    decoder of a conv bottleneck: the same network without what ties it to one size (the
+    padding, the flattening of the code, the cropping). The encoder takes images already
+    padded to a multiple of 2**depth and gives the code as a feature map (h, w,
+    `code_channels`) (with skip connections: [that map, *the skip maps]); the decoder takes
+    the same and gives logits at the padded size."""
+    arch = architecture
+    with blocks.sharing_layers(*trained):
+        images = keras.Input((None, None, channels), name="padded_images")
+        x, skips = _encoder_blocks(arch, images)
+        code = _code_conv(x, code_channels)
+        outputs = [code, *skips] if arch.skip_connections else code
+        encoder_any = keras.Model(images, outputs, name="any_size_encoder")
+        code_in = keras.Input((None, None, code_channels), name="code_map")
+        skip_in = [keras.Input((None, None, s.shape[-1])) for s in skips]
+        if not arch.skip_connections:
+            skip_in = []
+        logits = _decoder_blocks(arch, code_in, skip_in, channels)
+        inputs = [code_in, *skip_in] if skip_in else code_in
+        decoder_any = keras.Model(inputs, logits, name="any_size_decoder")
+    return encoder_any, decoder_any
 
 
 def mirrored_decoder(

@@ -76,6 +76,8 @@ class VAE(ConvAutoencoder):
     metric_names = ("loss", "reconstruction", "kl")
     reconstruction_reduction = "sum"
     is_variational = True
+    # Its code splits into mean and log-variance: no any-size path (base.fully_convolutional).
+    any_size_inference = False
 
     def __init__(
         self,
