@@ -122,11 +122,15 @@ def score_head_nodes(flatbuffer: bytes) -> list[str]:
     """Output names of the score signature's own ops: those traced in the score function
     itself, at the top of its name scope, not inside the encoder's or decoder's layers (whose
     names are scoped, "encoder_1/code_1/MatMul"). Names are per flatbuffer, and a name that
-    another signature shares only leaves one more weightless op in float32."""
+    another signature shares only leaves one more weightless op in float32. Empty without a
+    score signature (a file converted from other signatures only)."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    (score,) = [s for s in model.signatureDefs if s.signatureKey.decode() == SCORE_SIGNATURE]
+    scores = [s for s in model.signatureDefs if s.signatureKey.decode() == SCORE_SIGNATURE]
+    if not scores:
+        return []
+    (score,) = scores
     subgraph = model.subgraphs[score.subgraphIndex]
     names = {subgraph.tensors[i].name.decode() for op in subgraph.operators for i in op.outputs}
     return sorted(name for name in names if "/" not in name)
