@@ -13,6 +13,9 @@ and palette photos (PNG has no CMYK; a restored photo's colours do not fit its o
 Channels: a photo whose colour channels differ from the model's is converted (`adapt`): each
 channel of a colour photo through a gray model as a gray image of its own; a gray photo
 through a colour model with its gray in every channel, the output's channels averaged back.
+
+Masks (inpainting's holes, `read_mask`): any image mode, as gray; white (above half the
+range) is missing.
 """
 
 from __future__ import annotations
@@ -59,17 +62,48 @@ def read(path: Path, max_megapixels: float) -> Photo:
     Image.MAX_IMAGE_PIXELS = None  # the limit is ours (max_megapixels), checked below
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            if width * height > max_megapixels * 1e6:
-                raise PhotoError(
-                    f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, above "
-                    f"the limit of {max_megapixels:g}; raise it with --max_megapixels"
-                )
+            _check_megapixels(path, image.size, max_megapixels)
             image = ImageOps.exif_transpose(image)
             return _photo(image)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         # A truncated file fails when it is decoded, in exif_transpose or np.asarray.
         raise PhotoError(f"{path}: not a readable image ({error})") from None
+
+
+def read_mask(path: Path, photo_path: Path, size: tuple[int, int], max_megapixels: float):
+    """The mask at `path` for the photo at `photo_path` of `size` (width, height), oriented
+    as its EXIF says: bool (H, W, 1), True where a pixel is missing (white: above half the
+    range, after converting to gray). A PhotoError names the mask if it is not a readable
+    image or not of the photo's size."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None  # the limit is ours, as for photos
+    try:
+        with Image.open(path) as image:
+            _check_megapixels(path, image.size, max_megapixels)
+            image = ImageOps.exif_transpose(image)
+            if image.size != tuple(size):
+                raise PhotoError(
+                    f"{path}: the mask is {image.size[0]}x{image.size[1]} but its photo "
+                    f"{photo_path} is {size[0]}x{size[1]}; a mask has its photo's size"
+                )
+            if image.mode.startswith("I"):  # 16- or 32-bit gray: half of the 16-bit range
+                missing = np.asarray(image, np.int64) > 32767
+            else:  # palette, colour, alpha, 1-bit: as gray
+                missing = np.asarray(image.convert("L")) > 127
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise PhotoError(f"{path}: the mask is not a readable image ({error})") from None
+    return missing[..., None]
+
+
+def _check_megapixels(path: Path, size: tuple[int, int], max_megapixels: float) -> None:
+    """Refuses an image above `max_megapixels` by its header's `size`, before decoding."""
+    width, height = size
+    if width * height > max_megapixels * 1e6:
+        raise PhotoError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.3g} megapixels, above "
+            f"the limit of {max_megapixels:g}; raise it with --max_megapixels"
+        )
 
 
 def _photo(image) -> Photo:
@@ -117,22 +151,25 @@ def png_bytes(photo: Photo, pixels: np.ndarray) -> bytes:
 
 def adapt(fn: Callable, photo_channels: int, model_channels: int) -> Callable:
     """`fn` on batches of `model_channels` images as a function on batches of
-    `photo_channels` ones (see the module docstring), or `fn` itself where they agree."""
+    `photo_channels` ones (see the module docstring), or `fn` itself where they agree.
+    Further arguments (masks, (n, H, W, 1)) go with their images: one per image whatever
+    its channels."""
     if photo_channels == model_channels:
         return fn
     if model_channels == 1:
 
-        def per_channel(batch):
+        def per_channel(batch, *masks):
             n, h, w, c = batch.shape
             gray = batch.transpose(0, 3, 1, 2).reshape(n * c, h, w, 1)
-            return np.asarray(fn(gray)).reshape(n, c, h, w).transpose(0, 2, 3, 1)
+            masks = [np.repeat(mask, c, axis=0) for mask in masks]  # image i's at i·c … i·c+c−1
+            return np.asarray(fn(gray, *masks)).reshape(n, c, h, w).transpose(0, 2, 3, 1)
 
         return per_channel
     if photo_channels == 1:
 
-        def replicated(batch):
+        def replicated(batch, *masks):
             colour = np.repeat(batch, model_channels, axis=-1)
-            return np.asarray(fn(colour)).mean(axis=-1, keepdims=True)
+            return np.asarray(fn(colour, *masks)).mean(axis=-1, keepdims=True)
 
         return replicated
     raise PhotoError(

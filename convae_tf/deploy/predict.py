@@ -5,8 +5,13 @@
     python -m convae_tf.predict --model=exported_models/ae-sprites/1/model_int8.tflite \
         --task=score --input=test.npz --output=out/
 
+    python -m convae_tf.predict --model=exported_models/ae-sprites/1 --task=inpaint \
+        --input=photos/ --mask=masks/ --output=out/
+
 Tasks: reconstruct (PNG per image), encode (<output name>.npy, rows in the order of
-files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score).
+files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score),
+inpaint (photos and their masks → PNG per photo; SavedModel only: TFLite files have no
+two-input signature).
 
 reconstruct takes photos of any size, gray or colour (deploy/photos.py: how they are read,
 converted to the model's channels and written back, a PNG of the same size and mode): a
@@ -15,8 +20,12 @@ every model of one size (a dense code, a TFLite file) tile by tile, seams blende
 (deploy/tiles.py). Each photo is read, restored and written (atomically) on its own: a photo
 that fails is named on one line and the others are still written; the exit code is then 2.
 Photos are never resized: one smaller than the model's smallest size (the model card's
-input.min_size; a model of one size: that size) is refused. encode and score take the
-model's own size and channels, decode its code size: a mismatch is an error.
+input.min_size; a model of one size: that size) is refused. inpaint restores photos as
+reconstruct does, each with its mask (--mask: a file, or a folder holding a file of each
+photo's stem; any image mode, white = missing, the photo's size): the SavedModel's `inpaint`
+signature fills the holes, and the known pixels are written exactly as they were. encode
+and score take the model's own size and channels, decode its code size: a mismatch is an
+error.
 
 This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md:
 inference runs where convae_tf's models are not needed), and reads its helpers from their
@@ -45,7 +54,10 @@ TASKS = {
     "encode": "encode",
     "decode": "decode",
     "score": "score",
+    "inpaint": "inpaint",
 }
+# The inpaint signature's inputs and output (convae_tf/deploy/signatures.py, not imported).
+IMAGES, MASKS, INPAINTED = "images", "masks", "inpainted"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SAVED_MODEL_CHUNK = 64  # images per SavedModel call: bounds memory on large inputs
 USAGE_EXIT_CODE = 2
@@ -107,19 +119,30 @@ class SavedModelRunner:
         self._loaded = tf.saved_model.load(str(self.path))
         self.signatures = sorted(self._loaded.signatures.keys())
 
+    def input_specs(self, signature: str) -> dict[str, tuple[int | None, ...]]:
+        """{input name: shape without the batch dimension} of a signature."""
+        _, kwargs = self._function(signature).structured_input_signature
+        return {name: tuple(spec.shape[1:]) for name, spec in kwargs.items()}
+
     def input_spec(self, signature: str) -> tuple[str, tuple[int | None, ...]]:
         """(input name, shape without the batch dimension) of a one-input signature."""
-        _, kwargs = self._function(signature).structured_input_signature
-        (name, spec), *rest = kwargs.items()
-        if rest:
-            raise InputError(f"signature {signature!r} takes {len(kwargs)} inputs; expected one")
-        return name, tuple(spec.shape[1:])
+        specs = self.input_specs(signature)
+        if len(specs) != 1:
+            raise InputError(f"signature {signature!r} takes {len(specs)} inputs; expected one")
+        return next(iter(specs.items()))
 
     def __call__(self, signature: str, batch: np.ndarray) -> dict[str, np.ndarray]:
-        function, (name, _) = self._function(signature), self.input_spec(signature)
+        name, _ = self.input_spec(signature)
+        return self.run(signature, {name: batch})
+
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A signature of one input or more on batches of the same length, in chunks."""
+        function, length = self._function(signature), len(next(iter(inputs.values())))
         chunks = [
-            function(**{name: self._tf.constant(batch[i : i + SAVED_MODEL_CHUNK])})
-            for i in range(0, len(batch), SAVED_MODEL_CHUNK)
+            function(
+                **{k: self._tf.constant(v[i : i + SAVED_MODEL_CHUNK]) for k, v in inputs.items()}
+            )
+            for i in range(0, length, SAVED_MODEL_CHUNK)
         ]
         return {key: np.concatenate([c[key].numpy() for c in chunks]) for key in chunks[0]}
 
@@ -419,18 +442,25 @@ class FileErrors(InputError):
 
 
 class Restorer:
-    """A runner's reconstruction as a function of one photo (deploy/photos.py): whole, or tile
-    by tile (deploy/tiles.py), in the model's channels whatever the photo's."""
+    """A runner's reconstruction (or, task "inpaint", its inpainting of the holes of a mask)
+    as a function of one photo (deploy/photos.py): whole, or tile by tile (deploy/tiles.py),
+    in the model's channels whatever the photo's."""
 
-    def __init__(self, runner, card: dict):
-        _, shape = runner.input_spec(TASKS["reconstruct"])
+    def __init__(self, runner, card: dict, task: str = "reconstruct"):
+        if task == "inpaint":
+            shape = runner.input_specs(TASKS[task])[IMAGES]
+            self._run = lambda batch, masks: runner.run(TASKS[task], {IMAGES: batch, MASKS: masks})[
+                INPAINTED
+            ]
+        else:
+            _, shape = runner.input_spec(TASKS[task])
+            self._run = lambda batch: runner(TASKS[task], batch)["reconstruction"]
         self.channels = int(shape[-1])
         self.any_size = shape[0] is None or shape[1] is None
         if self.any_size:  # the card's min_size of an any-size model: its padding step
             self.min_size = tuple(card.get("input", {}).get("min_size") or (2, 2))
         else:
             self.min_size = (int(shape[0]), int(shape[1]))
-        self._run = lambda batch: runner(TASKS["reconstruct"], batch)["reconstruction"]
 
     def tiling(self) -> dict:
         """run_tiled's tile, overlap and alignment for this model."""
@@ -441,8 +471,9 @@ class Restorer:
         height, width = self.min_size
         return {"tile": (height, width), "overlap": (height // 4, width // 4), "align": 1}
 
-    def __call__(self, path: Path, photo) -> np.ndarray:
-        """The restored pixels of `photo` (read from `path`), of its size, channels and type."""
+    def __call__(self, path: Path, photo, mask: np.ndarray | None = None) -> np.ndarray:
+        """The restored pixels of `photo` (read from `path`), of its size, channels and type;
+        inpainting: where `mask` (bool (H, W, 1)) is True, the others exactly the photo's."""
         height, width, channels = photo.pixels.shape
         if height < self.min_size[0] or width < self.min_size[1]:
             raise InputError(
@@ -451,8 +482,15 @@ class Restorer:
             )
         fn = photos.adapt(self._run, channels, self.channels)
         to_float = lambda pixels: pixels.astype(np.float32) / photo.scale  # noqa: E731
+        masks = () if mask is None else (mask[None].astype(np.float32),)
         if self.any_size and height * width <= WHOLE_IMAGE_PIXELS:
-            return photos.quantized(photo, fn(to_float(photo.pixels[None]))[0])
+            restored = photos.quantized(photo, fn(to_float(photo.pixels[None]), *masks)[0])
+        else:
+            restored = self._tiled(fn, photo, to_float, mask)
+        # The model keeps the known pixels, but in float: they are put back as they were read.
+        return restored if mask is None else np.where(mask, restored, photo.pixels)
+
+    def _tiled(self, fn, photo, to_float, mask) -> np.ndarray:
         if tiles is None:
             raise InputError("tiles.py must sit beside predict.py to run photos tile by tile")
         restored = np.empty_like(photo.pixels)
@@ -460,7 +498,7 @@ class Restorer:
         def emit(top, rows):
             restored[top : top + len(rows)] = photos.quantized(photo, rows)
 
-        options = self.tiling() | {"batch": TILES_PER_CALL, "to_float": to_float}
+        options = self.tiling() | {"batch": TILES_PER_CALL, "to_float": to_float, "mask": mask}
         tiles.run_tiled(fn, photo.pixels, emit=emit, **options)
         return restored
 
@@ -508,6 +546,65 @@ def reconstruct_photos(runner, model: Path, input_path: Path, output: Path, max_
     return for_each_file(photo_files(input_path), restore, output)
 
 
+def mask_finder(mask_path: Path):
+    """path of a photo → the path of its mask: `mask_path` itself if it is a file, else the
+    file of the folder `mask_path` named as the photo, or the one file with its stem. An
+    InputError names the photo that has none (or several)."""
+    if mask_path.is_file():
+        return lambda photo: mask_path
+    if not mask_path.is_dir():
+        raise InputError(f"--mask={mask_path}: no such file or folder")
+    by_stem = {}
+    for path in sorted(mask_path.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            by_stem.setdefault(path.stem, []).append(path)
+
+    def find(photo: Path) -> Path:
+        found = by_stem.get(photo.stem, [])
+        if mask_path / photo.name in found:
+            return mask_path / photo.name
+        if len(found) == 1:
+            return found[0]
+        if found:
+            names = ", ".join(p.name for p in found)
+            raise InputError(f"{photo}: several masks for it in {mask_path} ({names}); keep one")
+        raise InputError(f"{photo}: no mask for it in {mask_path} (a file {photo.stem}.png)")
+
+    return find
+
+
+def inpaint_photos(runner, model: Path, input_path: Path, mask_path: Path, output: Path, mp):
+    """inpaint on photo files and their masks (see the module docstring); {file name: path
+    written}. Photos above `mp` megapixels are refused, as are their masks."""
+    if photos is None:
+        raise InputError("photos.py must sit beside predict.py to restore photo files")
+    restorer = Restorer(runner, model_card(model), task="inpaint")
+    find_mask = mask_finder(mask_path)
+    files = photo_files(input_path)
+
+    def inpaint(path: Path) -> bytes:
+        photo = photos.read(path, mp)
+        height, width = photo.pixels.shape[:2]
+        mask = photos.read_mask(find_mask(path), path, (width, height), mp)
+        return photos.png_bytes(photo, restorer(path, photo, mask))
+
+    return for_each_file(files, inpaint, output)
+
+
+def check_mask_flag(model: str, task: str, mask: str | None) -> None:
+    """--mask goes with --task=inpaint, which runs SavedModels only."""
+    if task != "inpaint":
+        if mask is not None:
+            raise InputError(f"--mask is for --task=inpaint only, not --task={task}")
+        return
+    if mask is None:
+        raise InputError("--task=inpaint needs --mask: a mask file, or a folder of one per photo")
+    if Path(model).suffix.lower() == ".tflite":
+        raise InputError(
+            f"--model={model}: TFLite files have no inpaint signature; use the SavedModel folder"
+        )
+
+
 # ------------------------------------------------------------------------------------- main
 def predict(
     model: str,
@@ -515,13 +612,19 @@ def predict(
     input_path: str,
     output: str,
     max_megapixels: float = MAX_MEGAPIXELS,
+    mask: str | None = None,
 ) -> dict:
     """Runs `task` and writes its files into `output`; returns them: {name: bytes}, or for
-    photo files restored one by one (reconstruct), {name: path written}. Raises FileErrors
-    if some photos failed (the others written)."""
+    photo files restored one by one (reconstruct, inpaint with the masks at `mask`), {name:
+    path written}. Raises FileErrors if some photos failed (the others written)."""
     if task not in TASKS:
         raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
+    check_mask_flag(model, task, mask)
     runner = load_runner(model)
+    if task == "inpaint":
+        return inpaint_photos(
+            runner, Path(model), Path(input_path), Path(mask), Path(output), max_megapixels
+        )
     if task == "reconstruct" and Path(input_path).suffix.lower() not in (".npz", ".npy"):
         return reconstruct_photos(
             runner, Path(model), Path(input_path), Path(output), max_megapixels
@@ -548,17 +651,22 @@ def _define_flags():
     flags.DEFINE_enum("task", "reconstruct", list(TASKS), "What to compute.")
     flags.DEFINE_string("input", None, "PNG/JPEG file, folder of them, .npz/.npy (codes: decode).")
     flags.DEFINE_string("output", None, "Output folder (created; files in it are replaced).")
+    flags.DEFINE_string(
+        "mask",
+        None,
+        "inpaint: a mask file, or a folder of one per photo (same stem); white = missing.",
+    )
     flags.DEFINE_float(
         "max_megapixels",
         MAX_MEGAPIXELS,
-        "reconstruct: photos above this size are refused (memory and time grow with it).",
+        "reconstruct, inpaint: photos above this size are refused (memory and time grow with it).",
         lower_bound=0.0,
     )
     for name in ("model", "input", "output"):
         flags.mark_flag_as_required(name)
     # --help lists the main module's key flags; under `python -m convae_tf.predict` the main
     # module is the entry module, not this one (convae_tf.cli does the same for the others).
-    for name in ("model", "task", "input", "output", "max_megapixels"):
+    for name in ("model", "task", "input", "output", "mask", "max_megapixels"):
         flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     return flags.FLAGS
 
@@ -604,7 +712,12 @@ def run() -> None:
             _fail(f"unexpected arguments {argv[1:]}; every option is a --flag=value")
         try:
             files = predict(
-                FLAGS.model, FLAGS.task, FLAGS.input, FLAGS.output, FLAGS.max_megapixels
+                FLAGS.model,
+                FLAGS.task,
+                FLAGS.input,
+                FLAGS.output,
+                FLAGS.max_megapixels,
+                FLAGS.mask,
             )
         except FileErrors as error:  # each failed file on its line; the others were written
             if error.written:

@@ -58,12 +58,14 @@ def run_tiled(
     align: int = 1,
     batch: int = 1,
     to_float: Callable[[np.ndarray], np.ndarray] | None = None,
+    mask: np.ndarray | None = None,
 ) -> None:
     """Runs `fn` (float32 (n, h, w, C) → (n, h, w, C')) on tiles of `image` (H, W, C, any
     dtype: `to_float` turns each tile into float32, by default a cast) and calls
     `emit(top, rows)` with the blended float32 rows (r, W, C') from row `top` on, top to
     bottom, each row once. At most `batch` tiles are in flight; tiles cut at the image's
-    edge (align > 1) are run on their own."""
+    edge (align > 1) are run on their own. With a `mask` (H, W, 1; inpainting's holes), its
+    tile at the same place goes with each image tile, as float32: `fn(tiles, mask_tiles)`."""
     height, width = image.shape[:2]
     to_float = to_float or (lambda pixels: pixels.astype(np.float32))
     rows = starts(height, tile[0], overlap[0], align)
@@ -77,7 +79,11 @@ def run_tiled(
             strip = _shifted(strip, top - rows[k - 1])
         for group in _groups(columns, tile[1], width, batch):
             tiles = np.stack([image[top:bottom, x : x + tile[1]] for x in group])
-            outputs = np.asarray(fn(to_float(tiles)), np.float32)
+            inputs = [to_float(tiles)]
+            if mask is not None:
+                cut = [mask[top:bottom, x : x + tile[1]] for x in group]
+                inputs.append(np.stack(cut).astype(np.float32))
+            outputs = np.asarray(fn(*inputs), np.float32)
             if strip is None:  # its channels are the outputs'
                 strip = np.zeros((tile[0], width, outputs.shape[-1]), np.float32)
             for x, output in zip(group, outputs, strict=True):
