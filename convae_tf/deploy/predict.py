@@ -441,6 +441,18 @@ class FileErrors(InputError):
         self.messages, self.written = messages, written
 
 
+def tiling(any_size: bool, min_size: tuple[int, int]) -> dict:
+    """run_tiled's tile, overlap and alignment: for a fully convolutional model (`min_size`
+    its padding step) tiles of about TILE aligned to that step, overlapping by TILE_OVERLAP;
+    for a model of one size (`min_size` that size) tiles of its size overlapping by a quarter."""
+    if any_size:
+        step = min_size[0]
+        tile = max(step, TILE // step * step)
+        return {"tile": (tile, tile), "overlap": (TILE_OVERLAP,) * 2, "align": step}
+    height, width = min_size
+    return {"tile": (height, width), "overlap": (height // 4, width // 4), "align": 1}
+
+
 class Restorer:
     """A runner's reconstruction (or, task "inpaint", its inpainting of the holes of a mask)
     as a function of one photo (deploy/photos.py): whole, or tile by tile (deploy/tiles.py),
@@ -464,12 +476,7 @@ class Restorer:
 
     def tiling(self) -> dict:
         """run_tiled's tile, overlap and alignment for this model."""
-        if self.any_size:
-            step = self.min_size[0]
-            tile = max(step, TILE // step * step)
-            return {"tile": (tile, tile), "overlap": (TILE_OVERLAP,) * 2, "align": step}
-        height, width = self.min_size
-        return {"tile": (height, width), "overlap": (height // 4, width // 4), "align": 1}
+        return tiling(self.any_size, self.min_size)
 
     def __call__(self, path: Path, photo, mask: np.ndarray | None = None) -> np.ndarray:
         """The restored pixels of `photo` (read from `path`), of its size, channels and type;

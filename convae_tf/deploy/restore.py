@@ -70,7 +70,8 @@ def _tiling(model, image, tile, overlap, align) -> tuple[Callable | None, tuple,
         if tile is None and image.shape[0] * image.shape[1] <= predict.WHOLE_IMAGE_PIXELS:
             return None, (), (), 1
         step = 2**model.depth
-        tile = tuple(tile or (max(step, predict.TILE // step * step),) * 2)
-        return fn, tile, tuple(overlap or (predict.TILE_OVERLAP,) * 2), step
-    tile = tuple(model.image_shape[:2])
-    return fn, tile, tuple(overlap or (tile[0] // 4, tile[1] // 4)), 1
+        plan = predict.tiling(True, (step, step))
+    else:
+        plan = predict.tiling(False, tuple(model.image_shape[:2]))
+        tile = None  # a model of one size runs tiles of its size
+    return fn, tuple(tile or plan["tile"]), tuple(overlap or plan["overlap"]), plan["align"]
