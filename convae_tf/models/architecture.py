@@ -123,3 +123,13 @@ class ArchitectureField:
         raise AttributeError(
             f"{self.name} is part of the model's frozen architecture: pass it to the constructor"
         )
+
+
+def architecture_attributes(model_class):
+    """Class decorator: every field of `Architecture` as a read-only attribute of the model
+    class (`ArchitectureField`), so a new field needs no declaration of its own."""
+    for field in dataclasses.fields(Architecture):
+        attribute = ArchitectureField()
+        attribute.__set_name__(model_class, field.name)
+        setattr(model_class, field.name, attribute)
+    return model_class

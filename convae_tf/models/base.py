@@ -47,9 +47,10 @@ import tensorflow as tf
 from keras import ops
 
 from convae_tf.models import anomaly, blocks, losses, nets
-from convae_tf.models.architecture import Architecture, ArchitectureField
+from convae_tf.models.architecture import Architecture, architecture_attributes
 
 
+@architecture_attributes
 class ConvAutoencoder(keras.Model):
     """Convolutional autoencoder for images of any H×W×C, built on first call.
 
@@ -77,25 +78,6 @@ class ConvAutoencoder(keras.Model):
     # Architecture fields that a variant cannot change, with the value it needs (stacked: its
     # stages split the network block by block); empty: every option applies.
     fixed_architecture: dict[str, object] = {}
-
-    # The architecture's fields, read off `self.architecture`.
-    latent_dim = ArchitectureField()
-    filters = ArchitectureField()
-    kernel_size = ArchitectureField()
-    activation = ArchitectureField()
-    pooling = ArchitectureField()
-    upsampling = ArchitectureField()
-    decoder_block = ArchitectureField()
-    hidden_units = ArchitectureField()
-    output_layer = ArchitectureField()
-    block_convs = ArchitectureField()
-    normalization = ArchitectureField()
-    bottleneck = ArchitectureField()
-    # U-Net skip connections from each encoder block to the decoder block of its size: the
-    # decoder then needs the encoder's feature maps besides the code, so `decode(code)` alone
-    # does not exist. Only the denoising autoencoder offers them (an uncorrupted input would
-    # just be copied through them).
-    skip_connections = ArchitectureField()
 
     def __init__(
         self,
