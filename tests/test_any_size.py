@@ -44,6 +44,21 @@ def test_fully_convolutional_model_takes_any_size(skip):
     np.testing.assert_array_equal(np.asarray(code), np.asarray(expected_code))
 
 
+def test_inpainter_with_a_mask_channel_takes_any_size():
+    """The any-size encoder reads the mask channel too (C + 1 channels) and the decoder gives C:
+    the user's holes reach it at every size, and the known pixels come back as they were."""
+    model = conv_model(gaussian_std=0.0, strokes=1, mask_channel=True, skip_connections=True)
+    for height, width in [(40, 33), (16, 16)]:
+        batch = images((height, width, 1), batch=2, seed=height)
+        masks = (images((height, width, 1), batch=2, seed=width) < 0.3).astype(np.float32)
+        filled = np.asarray(model.inpaint(batch, masks))
+        assert filled.shape == batch.shape
+        np.testing.assert_array_equal(filled[masks == 0], batch[masks == 0])
+        # The mask changes what the encoder sees: holes marked, not only zeroed.
+        blind = np.asarray(model(batch * (1 - masks)))
+        assert not np.allclose(filled[masks == 1], blind[masks == 1])
+
+
 def test_any_size_code_grows_with_the_image_and_survives_saving(tmp_path):
     model = conv_model("ae")
     batch = images((40, 24, 1), batch=2)

@@ -172,7 +172,13 @@ class ConvAutoencoder(keras.Model):
             # Held outside Keras's tracking: the same layers, so no variables of its own to
             # count or save.
             self._any_size = _Untracked(
-                *nets.any_size_networks(self.architecture, trained, self.image_shape[-1], channels)
+                *nets.any_size_networks(
+                    self.architecture,
+                    trained,
+                    self.image_shape[-1],
+                    channels,
+                    self.extra_input_channels,
+                )
             )
 
     @property

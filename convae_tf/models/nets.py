@@ -170,17 +170,22 @@ def _decoder_blocks(architecture: Architecture, x, skips, channels: int):
 
 
 def any_size_networks(
-    architecture: Architecture, trained: tuple[keras.Model, ...], channels: int, code_channels: int
+    architecture: Architecture,
+    trained: tuple[keras.Model, ...],
+    channels: int,
+    code_channels: int,
+    extra_input_channels: int = 0,
 ) -> tuple[keras.Model, keras.Model]:
     """(encoder, decoder) of any H×W on the layers (the weights) of the `trained` encoder and
     decoder of a conv bottleneck: the same network without what ties it to one size (the
     padding, the flattening of the code, the cropping). The encoder takes images already
     padded to a multiple of 2**depth and gives the code as a feature map (h, w,
     `code_channels`) (with skip connections: [that map, *the skip maps]); the decoder takes
-    the same and gives logits at the padded size."""
+    the same and gives logits at the padded size. `extra_input_channels`: channels that the
+    encoder reads besides the image's `channels` (the dae's mask channel)."""
     arch = architecture
     with blocks.sharing_layers(*trained):
-        images = keras.Input((None, None, channels), name="padded_images")
+        images = keras.Input((None, None, channels + extra_input_channels), name="padded_images")
         x, skips = _encoder_blocks(arch, images)
         code = _code_conv(x, code_channels)
         outputs = [code, *skips] if arch.skip_connections else code
