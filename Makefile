@@ -27,12 +27,26 @@ demo: install
 		--workdir=runs/demo --overwrite
 	$(PY) -m convae_tf.export --workdir=runs/demo --out=exported_models/demo
 	$(PY) -m convae_tf.evaluate --workdir=runs/demo --iw_examples=500
+	$(MAKE) --no-print-directory demo-photo
 	@echo
 	@echo "Demo done. Results:"
 	@echo "  runs/demo/                 model.keras, history.csv, config.json, checkpoints/, tensorboard/"
 	@echo "  runs/demo/metrics.json     reconstruction, denoising, inpainting, VAE bounds, linear probe"
 	@echo "  runs/demo/figures/         PNGs: reconstructions, samples, latent space, curves, ..."
 	@echo "  exported_models/demo/      SavedModel (TF Serving) + .tflite files + model_card.json, one folder per version"
+	@echo "  runs/demo/photo/side_by_side.png  a photo denoised and inpainted by the shipped models"
+
+# The shipped photo models (exported_models/denoise-photo, inpaint-photo) on a photo that ships
+# with them: noise and holes added, restored by convae-predict, drawn side by side.
+PHOTO_DEMO := runs/demo/photo
+.PHONY: demo-photo
+demo-photo: install
+	$(PY) -m experiments.photo_demo corrupt --out=$(PHOTO_DEMO)
+	$(PY) -m convae_tf.predict --model=exported_models/denoise-photo \
+		--input=$(PHOTO_DEMO)/noisy.png --output=$(PHOTO_DEMO)/denoised
+	$(PY) -m convae_tf.predict --model=exported_models/inpaint-photo --task=inpaint \
+		--input=$(PHOTO_DEMO)/holed.png --mask=$(PHOTO_DEMO)/mask.png --output=$(PHOTO_DEMO)/filled
+	$(PY) -m experiments.photo_demo figure --out=$(PHOTO_DEMO)
 
 train: install
 	$(PY) -m convae_tf.train --model=$(MODEL) --dataset=$(DATASET) --epochs=$(EPOCHS)

@@ -23,16 +23,21 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 def load_clean(folder: Path) -> dict[str, np.ndarray]:
     """The images of `folder` by name stem: uint8, (H, W) for gray, (H, W, 3) for colour."""
-    images = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        with Image.open(path) as image:
-            gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
-            images[path.stem] = np.asarray(image.convert("L" if gray else "RGB"))
+    images = {
+        path.stem: load_image(path)
+        for path in sorted(folder.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
+    }
     if not images:
         raise SystemExit(f"no PNG or JPEG images in {folder}")
     return images
+
+
+def load_image(path: Path) -> np.ndarray:
+    """uint8 pixels, (H, W) for a gray image, (H, W, 3) for any other."""
+    with Image.open(path) as image:
+        gray = image.mode in ("1", "L", "LA", "I", "I;16", "F")
+        return np.asarray(image.convert("L" if gray else "RGB"))
 
 
 def rng_for(seed: int, name: str, *setting: int) -> np.random.Generator:

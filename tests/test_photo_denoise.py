@@ -80,7 +80,7 @@ def test_a_folder_command_plugs_in_as_one_function(tmp_path, monkeypatch):
     assert row["seconds_per_megapixel"] == pytest.approx(0.5 / (40 * 48 / 1e6), rel=1e-3)
 
 
-def run_quick(tmp_path: Path, denoisers: str) -> dict:
+def run_quick(tmp_path: Path, denoisers: str, inpainters: str = "biharmonic") -> dict:
     tiny_images(tmp_path / "images")
     photo_denoise.main(
         [
@@ -89,6 +89,7 @@ def run_quick(tmp_path: Path, denoisers: str) -> dict:
             f"--work={tmp_path / 'work'}",
             f"--out={tmp_path / 'results'}",
             f"--denoisers={denoisers}",
+            f"--inpainters={inpainters}",
         ]
     )
     return json.loads((tmp_path / "results" / "photo_denoise.json").read_text())
@@ -124,3 +125,18 @@ def test_quick_run_of_bm3d(tmp_path):
     row = run_quick(tmp_path, "bm3d")["denoise"]["bm3d"]["25"]
     for name in ("gray", "colour"):
         assert row["per_image"][name]["psnr"] > noisy_psnr(tmp_path, name) + 1
+
+
+@pytest.mark.slow
+def test_quick_run_of_the_shipped_models_through_predict(tmp_path):
+    """The shipped denoiser (SavedModel and int8 TFLite) and inpainter, each as the whole
+    `python -m convae_tf.predict` command a user runs, on a fresh clone with no training."""
+    result = run_quick(tmp_path, "ours,ours_int8", inpainters="ours")
+    for method in ("ours", "ours_int8"):
+        row = result["denoise"][method]["25"]
+        assert row["seconds"] > 0
+        for name in ("gray", "colour"):
+            assert row["per_image"][name]["psnr"] > noisy_psnr(tmp_path, name) + 1
+    for setting in result["inpaint"]["ours"].values():
+        for row in setting["per_image"].values():
+            assert row["psnr_masked"] > 10

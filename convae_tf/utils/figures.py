@@ -47,6 +47,28 @@ def image_rows(rows: dict[str, np.ndarray], path: Path, title: str | None = None
     return save(fig, path)
 
 
+def titled_panels(rows: list[list[tuple[str, np.ndarray]]], path: Path, width: float = 5.0):
+    """Rows of (title, image) panels, each `width` inches wide at the images' aspect ratio:
+    photos large enough to judge by eye (an `image_rows` cell is about 120 pixels)."""
+    columns = max(len(row) for row in rows)
+    height, width_px = rows[0][0][1].shape[:2]
+    panel_height = width * height / width_px
+    fig, axes = plt.subplots(
+        len(rows), columns, figsize=(width * columns, (panel_height + 0.4) * len(rows)),
+        squeeze=False,
+    )
+    for r, row in enumerate(rows):
+        for c in range(columns):
+            if c < len(row):
+                title, image = row[c]
+                _show(axes[r, c], image if image.ndim == 3 else image[..., None])
+                axes[r, c].set_title(title, fontsize=11)
+            else:
+                axes[r, c].axis("off")
+    fig.tight_layout()
+    return save(fig, path)
+
+
 def save(fig, path: Path) -> Path:
     """Save atomically, so that a reader never sees half a PNG."""
     try:

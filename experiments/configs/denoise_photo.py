@@ -1,0 +1,46 @@
+"""Shipped model: exported_models/denoise-photo, a blind denoiser of colour photographs.
+
+A U-Net denoising autoencoder (RED-Net's family: a convolutional encoder-decoder with skip
+connections, Mao et al. 2016; three blocks of two convolutions, 48/96/192 channels, a
+convolutional code, so it runs on photos of any size) trained on random 64×64 crops of the
+training photos at several scales, with blind Gaussian noise: σ drawn per crop in [0, 50/255]
+(as DnCNN-B trains, Zhang et al. 2017), mean squared error, cosine schedule.
+
+Commands (`make data-photos` first; 2 cores):
+    python -m experiments.photo_pyramid      # data/photos/pyramid: each photo at 1×, ½×, ¼×, …
+    python -m convae_tf.train --config=experiments/configs/denoise_photo.py
+    python -m convae_tf.export --workdir=runs/denoise-photo --out=exported_models/denoise-photo \
+        --quantize=float32,int8
+    python -m experiments.photo_denoise      # side by side with BM3D and NL-means
+
+Figures (training time, PSNR against BM3D at every σ): experiments/results/photo_denoise.md.
+"""
+
+from convae_tf.training import config as training_config
+
+
+def get_config():
+    config = training_config.get_config()
+    config.model = "dae"
+    config.dataset = "folder:data/photos/pyramid"
+    config.crop = (64, 64)
+    # Several crops per decoded photo: decoding a 6-megapixel PNG costs more than a step.
+    config.crops_per_image = 32
+    config.batch_size = 32
+    config.epochs = 20
+    config.steps_per_epoch = 300
+    config.lr_schedule = "cosine"
+    config.test_examples = 256
+    # A 8×8×64 code map at 64×64: with skip connections the detail need not pass through it.
+    config.latent_dim = 4096
+    config.model_args = {
+        "gaussian_std": (0.0, 0.196),
+        "bottleneck": "conv",
+        "skip_connections": True,
+        "block_convs": 2,
+        "filters": (48, 96, 192),
+        # PSNR is what the benchmark and users measure: the loss it is a function of.
+        "reconstruction_loss": "mse",
+    }
+    config.workdir = "runs/denoise-photo"
+    return config

@@ -1,0 +1,49 @@
+"""Shipped model: exported_models/inpaint-photo, fills the holes of colour photographs.
+
+A U-Net denoising autoencoder whose corruption is holes: per crop a rectangle of 10-40 % of
+each side and two free-form brush strokes (DeepFill v2's random walks, Yu et al. 2019), the
+holes also given to the encoder as a fourth channel (`mask_channel`, as partial-convolution
+and DeepFill inpainting read them). Four blocks of one convolution, 32-256 channels, so that
+a pixel in a hole sees about a hundred pixels around it; random 128×128 crops of the training
+photos at several scales, mean squared error, cosine schedule. The user's known pixels are
+kept exactly (`inpaint(images, masks)`).
+
+Commands (`make data-photos` first; 2 cores):
+    python -m experiments.photo_pyramid      # data/photos/pyramid: each photo at 1×, ½×, ¼×, …
+    python -m convae_tf.train --config=experiments/configs/inpaint_photo.py
+    python -m convae_tf.export --workdir=runs/inpaint-photo --out=exported_models/inpaint-photo \
+        --quantize=float32,int8
+
+Figures (training time, PSNR over the holes against biharmonic inpainting):
+experiments/results/photo_denoise.md.
+"""
+
+from convae_tf.training import config as training_config
+
+
+def get_config():
+    config = training_config.get_config()
+    config.model = "dae"
+    config.dataset = "folder:data/photos/pyramid"
+    config.crop = (128, 128)
+    config.crops_per_image = 16
+    config.batch_size = 16
+    config.epochs = 15
+    config.steps_per_epoch = 250
+    config.lr_schedule = "cosine"
+    config.test_examples = 128
+    config.latent_dim = 4096  # an 8×8×64 code map at 128×128
+    config.model_args = {
+        "gaussian_std": 0.0,
+        "rectangles": 1,
+        "rectangle_size": (0.1, 0.4),
+        "strokes": 2,
+        "mask_channel": True,
+        "bottleneck": "conv",
+        "skip_connections": True,
+        "block_convs": 1,
+        "filters": (32, 64, 128, 256),
+        "reconstruction_loss": "mse",
+    }
+    config.workdir = "runs/inpaint-photo"
+    return config
