@@ -1,6 +1,6 @@
 """The end of `make demo`: a real photo restored by the shipped models, side by side.
 
-    python -m experiments.photo_demo corrupt --out=runs/demo/photo   # noisy.png, holed.png, mask.png
+    python -m experiments.photo_demo corrupt --out=runs/demo/photo   # noisy, holed, mask .png
     python -m convae_tf.predict --model=exported_models/denoise-photo \
         --input=runs/demo/photo/noisy.png --output=runs/demo/photo/denoised
     python -m convae_tf.predict --model=exported_models/inpaint-photo --task=inpaint \
@@ -48,8 +48,10 @@ def write_corrupted(photo: Path, out: Path) -> None:
     corrupt.write_png(out / "noisy.png", noisy)
     corrupt.write_png(out / "holed.png", holed)
     corrupt.write_png(out / "mask.png", holes.astype(np.uint8) * 255)
-    print(f"[photo_demo] {photo.name}: noise σ={SIGMA} → {out / 'noisy.png'}, "
-          f"{100 * holes.mean():.0f} % holes → {out / 'holed.png'} (mask {out / 'mask.png'})")
+    print(
+        f"[photo_demo] {photo.name}: noise σ={SIGMA} → {out / 'noisy.png'}, "
+        f"{100 * holes.mean():.0f} % holes → {out / 'holed.png'} (mask {out / 'mask.png'})"
+    )
 
 
 def draw(out: Path) -> Path:

@@ -186,9 +186,7 @@ def shipped_denoiser(model: Path) -> Denoiser:
 
 def shipped_inpainter(holed: Path, masks: Path, names: list[str], output: Path) -> float:
     with folder_of(holed, names) as inputs:
-        return predict_command(
-            SHIPPED_INPAINTER, "inpaint", inputs, output, f"--mask={masks}"
-        )
+        return predict_command(SHIPPED_INPAINTER, "inpaint", inputs, output, f"--mask={masks}")
 
 
 def latest_tflite(model: Path, quantization: str) -> Path:

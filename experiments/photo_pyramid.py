@@ -1,6 +1,7 @@
 """The training photos at several scales, so that crops hold the detail of photos of every size.
 
     python -m experiments.photo_pyramid --source=data/photos/train --out=data/photos/pyramid
+    python -m experiments.photo_pyramid --gray --out=data/photos/pyramid-gray   # for a gray model
 
 The wallpapers of `make data-photos` are 1280×1024 to 6028×3391: a 64-pixel crop of a 6-megapixel
 photo is mostly smooth (a patch of sky, an out-of-focus background), while the photos people
@@ -24,6 +25,9 @@ _OUT = flags.DEFINE_string("out", "data/photos/pyramid", "Folder to write the sc
 _MIN_SIDE = flags.DEFINE_integer(
     "min_side", 384, "Smallest short side written: no scale below it (a crop needs context)."
 )
+_GRAY = flags.DEFINE_bool(
+    "gray", False, "Write gray (L) files, the luminance of each photo: for a gray model."
+)
 
 
 def scales(size: tuple[int, int], min_side: int) -> list[int]:
@@ -34,7 +38,7 @@ def scales(size: tuple[int, int], min_side: int) -> list[int]:
     return factors
 
 
-def write_pyramid(source: Path, out: Path, min_side: int) -> int:
+def write_pyramid(source: Path, out: Path, min_side: int, mode: str = "RGB") -> int:
     photos = sorted(p for p in source.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not photos:
         raise app.UsageError(f"no photos in {source}; run make data-photos first")
@@ -42,7 +46,7 @@ def write_pyramid(source: Path, out: Path, min_side: int) -> int:
     written = 0
     for path in photos:
         with Image.open(path) as opened:
-            photo = ImageOps.exif_transpose(opened).convert("RGB")
+            photo = ImageOps.exif_transpose(opened).convert(mode)
         for factor in scales(photo.size, min_side):
             target = out / f"{path.stem}@{factor}.png"
             if target.exists():
@@ -58,7 +62,8 @@ def write_pyramid(source: Path, out: Path, min_side: int) -> int:
 
 def main(argv):
     del argv
-    written = write_pyramid(Path(_SOURCE.value), Path(_OUT.value), _MIN_SIDE.value)
+    mode = "L" if _GRAY.value else "RGB"
+    written = write_pyramid(Path(_SOURCE.value), Path(_OUT.value), _MIN_SIDE.value, mode)
     total = len(list(Path(_OUT.value).glob("*.png")))
     print(f"{written} files written, {total} in {_OUT.value}")
 

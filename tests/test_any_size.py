@@ -321,6 +321,33 @@ def test_predict_gray_model_on_colour_runs_each_channel_and_colour_on_gray_avera
     np.testing.assert_allclose(gray, np.full((1, 2, 2, 1), 0.4), rtol=1e-6)
 
 
+def test_predict_gives_each_photo_the_model_of_its_channel_count(any_size_saved_model, tmp_path):
+    """--model=A,B: a colour photo goes to the colour model, a gray one to the gray model,
+    each exactly as if it had been given alone; two models of one channel count, or several
+    models for a task other than reconstruct and inpaint, are refused."""
+    gray_model, gray_folder = any_size_saved_model
+    colour_model = tiny_model("dae", **CONV, skip_connections=True)
+    colour_model(images((16, 16, 3)))
+    colour_folder = tmp_path / "colour" / "1"
+    signatures.write_saved_model(colour_model, colour_folder)
+    rng = np.random.default_rng(5)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "in/c.png")
+    Image.fromarray(rng.integers(0, 256, (18, 22), dtype=np.uint8)).save(tmp_path / "in/g.png")
+    both = f"{colour_folder},{gray_folder}"
+    predict.predict(both, "reconstruct", str(tmp_path / "in"), str(tmp_path / "both"))
+    for name, folder in (("c.png", colour_folder), ("g.png", gray_folder)):
+        predict.predict(
+            str(folder), "reconstruct", str(tmp_path / "in" / name), str(tmp_path / name)
+        )
+        alone = np.asarray(Image.open(tmp_path / name / name))
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "both" / name)), alone)
+    with pytest.raises(predict.InputError, match="two models take 1-channel images"):
+        predict.predict(f"{gray_folder},{gray_folder}", "reconstruct", str(tmp_path / "in"), "x")
+    with pytest.raises(predict.InputError, match="several models"):
+        predict.predict(both, "score", str(tmp_path / "in"), str(tmp_path / "s"))
+
+
 def test_predict_tiles_large_photos_through_a_model_of_one_size(tmp_path):
     model = tiny_model("ae")
     model(images())

@@ -23,7 +23,9 @@ Photos are never resized: one smaller than the model's smallest size (the model 
 input.min_size; a model of one size: that size) is refused. inpaint restores photos as
 reconstruct does, each with its mask (--mask: a file, or a folder holding a file of each
 photo's stem; any image mode, white = missing, the photo's size): the SavedModel's `inpaint`
-signature fills the holes, and the known pixels are written exactly as they were. encode
+signature fills the holes, and the known pixels are written exactly as they were. For both,
+--model may name several models, comma-separated (a colour and a gray one): each photo goes to
+the model of its channel count, or to the first converted to its channels. encode
 and score take the model's own size and channels, decode its code size: a mismatch is an
 error.
 
@@ -510,6 +512,33 @@ class Restorer:
         return restored
 
 
+class ByChannels:
+    """Restorers of several models as one: each photo goes to the model of its channel count
+    (a gray photo to a gray model, a colour one to a colour model), or, if none has it, to the
+    first model, converted to its channels. `--model=A,B` makes one."""
+
+    def __init__(self, restorers: list[Restorer], models: list[Path]):
+        self.restorers = {}
+        for restorer, model in zip(restorers, models, strict=True):
+            if restorer.channels in self.restorers:
+                raise InputError(
+                    f"--model: two models take {restorer.channels}-channel images ({model} and "
+                    "another); give one model per channel count"
+                )
+            self.restorers[restorer.channels] = restorer
+        self.first = restorers[0]
+
+    def __call__(self, path: Path, photo, mask: np.ndarray | None = None) -> np.ndarray:
+        channels = photo.pixels.shape[-1]
+        return self.restorers.get(channels, self.first)(path, photo, mask)
+
+
+def restorer_of(models: list[Path], task: str) -> ByChannels:
+    """The restorer of the models given (`--model`, comma-separated) for `task`."""
+    restorers = [Restorer(load_runner(m), model_card(m), task=task) for m in models]
+    return ByChannels(restorers, models)
+
+
 def photo_files(path: Path) -> list[Path]:
     """The photos to restore: the file `path`, or the PNG/JPEG files of the folder `path`."""
     if path.is_dir():
@@ -540,11 +569,11 @@ def for_each_file(files: list[Path], work, output: Path) -> dict[str, Path]:
     return written
 
 
-def reconstruct_photos(runner, model: Path, input_path: Path, output: Path, max_megapixels):
+def reconstruct_photos(models: list[Path], input_path: Path, output: Path, max_megapixels):
     """reconstruct on photo files (see the module docstring); {file name: path written}."""
     if photos is None:
         raise InputError("photos.py must sit beside predict.py to restore photo files")
-    restorer = Restorer(runner, model_card(model))
+    restorer = restorer_of(models, "reconstruct")
 
     def restore(path: Path) -> bytes:
         photo = photos.read(path, max_megapixels)
@@ -580,12 +609,12 @@ def mask_finder(mask_path: Path):
     return find
 
 
-def inpaint_photos(runner, model: Path, input_path: Path, mask_path: Path, output: Path, mp):
+def inpaint_photos(models: list[Path], input_path: Path, mask_path: Path, output: Path, mp):
     """inpaint on photo files and their masks (see the module docstring); {file name: path
     written}. Photos above `mp` megapixels are refused, as are their masks."""
     if photos is None:
         raise InputError("photos.py must sit beside predict.py to restore photo files")
-    restorer = Restorer(runner, model_card(model), task="inpaint")
+    restorer = restorer_of(models, "inpaint")
     find_mask = mask_finder(mask_path)
     files = photo_files(input_path)
 
@@ -626,16 +655,22 @@ def predict(
     path written}. Raises FileErrors if some photos failed (the others written)."""
     if task not in TASKS:
         raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
-    check_mask_flag(model, task, mask)
-    runner = load_runner(model)
+    models = [Path(m) for m in model.split(",")]
+    for path in models:
+        check_mask_flag(str(path), task, mask)
+    photo_task = task == "inpaint" or (
+        task == "reconstruct" and Path(input_path).suffix.lower() not in (".npz", ".npy")
+    )
+    if len(models) > 1 and not photo_task:
+        raise InputError(
+            f"--model={model}: several models (one per channel count) are for reconstruct "
+            "and inpaint on photo files; give one model"
+        )
     if task == "inpaint":
-        return inpaint_photos(
-            runner, Path(model), Path(input_path), Path(mask), Path(output), max_megapixels
-        )
-    if task == "reconstruct" and Path(input_path).suffix.lower() not in (".npz", ".npy"):
-        return reconstruct_photos(
-            runner, Path(model), Path(input_path), Path(output), max_megapixels
-        )
+        return inpaint_photos(models, Path(input_path), Path(mask), Path(output), max_megapixels)
+    if photo_task:
+        return reconstruct_photos(models, Path(input_path), Path(output), max_megapixels)
+    runner = load_runner(model)
     if task == "score":
         warning = unfit_for_score(Path(model))
         if warning:
@@ -654,7 +689,12 @@ def predict(
 def _define_flags():
     from absl import flags
 
-    flags.DEFINE_string("model", None, "A SavedModel folder (or its parent) or a .tflite file.")
+    flags.DEFINE_string(
+        "model",
+        None,
+        "A SavedModel folder (or its parent) or a .tflite file; reconstruct and inpaint on "
+        "photos: several, comma-separated, each photo going to the one of its channel count.",
+    )
     flags.DEFINE_enum("task", "reconstruct", list(TASKS), "What to compute.")
     flags.DEFINE_string("input", None, "PNG/JPEG file, folder of them, .npz/.npy (codes: decode).")
     flags.DEFINE_string("output", None, "Output folder (created; files in it are replaced).")

@@ -54,7 +54,9 @@ def titled_panels(rows: list[list[tuple[str, np.ndarray]]], path: Path, width: f
     height, width_px = rows[0][0][1].shape[:2]
     panel_height = width * height / width_px
     fig, axes = plt.subplots(
-        len(rows), columns, figsize=(width * columns, (panel_height + 0.4) * len(rows)),
+        len(rows),
+        columns,
+        figsize=(width * columns, (panel_height + 0.4) * len(rows)),
         squeeze=False,
     )
     for r, row in enumerate(rows):
