@@ -7,12 +7,13 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import make_workdir, run_cli, run_kind
+import tensorflow as tf
+from conftest import images, make_workdir, run_cli, run_kind, tiny_model
 
 import convae_tf
 from convae_tf import errors
 from convae_tf.artifacts import run_folder
-from convae_tf.evaluation import embed, evaluate, likelihood, splits
+from convae_tf.evaluation import applications, embed, evaluate, likelihood, splits
 from convae_tf.models import base, registry
 
 KINDS = convae_tf.list_models()
@@ -191,6 +192,92 @@ def test_probe_examples_zero_trains_the_probe_on_the_whole_train_split(trained, 
     assert probe["train_examples"] == splits.load_source(run).num_train > QUICK.probe_examples
 
 
+# ------------------------------------------------------------------------------ streaming
+class Reads:
+    """Counts the images of the measured (test) split read, and those inpainted (once per
+    image in any evaluation): `pending` holds, at each read, the images read but not yet
+    inpainted, what memory would hold of the split."""
+
+    def __init__(self):
+        self.read = self.inpainted = 0
+        self.pending = []
+
+    def note(self, image):
+        self.read += 1
+        self.pending.append(self.read - self.inpainted)
+        return image
+
+    def examples(self, examples):
+        def noted(example):
+            image = tf.numpy_function(self.note, [example["image"]], tf.float32, stateful=True)
+            return {**example, "image": tf.ensure_shape(image, example["image"].shape)}
+
+        # Autotuned parallelism (read-ahead) as on a 2-core machine, whatever this one is.
+        options = tf.data.Options()
+        options.autotune.cpu_budget = 2
+        return examples.map(noted).with_options(options)
+
+
+def test_evaluate_reads_the_split_a_batch_at_a_time(copied_run, monkeypatch):
+    """Memory holds a batch of the measured split, never the split: in batches of 8, no image
+    is read while more than a few batches of those read are not yet measured (read whole
+    first, all 90 test images would be). Reruns give the same metrics, and --max_examples
+    bounds what is read."""
+    reads = Reads()
+    monkeypatch.setattr(applications, "BATCH", 8, raising=False)
+    inpaint = base.ConvAutoencoder.inpaint
+
+    def counted_inpaint(self, batch, masks):
+        reads.inpainted += len(batch)
+        return inpaint(self, batch, masks)
+
+    monkeypatch.setattr(base.ConvAutoencoder, "inpaint", counted_inpaint)
+    split_examples = splits.split_examples
+
+    def read_split(run, source, split):
+        examples = split_examples(run, source, split)
+        return reads.examples(examples) if split == "test" else examples
+
+    monkeypatch.setattr(splits, "split_examples", read_split)
+    workdir = copied_run("ae")
+    options = copy.deepcopy(QUICK)
+    options.max_examples = None
+    first = evaluate.evaluate(workdir, options)
+    assert first["num_examples"] == reads.read == 90
+    assert {"anomaly", "probe"} <= first.keys()
+    assert max(reads.pending) <= 4 * 8, max(reads.pending)
+
+    def measured(results):
+        return {k: v for k, v in results.items() if k not in ("seconds", "machine")}
+
+    assert measured(evaluate.evaluate(workdir, options)) == measured(first)
+    reads.read = 0
+    options.max_examples = 20
+    assert evaluate.evaluate(workdir, options)["num_examples"] == reads.read == 20
+
+
+def test_the_corruptions_do_not_depend_on_the_batches(tmp_path, monkeypatch):
+    """Each image draws its noise and hole from its own seed: measured in batches of 3 or all
+    at once, the corrupted images are the same (the restored ones, up to the rounding of
+    other batch shapes)."""
+    model = tiny_model("ae")
+    x = images(batch=10)
+    whole = {
+        "denoising": applications.denoising(model, x, 1, tmp_path, []),
+        "inpainting": applications.inpainting(model, x, 1, tmp_path, []),
+    }
+    monkeypatch.setattr(applications, "BATCH", 3)
+    for name, section in whole["denoising"].items():
+        batched = applications.denoising(model, x, 1, tmp_path, [])[name]
+        assert batched["psnr_noisy"] == section["psnr_noisy"]
+        assert batched["psnr_denoised"] == pytest.approx(section["psnr_denoised"], rel=1e-5)
+    batched = applications.inpainting(model, x, 1, tmp_path, [])
+    assert batched["masked_fraction"] == whole["inpainting"]["masked_fraction"]
+    before = whole["inpainting"]["psnr_masked_before"]
+    assert batched["psnr_masked_before"] == pytest.approx(before, rel=1e-12)
+    assert applications.denoising(model, x, 2, tmp_path, []) != whole["denoising"]
+
+
 # ------------------------------------------------------------------------------------ CLI
 @pytest.mark.slow
 def test_cli_runs(trained_run, tmp_path):
@@ -209,7 +296,6 @@ def test_inpainting_psnr_counts_the_hole_pixels_only(tmp_path):
     """By hand: grey 0.75 images, a model that fills every hole with 0.5 and keeps the rest:
     over the hole pixels the error is 0.75 before (the hole at 0) and 0.25 after, PSNR
     10·log10(1/0.5625) and 10·log10(1/0.0625); the known pixels, exact, count for nothing."""
-    from convae_tf.evaluation import applications
     from convae_tf.models import corruptions
 
     class FillsWithHalf:
@@ -221,8 +307,12 @@ def test_inpainting_psnr_counts_the_hole_pixels_only(tmp_path):
     section = applications.inpainting(FillsWithHalf(), x, 3, tmp_path, written)
     assert section["psnr_masked_before"] == pytest.approx(10 * np.log10(1 / 0.5625))
     assert section["psnr_masked_after"] == pytest.approx(10 * np.log10(1 / 0.0625))
-    seed = [3, len(applications.DENOISING)]
-    expected = corruptions.rectangle_mask(x, seed, **applications.INPAINTING).numpy().mean()
+    seeds = [applications.corruption_seed(3, len(applications.DENOISING), i) for i in range(6)]
+    holes = [
+        corruptions.rectangle_mask(image, seed, **applications.INPAINTING).numpy()
+        for image, seed in zip(x, seeds, strict=True)
+    ]
+    expected = np.mean(holes)
     assert section["masked_fraction"] == pytest.approx(expected) and 0 < expected < 0.25
     assert written == [tmp_path / "eval_inpainting.png"] and written[0].stat().st_size > 0
 

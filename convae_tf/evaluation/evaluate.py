@@ -28,11 +28,12 @@ from ml_collections.config_dict import placeholder
 
 from convae_tf import cli, errors
 from convae_tf.artifacts import run_folder
-from convae_tf.evaluation import applications, splits
+from convae_tf.evaluation import applications, likelihood, splits
 from convae_tf.models import anomaly
 from convae_tf.utils import figures, files, progress
 
 SCHEMA_VERSION = 1
+OVERVIEW_CODES = 2000  # images whose codes the overview's scatter shows (the first ones)
 
 
 # What to measure and how: name: (default, help); the flags of the CLI are made from it.
@@ -83,7 +84,8 @@ def validate(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     """Computes every section that applies, writes metrics.json and the figures, returns the
-    metrics. `options`: `get_config()`, with changes."""
+    metrics. `options`: `get_config()`, with changes. The split is read once, batch by batch
+    (applications.measure), so memory does not grow with its size."""
     options = validate(options or get_config())
     started = time.time()
     workdir = Path(workdir)
@@ -91,11 +93,10 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
     model = run.model
     source = splits.load_source(run, options.dataset, options.data_dir)
     examples = splits.split_examples(run, source, options.split)
-    images, labels = splits.to_arrays(examples, limit=options.max_examples)
-    progress.stage(
-        f"evaluate: {len(images)} {options.split} {_examples_named(run)} of {source.spec}; "
-        "reconstruction, denoising, inpainting"
-    )
+    if options.max_examples is not None:
+        examples = examples.take(options.max_examples)
+    parts = _parts(run, source, options)
+    count, labels = _measure(run, source, examples, parts, options)
     figures_dir = workdir / "figures"
     written: list[Path] = []
 
@@ -104,29 +105,60 @@ def evaluate(workdir, options: ml_collections.ConfigDict | None = None) -> dict:
         "model": run.config.get("train", {}).get("model", type(model).__name__),
         "dataset": source.spec,
         "split": options.split,
-        "num_examples": len(images),
+        "num_examples": count,
         "image_shape": list(run.image_shape),
         "seed": options.seed,
-        "reconstruction": applications.reconstruction(model, images, figures_dir, written),
-        "denoising": applications.denoising(model, images, options.seed, figures_dir, written),
-        "inpainting": applications.inpainting(model, images, options.seed, figures_dir, written),
     }
+    for name in ("reconstruction", "denoising", "inpainting"):
+        results[name] = parts[name].section(figures_dir, written)
     if model.is_variational:
-        results["vae"] = _vae_bounds(model, images, labels, options, figures_dir, written)
-    if _normal_and_anomalous(labels, run.normal_classes):
-        results["anomaly"] = _anomaly_scores(
-            run, source, images, labels, options, figures_dir, written
+        results["vae"] = _vae_section(
+            model, examples, parts["vae"], labels, count, options, figures_dir, written
+        )
+    if "anomaly" in parts and _normal_and_anomalous(labels, run.normal_classes):
+        results["anomaly"] = _anomaly_section(
+            run, source, parts["anomaly"], labels, options, figures_dir, written
         )
     # The probe trains on the train split, so it is measured elsewhere, on several classes.
-    if labels is not None and options.split != "train" and len(np.unique(labels)) >= 2:
-        results["probe"] = _linear_probe(run, source, images, labels, options)
-    written += _overview_figures(model, images, labels, workdir)
+    if "probe" in parts and len(np.unique(labels)) >= 2:
+        results["probe"] = _probe_section(run, source, parts["probe"], labels, options)
+    written += _overview_figures(parts["codes"].codes, labels, workdir)
 
     results["figures"] = sorted(path.name for path in written)
     results["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
     results["seconds"] = round(time.time() - started, 1)
     files.save_json(results, workdir / "metrics.json")
     return results
+
+
+def _parts(run, source, options) -> dict:
+    """What each batch of the split is measured by (applications' parts), by name. The linear
+    probe is fitted here, before the split is read, when the split may have two classes."""
+    model = run.model
+    parts = {
+        "reconstruction": applications.Reconstruction(model),
+        "denoising": applications.Denoising(model),
+        "inpainting": applications.Inpainting(model),
+        "codes": applications.Codes(model, OVERVIEW_CODES),
+    }
+    if model.is_variational:
+        parts["vae"] = applications.Posterior(model)
+    if run.normal_classes is not None and source.has_labels:
+        parts["anomaly"] = applications.Scores(model)
+    if source.has_labels and options.split != "train":
+        parts["probe"] = _linear_probe(run, source, options)
+    return parts
+
+
+def _measure(run, source, examples, parts: dict, options) -> tuple[int, np.ndarray | None]:
+    """Reads the split once, in batches: (its examples, their labels or None)."""
+    first = "" if options.max_examples is None else f"the first {options.max_examples} "
+    progress.stage(
+        f"evaluate: {first}{options.split} {_examples_named(run)} of {source.spec}, "
+        f"{applications.BATCH} at a time: {', '.join(parts)}"
+    )
+    batches = applications.measured_batches(examples, options.seed)
+    return applications.measure(batches, parts.values())
 
 
 def _examples_named(run) -> str:
@@ -136,21 +168,16 @@ def _examples_named(run) -> str:
     return f"crops ({splits.crops_per_image(run)} per image)"
 
 
-def _vae_bounds(model, images, labels, options, figures_dir: Path, written: list) -> dict:
-    progress.stage(
-        f"evaluate: VAE bounds, k={options.iw_samples} posterior samples on "
-        f"{min(options.iw_examples, len(images))} images"
+def _vae_section(model, examples, posterior, labels, count, options, figures_dir, written):
+    """The VAE section; its bounds read the split's first `iw_examples` images again."""
+    k, total = options.iw_samples, min(options.iw_examples, count)
+    progress.stage(f"evaluate: VAE bounds, k={k} posterior samples on {total} images")
+    counter = progress.Counter(total, f"evaluate: VAE bounds, k={k}")
+    batches = examples.take(total).batch(likelihood.BATCH_SIZE).as_numpy_iterator()
+    bounds = likelihood.batch_bounds(
+        model, (b["image"] for b in batches), k, seed=options.seed, progress=counter.update
     )
-    return applications.vae(
-        model,
-        images,
-        labels,
-        options.iw_samples,
-        options.iw_examples,
-        options.seed,
-        figures_dir,
-        written,
-    )
+    return applications.vae(model, posterior, bounds, labels, k, options.seed, figures_dir, written)
 
 
 def _normal_and_anomalous(labels, normal_classes) -> bool:
@@ -160,17 +187,18 @@ def _normal_and_anomalous(labels, normal_classes) -> bool:
     return 0 < np.isin(labels, normal_classes).sum() < len(labels)
 
 
-def _anomaly_scores(run, source, images, labels, options, figures_dir: Path, written: list):
+def _anomaly_section(run, source, scores, labels, options, figures_dir: Path, written: list):
     """The anomaly section; its threshold is calibrated on the validation images that the
     score was not fitted on (anomaly.HeldOutParts), and the false positive rate it reaches is
     measured on the test split's normal images."""
-    progress.stage("evaluate: anomaly scores")
+    progress.stage("evaluate: anomaly threshold, calibrated on the validation split")
     parts = anomaly.HeldOutParts(splits.validation_count(run, source), splits.crops_per_image(run))
     validation = splits.split_examples(run, source, "validation")
-    calibration, _ = splits.to_arrays(parts.calibration(validation))
+    calibration = splits.streamed(run.model.score, parts.calibration(validation))
+    if not len(calibration):
+        raise errors.ConfigError("the validation split holds no example")
     section = applications.anomaly(
-        run.model,
-        images,
+        scores,
         labels,
         run.normal_classes,
         calibration,
@@ -193,38 +221,39 @@ def _test_false_positives(run, source, options, section: dict) -> dict:
             "test_normal_examples": section["num_normal"],
         }
     test = splits.normal_examples(splits.split_examples(run, source, "test"), run.normal_classes)
-    batches = test.map(lambda ex: ex["image"]).batch(256).as_numpy_iterator()
-    scores = np.concatenate([np.zeros(0), *(np.asarray(run.model.score(b)) for b in batches)])
+    scores = splits.streamed(run.model.score, test)
     return asked | {
         "test_fpr": float(np.mean(scores > section["threshold"])) if len(scores) else None,
         "test_normal_examples": len(scores),
     }
 
 
-def _linear_probe(run, source, images, labels, options) -> dict:
-    """The probe section: a linear classifier on the codes of a uniform train-split sample."""
+def _linear_probe(run, source, options) -> applications.LinearProbe:
+    """Linear probes on the codes and on the pixels of a uniform train-split sample."""
     progress.stage("evaluate: linear probe on the codes, trained on the train split")
-    train_count = splits.train_count(run, source)
-    train_images, train_labels, _ = splits.sample_train(
-        run, source, options.probe_examples or train_count, seed=options.seed
+    images, labels, _ = splits.sample_train(
+        run, source, options.probe_examples or splits.train_count(run, source), seed=options.seed
     )
-    probe = applications.linear_probe(
-        run.model, train_images, train_labels, images, labels, source.num_classes
-    )
-    probe["train_sample"] = (
-        f"{len(train_images)} of the {train_count} train-split examples, drawn uniformly "
-        f"without replacement (seed {options.seed}); tested on the {options.split} split"
-    )
-    return probe
+    return applications.LinearProbe(run.model, images, labels)
 
 
-def _overview_figures(model, images, labels, workdir: Path) -> list[Path]:
+def _probe_section(run, source, probe, labels, options) -> dict:
+    section = probe.section(labels, source.num_classes)
+    section["train_sample"] = (
+        f"{section['train_examples']} of the {splits.train_count(run, source)} train-split "
+        f"examples, drawn uniformly without replacement (seed {options.seed}); tested on the "
+        f"{options.split} split"
+    )
+    return section
+
+
+def _overview_figures(codes, labels, workdir: Path) -> list[Path]:
     """The codes of the first images in 2-D and, when training logged a history, its curves."""
     figures_dir = workdir / "figures"
     written = [
         figures.code_scatter(
-            splits.in_batches(model.code, images[:2000]),
-            None if labels is None else labels[:2000],
+            codes,
+            None if labels is None else labels[:OVERVIEW_CODES],
             figures_dir / "eval_codes_2d.png",
         )
     ]

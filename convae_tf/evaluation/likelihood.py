@@ -12,7 +12,8 @@ nll_is tightens towards −log p(x) as k grows. log p(x|z) is the model's own li
 model's bounds on −log p(x), not its training loss.
 
 This module draws the samples (from a seed, so that the figures reproduce) and bounds the
-memory: images go through in batches, and each batch's k samples are decoded in chunks.
+memory: images go through in batches (or come in batches, streamed from a split), and each
+batch's k samples are decoded in chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from scipy.special import logsumexp
 
 # Images × samples decoded in one call: bounds the decoder's activations in memory.
 DECODE_CHUNK = 2048
+# Images whose k samples are drawn from one seed (`bounds`).
+BATCH_SIZE = 64
 
 
 def log_weights(model, images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -45,18 +48,29 @@ def log_weights(model, images: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return np.concatenate([np.asarray(chunk, np.float64) for chunk in chunks])
 
 
-def bounds(model, images: np.ndarray, k: int, seed: int = 0, batch_size: int = 64, progress=None):
+def bounds(
+    model, images: np.ndarray, k: int, seed: int = 0, batch_size: int = BATCH_SIZE, progress=None
+):
     """Per-image (neg_elbo, nll_is), each shape (N,). Each batch draws its own samples from
     a seed derived from `seed` and its position, so the result does not depend on how much
     else is evaluated. `progress(done)`, if given, is called with the number of images done
     after each batch: k = 1,000 on 10,000 images is 10 million decodes."""
+    batches = (images[start : start + batch_size] for start in range(0, len(images), batch_size))
+    return batch_bounds(model, batches, k, seed=seed, progress=progress)
+
+
+def batch_bounds(model, batches, k: int, seed: int = 0, progress=None):
+    """`bounds` of images given as an iterable of numpy batches, the i-th drawing its samples
+    from seed (seed, i): a set streamed in batches of BATCH_SIZE gets the samples that
+    `bounds` draws for it whole."""
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
-    neg_elbo, nll_is = [], []
-    for index, start in enumerate(range(0, len(images), batch_size)):
-        log_w = log_weights(model, images[start : start + batch_size], k, seed=(seed, index))
+    neg_elbo, nll_is, done = [], [], 0
+    for index, images in enumerate(batches):
+        log_w = log_weights(model, images, k, seed=(seed, index))
         neg_elbo.append(-np.mean(log_w, axis=0))
         nll_is.append(math.log(k) - logsumexp(log_w, axis=0))
+        done += len(images)
         if progress is not None:
-            progress(min(start + batch_size, len(images)))
+            progress(done)
     return np.concatenate(neg_elbo), np.concatenate(nll_is)

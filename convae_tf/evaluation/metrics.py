@@ -23,13 +23,25 @@ def masked_psnr(images: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> fl
 
     Pooled over the whole set rather than averaged per image: a hole that falls on pixels the
     corruption leaves unchanged (black background set to black) has an error of exactly 0, an
-    infinite per-image PSNR that would swamp the mean.
+    infinite per-image PSNR that would swamp the mean. A set measured batch by batch pools
+    the batches' `masked_squared_error`s into `pooled_psnr`.
     """
+    return pooled_psnr(*masked_squared_error(images, targets, mask))
+
+
+def masked_squared_error(images, targets, mask) -> tuple[float, int]:
+    """(sum of the squared errors, number of values) over the values where `mask` (broadcast
+    to the images' shape: a pixel mask covers its channels) is true, in float64."""
     mask = np.broadcast_to(np.asarray(mask, bool), np.shape(images))
-    if not mask.any():
-        raise ValueError("the mask selects no pixel")
     diff = np.asarray(images, np.float64)[mask] - np.asarray(targets, np.float64)[mask]
-    return float(psnr_from_mse(np.mean(np.square(diff))))
+    return float(np.sum(np.square(diff))), int(diff.size)
+
+
+def pooled_psnr(squared_error: float, values: int) -> float:
+    """PSNR of a sum of squared errors over `values` values (`masked_squared_error`s added)."""
+    if not values:
+        raise ValueError("the mask selects no pixel")
+    return float(psnr_from_mse(squared_error / values))
 
 
 def ssim_filter_size(height: int, width: int, preferred: int = 11) -> int:

@@ -30,6 +30,20 @@ def make_probe():
     return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=MAX_ITER))
 
 
+def fit(features: np.ndarray, labels: np.ndarray):
+    """The probe trained on the (flattened) features."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return make_probe().fit(_flat(features), np.asarray(labels, int))
+
+
+def correct(probe, features: np.ndarray, labels: np.ndarray) -> int:
+    """How many of the (flattened) features the fitted probe classifies as `labels`: summed
+    over batches, the probe's accuracy on a set too large to hold at once."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        predicted = probe.predict(_flat(features))
+    return int(np.sum(predicted == np.asarray(labels, int)))
+
+
 def probe_accuracy(
     train_features: np.ndarray,
     train_labels: np.ndarray,
@@ -37,8 +51,9 @@ def probe_accuracy(
     test_labels: np.ndarray,
 ) -> float:
     """Test accuracy of the probe trained on the (flattened) training features."""
-    train_x = np.asarray(train_features, np.float64).reshape(len(train_features), -1)
-    test_x = np.asarray(test_features, np.float64).reshape(len(test_features), -1)
-    with threadpool_limits(limits=1, user_api="blas"):
-        probe = make_probe().fit(train_x, np.asarray(train_labels, int))
-        return float(probe.score(test_x, np.asarray(test_labels, int)))
+    probe = fit(train_features, train_labels)
+    return correct(probe, test_features, test_labels) / len(test_labels)
+
+
+def _flat(features: np.ndarray) -> np.ndarray:
+    return np.asarray(features, np.float64).reshape(len(features), -1)

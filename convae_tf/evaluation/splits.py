@@ -131,6 +131,17 @@ def in_batches(fn, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outputs)
 
 
+def streamed(fn, examples: tf.data.Dataset, batch_size: int = 256) -> np.ndarray:
+    """`fn` applied to the images of `examples` batch by batch, outputs concatenated as numpy
+    (small per-image values: scores, codes), so the images are never held together; empty
+    when `examples` is."""
+    outputs = [
+        keras.ops.convert_to_numpy(fn(tf.constant(batch)))
+        for batch in examples.map(lambda ex: ex["image"]).batch(batch_size).as_numpy_iterator()
+    ]
+    return np.concatenate(outputs) if outputs else np.zeros(0)
+
+
 def sample_arrays(
     examples: tf.data.Dataset, total: int, count: int, seed: int = 0, batch_size: int = 1024
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
