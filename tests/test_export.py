@@ -59,6 +59,17 @@ def test_saved_model_cli_lists_the_signatures(exported, name):
     assert "outputs['reconstruction']" in result.stdout and "outputs['score']" in result.stdout
 
 
+def test_saved_model_stores_each_weight_once(tmp_path):
+    """The SavedModel's checkpoint holds at most the model's own values (keras-team/keras#23553:
+    tracking the model besides the endpoints stored every weight twice)."""
+    model = convae_tf.get_model("dae", **TINY, skip_connections=True)
+    model(blob_images(2, 16).astype(np.float32) / 255)
+    signatures.write_saved_model(model, tmp_path / "sm")
+    stored = tf.train.list_variables(str(tmp_path / "sm" / "variables" / "variables"))
+    values = sum(int(np.prod(shape)) for _, shape in stored)
+    assert model.count_params() <= values <= sum(int(np.prod(v.shape)) for v in model.variables)
+
+
 @pytest.mark.slow
 def test_saved_models_reload_without_convae_tf(exported):
     """Every export loads and runs in a process that never imports convae_tf."""

@@ -72,11 +72,13 @@ def write_saved_model(
     """Writes the signatures of `model` (`only` those, if given) as a SavedModel at `path`.
 
     A model reloaded from `.keras` has never been called, so every endpoint gets an explicit
-    input signature (docs/ARCHITECTURE.md: pitfalls). `batch_size=None` is what TF Serving needs;
+    input signature (docs/ARCHITECTURE.md: pitfalls). Each weight is stored once. `batch_size=None` is what TF Serving needs;
     the TFLite converter needs 1 (see `convae_tf.tflite`).
     """
+    # No `archive.track(model)`: the endpoints capture every variable they use, and tracking
+    # the model as well stores each weight twice (its keras.Variable and the tf.Variable
+    # under it are two trackables: keras-team/keras#23553), doubling the SavedModel's size.
     archive = keras.export.ExportArchive()
-    archive.track(model)
     fns, specs = endpoints(model), input_specs(model, batch_size)
     # serving_default first: ExportArchive would alias the first endpoint as the default.
     for name in sorted(only or names(model), key=lambda n: n != RECONSTRUCT):
