@@ -159,13 +159,14 @@ def folder_of(folder: Path, names: list[str], suffix: str = ".png"):
 # The shipped models, as a user runs them: the whole `python -m convae_tf.predict` command is
 # timed (start-up, loading, reading and writing the files included).
 SHIPPED = REPO / "exported_models"
-SHIPPED_DENOISER = SHIPPED / "denoise-photo"
+# Colour first: a photo goes to the model of its channel count (predict's --model=A,B).
+SHIPPED_DENOISERS = (SHIPPED / "denoise-photo", SHIPPED / "denoise-photo-gray")
 SHIPPED_INPAINTER = SHIPPED / "inpaint-photo"
 
 
-def predict_command(model: Path, task: str, inputs: Path, output: Path, *extra: str) -> float:
+def predict_command(models: str, task: str, inputs: Path, output: Path, *extra: str) -> float:
     """Seconds of one `python -m convae_tf.predict` run; its own error line if it fails."""
-    command = [sys.executable, "-m", "convae_tf.predict", f"--model={model}", f"--task={task}"]
+    command = [sys.executable, "-m", "convae_tf.predict", f"--model={models}", f"--task={task}"]
     command += [f"--input={inputs}", f"--output={output}", *extra]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
@@ -175,35 +176,43 @@ def predict_command(model: Path, task: str, inputs: Path, output: Path, *extra: 
     return seconds
 
 
-def shipped_denoiser(model: Path) -> Denoiser:
+def shipped_models(file_name: str | None = None) -> str:
+    """The shipped denoisers that are here, as predict's --model: their folders, or the file
+    `file_name` (a .tflite) of each one's highest version."""
+    models = []
+    for folder in (f for f in SHIPPED_DENOISERS if f.is_dir()):
+        if file_name is None:
+            models.append(str(folder))
+            continue
+        versions = sorted((int(p.name), p) for p in folder.iterdir() if p.name.isdigit())
+        models.append(str(versions[-1][1] / file_name))
+    return ",".join(models)
+
+
+def shipped_denoiser(file_name: str | None = None) -> Denoiser:
     def run(noisy: Path, names: list[str], output: Path, sigma: int) -> float:
-        del sigma  # blind: the model estimates nothing and is told nothing
+        del sigma  # blind: the model is told nothing about the noise
         with folder_of(noisy, names) as inputs:
-            return predict_command(model, "reconstruct", inputs, output)
+            return predict_command(shipped_models(file_name), "reconstruct", inputs, output)
 
     return run
 
 
 def shipped_inpainter(holed: Path, masks: Path, names: list[str], output: Path) -> float:
     with folder_of(holed, names) as inputs:
-        return predict_command(SHIPPED_INPAINTER, "inpaint", inputs, output, f"--mask={masks}")
-
-
-def latest_tflite(model: Path, quantization: str) -> Path:
-    versions = sorted((int(p.name), p) for p in model.iterdir() if p.name.isdigit())
-    return versions[-1][1] / f"model_{quantization}.tflite"
+        return predict_command(str(SHIPPED_INPAINTER), "inpaint", inputs, output, f"--mask={masks}")
 
 
 DENOISERS: dict[str, Denoiser] = {
-    "ours": shipped_denoiser(SHIPPED_DENOISER),
-    "ours_int8": lambda *args: shipped_denoiser(latest_tflite(SHIPPED_DENOISER, "int8"))(*args),
+    "ours": shipped_denoiser(),
+    "ours_int8": shipped_denoiser("model_int8.tflite"),
     "bm3d": per_image(bm3d_restore),
     "nl_means": per_image(nl_means_restore),
     "tv": per_image(tv_restore),
 }
 INPAINTERS: dict[str, Inpainter] = {"ours": shipped_inpainter, "biharmonic": biharmonic}
 LABELS = {
-    "ours": "ours (denoise-photo / inpaint-photo)",
+    "ours": "ours (shipped, SavedModel)",
     "ours_int8": "ours, int8 TFLite",
     "bm3d": "BM3D / CBM3D",
     "nl_means": "NL-means (skimage, fast)",
@@ -276,9 +285,9 @@ def megapixels_of(images: dict[str, np.ndarray]) -> dict[str, float]:
 def available_denoisers(wanted: list[str]) -> tuple[list[str], dict[str, str]]:
     """The wanted denoisers that can run here, and why the others cannot."""
     skipped = {}
-    if not SHIPPED_DENOISER.is_dir():
+    if not shipped_models():
         for name in {"ours", "ours_int8"} & set(wanted):
-            skipped[name] = f"no shipped model in {SHIPPED_DENOISER}"
+            skipped[name] = f"no shipped model in {SHIPPED_DENOISERS[0]}"
     if "bm3d" in wanted:
         try:
             import bm3d  # noqa: F401

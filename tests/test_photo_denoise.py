@@ -80,8 +80,23 @@ def test_a_folder_command_plugs_in_as_one_function(tmp_path, monkeypatch):
     assert row["seconds_per_megapixel"] == pytest.approx(0.5 / (40 * 48 / 1e6), rel=1e-3)
 
 
-def run_quick(tmp_path: Path, denoisers: str, inpainters: str = "biharmonic") -> dict:
-    tiny_images(tmp_path / "images")
+def photo_like_images(folder: Path) -> dict[str, np.ndarray]:
+    """A gray and a colour 80×96 image that look more like a photo than tiny_images' squares:
+    smooth shading, soft discs and unsaturated colours; at least a tile of the shipped TFLite
+    files (64×64), which take one size."""
+    folder.mkdir(parents=True)
+    yy, xx = np.mgrid[0:80, 0:96] / 16.0
+    shading = 110 + 40 * np.sin(xx) * np.cos(0.7 * yy)
+    discs = 60 * ((xx - 2) ** 2 + (yy - 2) ** 2 < 2) - 50 * ((xx - 4) ** 2 + (yy - 3.5) ** 2 < 1)
+    gray = (shading + discs).clip(0, 255).astype(np.uint8)
+    colour = np.stack([gray, (0.6 * gray + 60), (200 - 0.5 * gray)], -1).astype(np.uint8)
+    Image.fromarray(gray).save(folder / "gray.png")
+    Image.fromarray(colour).save(folder / "colour.png")
+    return {"gray": gray, "colour": colour}
+
+
+def run_quick(tmp_path: Path, denoisers: str, inpainters: str = "biharmonic", images=tiny_images):
+    images(tmp_path / "images")
     photo_denoise.main(
         [
             "--quick",
@@ -131,7 +146,7 @@ def test_quick_run_of_bm3d(tmp_path):
 def test_quick_run_of_the_shipped_models_through_predict(tmp_path):
     """The shipped denoiser (SavedModel and int8 TFLite) and inpainter, each as the whole
     `python -m convae_tf.predict` command a user runs, on a fresh clone with no training."""
-    result = run_quick(tmp_path, "ours,ours_int8", inpainters="ours")
+    result = run_quick(tmp_path, "ours,ours_int8", "ours", images=photo_like_images)
     for method in ("ours", "ours_int8"):
         row = result["denoise"][method]["25"]
         assert row["seconds"] > 0
