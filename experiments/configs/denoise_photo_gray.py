@@ -13,7 +13,7 @@ Commands (`make data-photos` first; 2 cores):
     python -m convae_tf.export --workdir=runs/denoise-photo-gray \
         --out=exported_models/denoise-photo-gray --quantize=float32,int8
 
-Figures (training time, PSNR against BM3D at every σ): experiments/results/photo_denoise.md.
+Figures (PSNR against BM3D at every σ): experiments/results/photo_denoise.md.
 """
 
 import importlib.util
