@@ -74,7 +74,7 @@ data-photos:
 data-testimages:
 	$(PYTHON) scripts/fetch_photos.py testimages data/testimages
 
-# Tests (README "Two commands"). test: the default suite, fast in-process tests (~3.5 min on 2
+# Tests (README "Two commands"). test: the default suite, fast in-process tests (~3 min on 2
 # cores). test-slow: the tests marked slow, end to end (the CLIs in subprocesses and their bad
 # input, kill and resume, multi-worker, exports with TFLite conversions, benchmark smoke runs,
 # in-process runs that train and evaluate whole models; ~20 min). test-all: both. pytest exits
