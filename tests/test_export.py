@@ -590,9 +590,11 @@ def test_an_export_whose_auroc_falls_is_marked_fit_for_reconstruction_only(capsy
 
 
 @pytest.mark.slow
-def test_int8_keeps_the_score_head_in_float32(ill_conditioned_workdir, tmp_path):
+def test_int8_keeps_the_score_head_and_the_logits_in_float32(ill_conditioned_workdir, tmp_path):
     """The int8 file computes the encoder and decoder in int8 but the score's own arithmetic
-    (distance through the precision matrix, log MSE, standardisation) in float32."""
+    (distance through the precision matrix, log MSE, standardisation) and the decoder's last
+    layer (the logits, then the sigmoid: an int8 logit would cost several 8-bit levels of
+    the image) in float32."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     version_dir = export.export(ill_conditioned_workdir, tmp_path / "out", quantize="int8")
@@ -609,6 +611,8 @@ def test_int8_keeps_the_score_head_in_float32(ill_conditioned_workdir, tmp_path)
     # The quantizer's own (de)quantize ops at the head's borders are named "tfl.*".
     head = [name for name in tflite.score_head_nodes(flatbuffer) if not name.startswith("tfl.")]
     assert head and all(types[name] == float32 for name in head), types
+    logits = [name for name in types if "/logits" in name]
+    assert logits and all(types[name] == float32 for name in logits), types
     convolutions = [name for name in types if "/down0_conv" in name]
     assert convolutions and all(types[name] == int8 for name in convolutions), types
 
