@@ -350,8 +350,9 @@ def main(argv=None) -> dict:
     result["seconds"] = round(time.time() - started, 1)
     out = Path(args.out)
     report.write_results(out, "photo_denoise", result, markdown(result))
+    readme_block = summaries(result) + "\n" + inpaint_summary(result)
     if report.quotes_in_readme(out, args.quick) and report.replace_readme_block(
-        "photo_denoise", summaries(result)
+        "photo_denoise", readme_block
     ):
         say("wrote the README photo_denoise block")
     say(f"done in {result['seconds']} s: {out / 'photo_denoise.md'}")
@@ -486,6 +487,28 @@ def per_image_table(r: dict) -> list[str]:
         )
     )
     return lines
+
+
+def inpaint_summary(r: dict) -> str:
+    """Inpainting: the mean PSNR over the holes of every image, per method and setting."""
+    if not r["inpaint"]:
+        return ""
+    settings = list(next(iter(r["inpaint"].values())))
+    lines = [
+        "Inpainting, PSNR over the holes (dB), mean over the images:",
+        "",
+        "| method | " + " | ".join(settings) + " |",
+        "| --- |" + " ---: |" * len(settings),
+    ]
+    for method, rows in r["inpaint"].items():
+        means = [
+            np.mean([row["psnr_masked"] for row in rows[setting]["per_image"].values()])
+            for setting in settings
+        ]
+        lines.append(
+            f"| {LABELS.get(method, method)} | " + " | ".join(f"{m:.2f}" for m in means) + " |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def inpaint_table(r: dict) -> list[str]:
