@@ -72,8 +72,8 @@ def write_saved_model(
     """Writes the signatures of `model` (`only` those, if given) as a SavedModel at `path`.
 
     A model reloaded from `.keras` has never been called, so every endpoint gets an explicit
-    input signature (docs/ARCHITECTURE.md: pitfalls). Each weight is stored once. `batch_size=None` is what TF Serving needs;
-    the TFLite converter needs 1 (see `convae_tf.tflite`).
+    input signature (docs/ARCHITECTURE.md: pitfalls). `batch_size=None` is what TF Serving
+    needs; the TFLite converter needs 1 (see `convae_tf.tflite`). Each weight is stored once.
     """
     # No `archive.track(model)`: the endpoints capture every variable they use, and tracking
     # the model as well stores each weight twice (its keras.Variable and the tf.Variable
