@@ -46,7 +46,8 @@ FIELDS: cli.Fields = {
     "iw_examples": (1000, "VAE: images (the first N) for neg_elbo and nll_is."),
     "anomaly_percentile": (
         95.0,
-        "Anomaly threshold: this percentile of the validation (normal) scores.",
+        "Anomaly threshold: this percentile of the scores of the validation (normal) images "
+        "that the score was not fitted on.",
     ),
     "probe_examples": (
         2000,
