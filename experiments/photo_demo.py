@@ -23,6 +23,7 @@ import numpy as np
 
 from convae_tf.utils import figures
 from experiments import photo_corruption as corrupt
+from experiments import photo_denoise
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO = REPO / "exported_models" / "sample-photos" / "picos-de-europa.jpg"
@@ -32,10 +33,10 @@ SEED = 0
 
 
 def psnr(clean: np.ndarray, restored: np.ndarray, where: np.ndarray | None = None) -> float:
-    error = clean.astype(np.float64) - restored
-    if where is not None:
-        error = error[where]
-    return float(10 * np.log10(255.0**2 / max(np.mean(error**2), 1e-12)))
+    """PSNR over the pixels `where` is true (all of them if None), as the benchmark measures."""
+    if where is None:
+        where = np.ones(clean.shape[:2], bool)
+    return photo_denoise.masked_psnr(clean, restored, where)
 
 
 def write_corrupted(photo: Path, out: Path) -> None:

@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convae_tf.deploy import predict
 from experiments import photo_corruption as corrupt
 from experiments import report
 
@@ -184,8 +185,7 @@ def shipped_models(file_name: str | None = None) -> str:
         if file_name is None:
             models.append(str(folder))
             continue
-        versions = sorted((int(p.name), p) for p in folder.iterdir() if p.name.isdigit())
-        models.append(str(versions[-1][1] / file_name))
+        models.append(str(predict.saved_model_version_dir(folder) / file_name))
     return ",".join(models)
 
 

@@ -125,15 +125,8 @@ def output_layer_nodes(flatbuffer: bytes) -> list[str]:
     The logits quantized to int8 over their range (about ±10) step by about 0.08, which the
     sigmoid turns into about 5 of the image's 255 levels at mid-grey: more than a denoiser
     gains. One convolution to C channels in float32 costs little in size or time."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
     names = set()
-    for signature in model.signatureDefs:
-        subgraph = model.subgraphs[signature.subgraphIndex]
-        outputs = [
-            subgraph.tensors[i].name.decode() for op in subgraph.operators for i in op.outputs
-        ]
+    for outputs in _op_outputs(flatbuffer).values():
         logits = [i for i, name in enumerate(outputs) if "/logits" in name]
         if logits:
             names.update(outputs[logits[0] :])
@@ -146,16 +139,22 @@ def score_head_nodes(flatbuffer: bytes) -> list[str]:
     names are scoped, "encoder_1/code_1/MatMul"). Names are per flatbuffer, and a name that
     another signature shares only leaves one more weightless op in float32. Empty without a
     score signature (a file converted from other signatures only)."""
+    outputs = _op_outputs(flatbuffer).get(SCORE_SIGNATURE, [])
+    return sorted({name for name in outputs if "/" not in name})
+
+
+def _op_outputs(flatbuffer: bytes) -> dict[str, list[str]]:
+    """{signature: the output tensor names of its subgraph's ops, in the ops' order}."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
-    scores = [s for s in model.signatureDefs if s.signatureKey.decode() == SCORE_SIGNATURE]
-    if not scores:
-        return []
-    (score,) = scores
-    subgraph = model.subgraphs[score.subgraphIndex]
-    names = {subgraph.tensors[i].name.decode() for op in subgraph.operators for i in op.outputs}
-    return sorted(name for name in names if "/" not in name)
+    outputs = {}
+    for signature in model.signatureDefs:
+        subgraph = model.subgraphs[signature.subgraphIndex]
+        outputs[signature.signatureKey.decode()] = [
+            subgraph.tensors[i].name.decode() for op in subgraph.operators for i in op.outputs
+        ]
+    return outputs
 
 
 def _one_line(error: Exception, quantization: str) -> str:
