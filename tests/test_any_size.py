@@ -26,9 +26,13 @@ def conv_model(name="dae", **overrides):
 
 
 # ------------------------------------------------------------------------------- the model
-@pytest.mark.parametrize("skip", [False, True], ids=["code", "skip_connections"])
-def test_fully_convolutional_model_takes_any_size(skip):
-    model = conv_model(skip_connections=skip)
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"skip_connections": True}, {"skip_connections": True, "residual": True}],
+    ids=["code", "skip_connections", "residual"],
+)
+def test_fully_convolutional_model_takes_any_size(overrides):
+    model = conv_model(**overrides)
     assert model.fully_convolutional
     for height, width in ODD_SIZES:
         batch = images((height, width, 1), batch=3, seed=height)
@@ -38,10 +42,34 @@ def test_fully_convolutional_model_takes_any_size(skip):
         np.testing.assert_allclose(np.asarray(model(batch[1:2]))[0], output[1], atol=1e-6)
     # At the training size the any-size path is the training-size network, exactly.
     batch = images(SHAPE, batch=2)
-    code, logits = model._any_size_encode_and_reconstruct(batch)
+    code, decoder_logits = model._any_size_encode_and_reconstruct(batch)
+    logits = model.output_logits(batch, decoder_logits)
     expected_code, expected_logits = model.encode_and_reconstruct(batch)
     np.testing.assert_array_equal(np.asarray(logits), np.asarray(expected_logits))
     np.testing.assert_array_equal(np.asarray(code), np.asarray(expected_code))
+
+
+@pytest.mark.parametrize("size", [SHAPE, (40, 33, 1)], ids=["training size", "other size"])
+def test_residual_dae_adds_its_decoder_output_to_the_input(size, tmp_path):
+    """residual=True: the reconstruction is clip(input + the decoder's output), the decoder's
+    output being what the same weights give as logits without it; all zeros give the input
+    back. It has no decode(code), and the option survives saving."""
+    residual = conv_model(skip_connections=True, residual=True)
+    plain = conv_model(skip_connections=True)
+    plain.set_weights(residual.get_weights())
+    batch = images(size, batch=2, seed=3)
+    correction = np.asarray(plain.encode_and_reconstruct(batch)[1])
+    expected = np.clip(batch + correction, 0, 1)
+    np.testing.assert_allclose(np.asarray(residual(batch)), expected, atol=1e-5)
+    assert not residual.decodes_codes
+    assert signatures.DECODE not in signatures.names(residual)
+    residual.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.residual
+    np.testing.assert_array_equal(np.asarray(loaded(batch)), np.asarray(residual(batch)))
+    logits = residual.decoder.get_layer("logits")
+    logits.set_weights([np.zeros_like(w) for w in logits.get_weights()])
+    np.testing.assert_allclose(np.asarray(residual(batch)), batch, atol=1e-6)
 
 
 def test_inpainter_with_a_mask_channel_takes_any_size():

@@ -13,6 +13,8 @@ A variant overrides one hook and never copies `call`:
 - `regularizer(encoded, images)`: a penalty added to the loss, plus metrics to log
   (sparse: activity penalty; VAE: β·KL).
 - `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
+- `output_logits(inputs, decoder_logits)`: the reconstruction's logits from the decoder's
+  output (the dae's `residual`: the input plus a correction).
 - `training_callbacks()`: a schedule over epochs (stacked: greedy stages; VAE: KL warm-up).
 - `score_of(images, encoded, logits)`: the model's own anomaly score from an encoding already
   made (default: the reconstruction error; VAE: the negative ELBO).
@@ -299,14 +301,21 @@ class ConvAutoencoder(keras.Model):
         code and the encoder's feature maps. A fully convolutional model takes any H×W."""
         self._ensure_built(inputs)
         if self._other_size(inputs):
-            return self._any_size_encode_and_reconstruct(inputs, training)
-        if not self.skip_connections:
+            encoded, logits = self._any_size_encode_and_reconstruct(inputs, training)
+        elif not self.skip_connections:
             encoded = self.encode(inputs, training=training)
             code = self.sample_code(encoded, training=training)
-            return encoded, self.decode_logits(code, training=training)
-        encoded, *skips = self.skip_encoder(self.encoder_inputs(inputs), training=training)
-        code = self.sample_code(encoded, training=training)
-        return encoded, ops.cast(self.decoder([code, *skips], training=training), "float32")
+            logits = self.decode_logits(code, training=training)
+        else:
+            encoded, *skips = self.skip_encoder(self.encoder_inputs(inputs), training=training)
+            code = self.sample_code(encoded, training=training)
+            logits = ops.cast(self.decoder([code, *skips], training=training), "float32")
+        return encoded, self.output_logits(inputs, logits)
+
+    def output_logits(self, inputs, decoder_logits):
+        """The reconstruction's logits from the decoder's output for the encoder's `inputs`:
+        the decoder's output itself (the dae's `residual` adds it to the input)."""
+        return decoder_logits
 
     # ------------------------------------------------------------------------------ any size
     def _other_size(self, images) -> bool:

@@ -19,10 +19,15 @@ import numbers
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from convae_tf.models import corruptions
 from convae_tf.models.base import ConvAutoencoder
 from convae_tf.models.registry import register
+
+# The floor of both sides of a residual reconstruction's logit, log(p) − log(1 − p): the logit
+# stays finite, and a pixel of 0 or 1 comes back within 1e-6, far below an 8-bit level (1/255).
+_RESIDUAL_FLOOR = 1e-6
 
 
 @register("dae")
@@ -60,6 +65,12 @@ class DenoisingAE(ConvAutoencoder):
             needs the encoder's maps as well as the code: no `decode(code)` (nor a `decode`
             export signature). Offered here only: with an uncorrupted input the network would
             copy it through them.
+        residual: the decoder outputs a correction to the input instead of the image: the
+            reconstruction is clip(input + decoder output, 0, 1), residual learning as in
+            DnCNN (Zhang et al. 2017). Restoration then starts from the identity, so weak noise
+            costs the network little and fine detail need not be rebuilt; for inpainting the
+            correction of a hole (0 in the input) is its fill. The decoder needs the input: no
+            `decode(code)`. Offered here only, like `skip_connections`.
         **kwargs: the architecture, see `ConvAutoencoder`.
     """
 
@@ -74,6 +85,7 @@ class DenoisingAE(ConvAutoencoder):
         strokes: int = 0,
         stroke_width: tuple[float, float] = (0.05, 0.15),
         mask_channel: bool = False,
+        residual: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,6 +104,9 @@ class DenoisingAE(ConvAutoencoder):
         if not isinstance(mask_channel, bool):
             raise ValueError(f"mask_channel={mask_channel!r} must be True or False")
         self.mask_channel = mask_channel
+        if not isinstance(residual, bool):
+            raise ValueError(f"residual={residual!r} must be True or False")
+        self.residual = residual
         if len(self.rectangle_size) != 2:
             raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
         # Fail at construction, naming the argument, not at the first training step.
@@ -127,6 +142,25 @@ class DenoisingAE(ConvAutoencoder):
     @property
     def extra_input_channels(self) -> int:
         return int(self.mask_channel)
+
+    @property
+    def decodes_codes(self) -> bool:
+        return super().decodes_codes and not self.residual
+
+    def output_logits(self, inputs, decoder_logits):
+        """With `residual`: the logits of clip(image + correction, 0, 1), where the image is
+        the image channels of the encoder's input and the correction the decoder's output.
+        The logit is log(p) − log(q) with p = image + correction and q = (1 − image) −
+        correction, each floored at a tiny positive value: p + q = 1, so the sigmoid gives p
+        back (0 or 1 where p is outside), and each of p and q is computed where it is small,
+        so neither rounds to 0 and gives an infinite logit. (1 − p would round to 0 near
+        p = 1 in bfloat16, which the onednn_bfloat16 rewrite computes this in.)"""
+        if not self.residual:
+            return decoder_logits
+        image = ops.cast(inputs[..., : self.image_shape[-1]], "float32")
+        p = ops.maximum(image + decoder_logits, _RESIDUAL_FLOOR)
+        q = ops.maximum((1.0 - image) - decoder_logits, _RESIDUAL_FLOOR)
+        return ops.log(p) - ops.log(q)
 
     def encoder_inputs(self, images, missing=None):
         """With `mask_channel`, the images and `missing` (zeros if None) as C + 1 channels;
