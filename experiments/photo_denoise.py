@@ -26,7 +26,9 @@ coins gray; astronaut, coffee, chelsea, rocket and motorcycle_left colour), neve
 
 A method is one function from a folder of input files to a folder of outputs (see DENOISERS and
 INPAINTERS); one that runs a command, such as `python -m convae_tf.predict` on a shipped model,
-is timed as the whole command. Writes experiments/results/photo_denoise.{json,md}; a full run
+is timed as the whole command; "ours" as a user runs it, with predict's default
+--precision=auto (bfloat16 convolutions on a CPU with native bfloat16), "ours_float32" in
+float32. Writes experiments/results/photo_denoise.{json,md}; a full run
 into experiments/results also rewrites README.md's `photo_denoise` block, if it has one.
 """
 
@@ -46,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from convae_tf.deploy import predict
+from convae_tf.utils import bfloat16
 from experiments import photo_corruption as corrupt
 from experiments import report
 
@@ -189,11 +192,11 @@ def shipped_models(file_name: str | None = None) -> str:
     return ",".join(models)
 
 
-def shipped_denoiser(file_name: str | None = None) -> Denoiser:
+def shipped_denoiser(file_name: str | None = None, *flags: str) -> Denoiser:
     def run(noisy: Path, names: list[str], output: Path, sigma: int) -> float:
         del sigma  # blind: the model is told nothing about the noise
         with folder_of(noisy, names) as inputs:
-            return predict_command(shipped_models(file_name), "reconstruct", inputs, output)
+            return predict_command(shipped_models(file_name), "reconstruct", inputs, output, *flags)
 
     return run
 
@@ -204,7 +207,8 @@ def shipped_inpainter(holed: Path, masks: Path, names: list[str], output: Path) 
 
 
 DENOISERS: dict[str, Denoiser] = {
-    "ours": shipped_denoiser(),
+    "ours": shipped_denoiser(),  # predict's default --precision=auto
+    "ours_float32": shipped_denoiser(None, "--precision=float32"),
     "ours_int8": shipped_denoiser("model_int8.tflite"),
     "bm3d": per_image(bm3d_restore),
     "nl_means": per_image(nl_means_restore),
@@ -213,6 +217,7 @@ DENOISERS: dict[str, Denoiser] = {
 INPAINTERS: dict[str, Inpainter] = {"ours": shipped_inpainter, "biharmonic": biharmonic}
 LABELS = {
     "ours": "ours (shipped, SavedModel)",
+    "ours_float32": "ours, --precision=float32",
     "ours_int8": "ours, int8 TFLite",
     "bm3d": "BM3D / CBM3D",
     "nl_means": "NL-means (skimage, fast)",
@@ -286,7 +291,7 @@ def available_denoisers(wanted: list[str]) -> tuple[list[str], dict[str, str]]:
     """The wanted denoisers that can run here, and why the others cannot."""
     skipped = {}
     if not shipped_models():
-        for name in {"ours", "ours_int8"} & set(wanted):
+        for name in {"ours", "ours_float32", "ours_int8"} & set(wanted):
             skipped[name] = f"no shipped model in {SHIPPED_DENOISERS[0]}"
     if "bm3d" in wanted:
         try:
@@ -372,6 +377,8 @@ def header(args, argv, images, skipped, bm3d_subset) -> dict:
         "machine": {
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
+            # predict's --precision=auto computes in bfloat16 on such CPUs (the "ours" column).
+            "native_bfloat16": bfloat16.native_bfloat16(),
             **versions,
         },
         "seed": args.seed,
@@ -436,11 +443,13 @@ def summaries(r: dict) -> str:
 
 def markdown(r: dict) -> str:
     m = r["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in m.items() if k not in ("cpus", "processor"))
+    machine = ("native bfloat16, " if m.get("native_bfloat16") else "") + ", ".join(
+        f"{k} {v}" for k, v in m.items() if k not in ("cpus", "processor", "native_bfloat16")
+    )
     lines = [
         "# Denoising and inpainting baselines on the test photos",
         "",
-        f"`{r['command']}` — {m['cpus']} CPUs ({m['processor']}), {versions}; seed {r['seed']}, "
+        f"`{r['command']}` — {m['cpus']} CPUs ({m['processor']}), {machine}; seed {r['seed']}, "
         f"{r['seconds']:.0f} s. PSNR (dB) / SSIM against the clean image, outputs stored as 8-bit "
         f"PNG. BM3D on: {r['bm3d_images']}.",
         "",

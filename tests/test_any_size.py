@@ -14,6 +14,7 @@ from PIL import Image
 from convae_tf.deploy import predict, signatures, tiles
 from convae_tf.deploy.restore import restore_image
 from convae_tf.models import anomaly
+from convae_tf.utils import bfloat16
 
 CONV = {"bottleneck": "conv", "latent_dim": 4 * 4 * 2}  # a 4×4×2 code map at 16×16
 ODD_SIZES = [(16, 16), (17, 23), (5, 9), (40, 33), (1, 1)]
@@ -271,6 +272,35 @@ def test_saved_model_reconstructs_any_size_and_keeps_the_others_at_the_training_
         np.testing.assert_allclose(served, np.asarray(model(batch)), atol=1e-5)
 
 
+@pytest.mark.skipif(
+    not bfloat16.native_bfloat16(),
+    reason="TF applies the oneDNN bfloat16 rewrite only on CPUs with native bfloat16",
+)
+def test_saved_model_in_bfloat16_rounds_like_bfloat16_and_leaves_float32_exact(
+    any_size_saved_model,
+):
+    model, folder = any_size_saved_model
+    batch = images((37, 21, 1), batch=2)
+    exact = np.asarray(model(batch))
+    rounded = predict.SavedModelRunner(folder, in_bfloat16=True)("serving_default", batch)
+    # bfloat16 keeps 8 bits of mantissa: the convolutions' inputs and weights round by up to
+    # 2^-9 relative, a few such errors through the sigmoid stay well under 8-bit levels.
+    difference = np.max(np.abs(rounded["reconstruction"] - exact))
+    assert 1e-5 < difference < 2 / 255
+    served = predict.SavedModelRunner(folder)("serving_default", batch)["reconstruction"]
+    np.testing.assert_allclose(served, exact, atol=1e-5)  # the process-wide option is off again
+
+
+def test_precision_auto_is_bfloat16_for_photos_on_bfloat16_cpus_only():
+    native = bfloat16.native_bfloat16()
+    assert predict.runs_in_bfloat16("auto", photo_task=True) is native
+    assert predict.runs_in_bfloat16("auto", photo_task=False) is False  # scores, codes, arrays
+    assert predict.runs_in_bfloat16("bfloat16", photo_task=False) is True
+    assert predict.runs_in_bfloat16("float32", photo_task=True) is False
+    with pytest.raises(predict.InputError, match=r"--precision='half': choose one of auto"):
+        predict.runs_in_bfloat16("half", photo_task=True)
+
+
 def write_photo_folder(folder):
     """Photos of every kind: gray and colour of several sizes, 16-bit, palette, CMYK, an
     EXIF-rotated JPEG; and bad ones: 1×1, a truncated JPEG."""
@@ -338,7 +368,9 @@ def test_predict_gray_model_on_colour_runs_each_channel_and_colour_on_gray_avera
     rgb = np.random.default_rng(2).integers(0, 256, (20, 24, 3), dtype=np.uint8)
     (tmp_path / "in").mkdir()
     Image.fromarray(rgb).save(tmp_path / "in" / "c.png")
-    predict.predict(str(folder), "reconstruct", str(tmp_path / "in"), str(tmp_path / "out"))
+    predict.predict(
+        str(folder), "reconstruct", str(tmp_path / "in"), str(tmp_path / "out"), precision="float32"
+    )
     per_channel = np.asarray(model(rgb.transpose(2, 0, 1)[..., None] / np.float32(255)))
     expected = np.round(per_channel[..., 0].transpose(1, 2, 0) * 255)
     np.testing.assert_allclose(np.asarray(Image.open(tmp_path / "out" / "c.png")), expected, atol=1)
@@ -384,7 +416,11 @@ def test_predict_tiles_large_photos_through_a_model_of_one_size(tmp_path):
     (tmp_path / "in").mkdir()
     Image.fromarray(pixels).save(tmp_path / "in" / "big.png")
     predict.predict(
-        str(tmp_path / "dense"), "reconstruct", str(tmp_path / "in"), str(tmp_path / "o")
+        str(tmp_path / "dense"),
+        "reconstruct",
+        str(tmp_path / "in"),
+        str(tmp_path / "o"),
+        precision="float32",
     )
     written = np.asarray(Image.open(tmp_path / "o" / "big.png"))
     expected = restore_image(model, pixels[..., None] / np.float32(255))[..., 0]

@@ -363,6 +363,18 @@ CASES = [
         ["out3"],
     ),
     (
+        "predict: unknown precision",
+        "predict",
+        [
+            "--model={root}/export",
+            "--input={root}/right.png",
+            "--output={root}/out3",
+            "--precision=half",
+        ],
+        ["--precision=half", "auto|float32|bfloat16"],
+        ["out3"],
+    ),
+    (
         "predict: corrupt tflite",
         "predict",
         ["--model={root}/bad.tflite", "--input={root}/right.png", "--output={root}/out3"],

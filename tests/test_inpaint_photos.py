@@ -74,6 +74,7 @@ def test_inpaint_fills_the_holes_and_keeps_the_known_pixels_gray_and_colour(
         str(tmp_path / "in"),
         str(tmp_path / "out"),
         mask=str(tmp_path / "masks"),
+        precision="float32",
     )
     assert sorted(written) == ["colour.png", "gray.png"]
     filled = check_filled(tmp_path / "out" / "gray.png", *gray)
@@ -100,6 +101,7 @@ def test_inpaint_tiles_photo_and_mask_together_through_a_model_of_one_size(tmp_p
         str(tmp_path / "in" / "big.png"),  # single files: the photo and its mask
         str(tmp_path / "out"),
         mask=str(tmp_path / "masks" / "big.png"),
+        precision="float32",
     )
     written = check_filled(tmp_path / "out" / "big.png", pixels, missing)
     expected = np.empty((50, 70, 1), np.float32)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from convae_tf.training import precision
+from convae_tf.utils import bfloat16
 
 needs_bfloat16_cpu = pytest.mark.skipif(
     not precision.native_bfloat16(),
@@ -46,7 +47,7 @@ def test_graph_rewrite_runs_compiled_convolutions_in_bfloat16_only_inside():
 
 
 def test_graph_rewrite_is_off_for_other_precisions_and_restores_the_setting():
-    option = precision.REWRITE_OPTION
+    option = bfloat16.REWRITE_OPTION
     tf.config.optimizer.set_experimental_options({option: True})
     try:
         with precision.graph_rewrite("mixed_bfloat16"):

@@ -16,17 +16,16 @@ Two ways to train in bfloat16 on a CPU, both keeping float32 weights:
   (experiments/precision_quality.py).
 
 The rewrite is a process-wide TF option read when a compiled function is called, so it is
-switched on only around training (`graph_rewrite`); export, evaluate and predict compute in
-float32.
+switched on only around training (`graph_rewrite`; convae_tf/utils/bfloat16.py); export and
+evaluate compute in float32, predict as its --precision says.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from convae_tf.utils import bfloat16
+from convae_tf.utils.bfloat16 import native_bfloat16
 
 PRECISIONS = ("auto", "float32", "onednn_bfloat16", "mixed_bfloat16", "mixed_float16")
-REWRITE_OPTION = "auto_mixed_precision_onednn_bfloat16"
 
 
 def resolve(precision: str) -> str:
@@ -43,16 +42,6 @@ def resolve(precision: str) -> str:
     return "onednn_bfloat16" if native_bfloat16() else "float32"
 
 
-def native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512_BF16 or AMX)."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
-
-
 def keras_policy(precision: str) -> str:
     """The Keras dtype policy to build the model under: the graph rewrite needs a float32
     model."""
@@ -60,17 +49,7 @@ def keras_policy(precision: str) -> str:
     return "float32" if precision == "onednn_bfloat16" else precision
 
 
-@contextlib.contextmanager
-def graph_rewrite(precision: str) -> Iterator[None]:
+def graph_rewrite(precision: str):
     """Compiled functions called inside run with the bfloat16 rewrite on if `precision`
     resolves to onednn_bfloat16, and off otherwise; the previous setting comes back after."""
-    import tensorflow as tf
-
-    previous = tf.config.optimizer.get_experimental_options().get(REWRITE_OPTION, False)
-    tf.config.optimizer.set_experimental_options(
-        {REWRITE_OPTION: resolve(precision) == "onednn_bfloat16"}
-    )
-    try:
-        yield
-    finally:
-        tf.config.optimizer.set_experimental_options({REWRITE_OPTION: previous})
+    return bfloat16.rewrite(resolve(precision) == "onednn_bfloat16")
