@@ -162,3 +162,20 @@ def test_quick_run_of_the_shipped_models_through_predict(tmp_path):
     for setting in result["inpaint"]["ours"].values():
         for row in setting["per_image"].values():
             assert row["psnr_masked"] > 10
+
+
+@pytest.mark.slow
+def test_the_large_photo_run_measures_the_whole_command(tmp_path, monkeypatch):
+    """The large-photo row: the shipped denoiser's predict command on an enlarged colour test
+    image (smaller here), its seconds, CPU seconds and peak memory measured from outside."""
+    monkeypatch.setattr(photo_denoise, "LARGE_SIZE", (160, 200))
+    images = photo_like_images(tmp_path / "images")
+    large = photo_denoise.large_photo_run(images, tmp_path / "work", seed=0)
+    assert large["image"] == "colour, enlarged to 200×160"
+    noisy = corrupt.read_png(tmp_path / "work" / "large" / "noisy.png")
+    assert noisy.shape == (160, 200, 3)
+    clean = np.asarray(Image.fromarray(images["colour"]).resize((200, 160), Image.LANCZOS))
+    assert large["psnr"] > photo_denoise.psnr_ssim(clean, noisy)[0] + 1
+    # TensorFlow alone holds a few hundred MB; the CPU time is the child's, not this process's.
+    assert 0.2 < large["peak_memory_gb"] < 8 and large["cpu_seconds"] > 0.5
+    assert "0.032-megapixel photo" in photo_denoise.large_photo_line({"large": large})
