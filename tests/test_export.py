@@ -532,10 +532,10 @@ def test_one_class_run_of_every_model_passes_the_gate(name, precision, sprites_d
     """A short run with --normal_classes on the embedded sprites, trained in float32 and in
     the bfloat16 that --precision=auto picks on CPUs with native bfloat16, exports: float32
     within parity, and every export's score ranked and its AUROC measured."""
-    from convae_tf.training import precision as precisions
     from convae_tf.training import train
+    from convae_tf.utils import bfloat16
 
-    if precision != "float32" and not precisions.native_bfloat16():
+    if precision != "float32" and not bfloat16.native_bfloat16():
         pytest.skip("this CPU has no native bfloat16 (AVX512_BF16 or AMX): auto trains float32")
     workdir = tmp_path / "run"
     config = tiny_run_config(

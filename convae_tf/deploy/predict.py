@@ -659,13 +659,17 @@ def check_mask_flag(model: str, task: str, mask: str | None) -> None:
 
 def runs_in_bfloat16(precision: str, photo_task: bool) -> bool:
     """Whether SavedModels run in bfloat16 (--precision). "auto": for photos restored (8-bit
-    outputs, which bfloat16 changes by a level or so, at about twice the speed) on a CPU with
-    native bfloat16; float32 for arrays, codes and scores, whose numbers are compared with
-    the model card's float32 calibration."""
+    outputs, which bfloat16 changes by a level or so, at about twice the speed) where
+    bfloat16.auto() says it pays off (a CPU-only machine with native bfloat16); float32 for
+    arrays, codes and scores, whose numbers are compared with the model card's float32
+    calibration."""
     if precision not in PRECISIONS:
         raise InputError(f"--precision={precision!r}: choose one of {', '.join(PRECISIONS)}")
     if precision == "auto":
-        return photo_task and bfloat16 is not None and bfloat16.native_bfloat16()
+        if not photo_task or bfloat16 is None:
+            return False
+        with native_info_held_back():  # it may import TensorFlow, whose start-up lines wait
+            return bfloat16.auto()
     return precision == "bfloat16"
 
 
@@ -695,7 +699,9 @@ def predict(
             f"--model={model}: several models (one per channel count) are for reconstruct "
             "and inpaint on photo files; give one model"
         )
-    in_bfloat16 = runs_in_bfloat16(precision, photo_task)
+    # TFLite files run as exported: no need to ask (and import TensorFlow) for them alone.
+    saved_models = any(path.suffix.lower() != ".tflite" for path in models)
+    in_bfloat16 = runs_in_bfloat16(precision, photo_task and saved_models)
     if task == "inpaint":
         return inpaint_photos(
             models, Path(input_path), Path(mask), Path(output), max_megapixels, in_bfloat16

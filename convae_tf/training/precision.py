@@ -23,7 +23,6 @@ evaluate compute in float32, predict as its --precision says.
 from __future__ import annotations
 
 from convae_tf.utils import bfloat16
-from convae_tf.utils.bfloat16 import native_bfloat16
 
 PRECISIONS = ("auto", "float32", "onednn_bfloat16", "mixed_bfloat16", "mixed_float16")
 
@@ -35,11 +34,7 @@ def resolve(precision: str) -> str:
     slow, and so is float16 on a CPU: docs/ARCHITECTURE.md, known pitfalls)."""
     if precision != "auto":
         return precision
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
-        return "float32"
-    return "onednn_bfloat16" if native_bfloat16() else "float32"
+    return "onednn_bfloat16" if bfloat16.auto() else "float32"
 
 
 def keras_policy(precision: str) -> str:

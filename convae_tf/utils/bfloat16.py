@@ -26,6 +26,17 @@ def native_bfloat16() -> bool:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
+def auto() -> bool:
+    """What "auto" picks: the rewrite on a CPU-only machine whose CPU has native bfloat16,
+    where it computes about twice as fast as float32; not on a GPU machine (the rewrite is a
+    CPU pass) nor on other CPUs (emulated bfloat16 is slow). Imports TensorFlow on such CPUs."""
+    if not native_bfloat16():
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")
+
+
 @contextlib.contextmanager
 def rewrite(on: bool) -> Iterator[None]:
     """Compiled functions called inside run with the bfloat16 rewrite on if `on`, and off
