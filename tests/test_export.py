@@ -620,3 +620,26 @@ def test_int8_keeps_the_score_head_and_the_logits_in_float32(ill_conditioned_wor
 def test_constant_scores_have_no_rank_correlation():
     assert score_use.rank_correlation(np.ones(5), np.arange(5.0)) is None
     assert score_use.rank_correlation(np.arange(5.0), -np.arange(5.0)) == pytest.approx(-1.0)
+
+
+def test_int8_calibrates_reconstruct_on_what_it_meets_in_use():
+    """A denoiser's reconstruct signature is calibrated on noisy images (its own corruption,
+    the same on every export), the encode and score signatures on the clean ones; a plain
+    autoencoder and an inpainter (whose reconstruct input carries no mask) on clean ones."""
+    from conftest import images, tiny_model
+
+    clean = images(batch=4)
+    denoiser = tiny_model("dae", gaussian_std=(0.0, 0.2))
+    denoiser(clean)
+    samples = list(export.representative_data(denoiser, clean)())
+    reconstruct = np.concatenate(
+        [x[signatures.IMAGES] for s, x in samples if s == signatures.RECONSTRUCT]
+    )
+    scored = np.concatenate([x[signatures.IMAGES] for s, x in samples if s == signatures.SCORE])
+    assert reconstruct.shape == clean.shape and not np.allclose(reconstruct, clean)
+    np.testing.assert_array_equal(reconstruct, export.reconstruct_inputs(denoiser, clean))
+    np.testing.assert_array_equal(scored, clean)
+    for name, args in (("ae", {}), ("dae", {"rectangles": 1, "mask_channel": True})):
+        model = tiny_model(name, **args)
+        model(clean)
+        np.testing.assert_array_equal(export.reconstruct_inputs(model, clean), clean)

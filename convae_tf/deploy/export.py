@@ -158,14 +158,29 @@ def publish(staging: Path, out: Path) -> Path:
             # A concurrent export took this number between the scan and the rename: next one.
 
 
+def reconstruct_inputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """What the reconstruct signature sees in use: for a denoiser, its training corruption of
+    `images` (fixed by their content, as validation draws it); the images themselves for the
+    others and for inpainters, whose holes the reconstruct signature is not told about."""
+    fixed_corrupt = getattr(model, "fixed_corrupt", None)
+    if fixed_corrupt is None or model.extra_input_channels:
+        return images
+    return np.asarray(fixed_corrupt(images), np.float32)
+
+
 def representative_data(model: keras.Model, images: np.ndarray):
-    """The int8 calibrator's samples: (signature, {input: batch-1 array}) for every signature;
-    the decoder is calibrated on the codes of the same images."""
+    """The int8 calibrator's samples: (signature, {input: batch-1 array}) for every signature.
+    The reconstruct signature is calibrated on the inputs it meets in use (reconstruct_inputs):
+    calibrated on clean images only, a residual denoiser's activations and correction span a
+    fraction of what strong noise drives them to, and int8 clips them (it shows on smooth
+    photos at high σ). Encode and score take the clean images, the decoder their codes."""
     codes = np.asarray(model.code(images), np.float32)
+    noisy = reconstruct_inputs(model, images)
 
     def samples():
-        for image, code in zip(images, codes, strict=True):
-            for signature in (signatures.RECONSTRUCT, signatures.ENCODE, signatures.SCORE):
+        for image, noisy_image, code in zip(images, noisy, codes, strict=True):
+            yield signatures.RECONSTRUCT, {signatures.IMAGES: noisy_image[None]}
+            for signature in (signatures.ENCODE, signatures.SCORE):
                 yield signature, {signatures.IMAGES: image[None]}
             if model.decodes_codes:
                 yield signatures.DECODE, {signatures.CODE: code[None]}
