@@ -162,10 +162,9 @@ def reconstruct_inputs(model: keras.Model, images: np.ndarray) -> np.ndarray:
     """What the reconstruct signature sees in use: for a denoiser, its training corruption of
     `images` (fixed by their content, as validation draws it); the images themselves for the
     others and for inpainters, whose holes the reconstruct signature is not told about."""
-    fixed_corrupt = getattr(model, "fixed_corrupt", None)
-    if fixed_corrupt is None or model.extra_input_channels:
+    if model.extra_input_channels:
         return images
-    return np.asarray(fixed_corrupt(images), np.float32)
+    return np.asarray(model.fixed_corrupt(images), np.float32)
 
 
 def representative_data(model: keras.Model, images: np.ndarray):

@@ -5,6 +5,8 @@
 A variant overrides one hook and never copies `call`:
 
 - `corrupt(images, training)`: what the encoder sees in training (denoising: noise, masks).
+- `fixed_corrupt(images)`: the same corruption, drawn from the images' content (validation,
+  int8 calibration).
 - `encoder_inputs(images, missing)`: what the encoder reads for images some of whose pixels
   are missing (default: the images, holes as they are; the dae with `mask_channel`: the
   mask as one more channel), so that `inpaint` fills holes for every variant.
@@ -229,6 +231,11 @@ class ConvAutoencoder(keras.Model):
     # --------------------------------------------------------------------------------- hooks
     def corrupt(self, images, training=False):
         """What the encoder sees: the clean images, unless a variant corrupts training inputs."""
+        return images
+
+    def fixed_corrupt(self, images):
+        """The training corruption of `images` drawn from their content alone, the same on
+        every call (validation, int8 calibration): the images themselves here."""
         return images
 
     def encoder_inputs(self, images, missing=None):
