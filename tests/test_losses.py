@@ -32,6 +32,19 @@ def test_mse_is_on_sigmoid_outputs():
     np.testing.assert_allclose(losses.reconstruction_error(x, logits, "mse", "sum"), [0.5])
 
 
+def test_weights_scale_each_pixels_error_and_the_mean_still_divides_by_the_pixel_count():
+    x = np.array([[[[1.0]], [[0.0]]], [[[0.0]], [[0.0]]]], np.float32)  # two 2x1 images
+    logits = np.zeros_like(x)  # errors 0.25 everywhere
+    weights = np.array([[[[6.0]], [[1.0]]], [[[0.0]], [[2.0]]]], np.float32)
+    np.testing.assert_allclose(
+        losses.reconstruction_error(x, logits, "mse", weights=weights), [0.875, 0.25]
+    )
+    np.testing.assert_allclose(
+        losses.reconstruction_error(x, logits, "bce", "sum", weights=np.ones_like(x)),
+        losses.reconstruction_error(x, logits, "bce", "sum"),
+    )
+
+
 def test_unknown_loss_and_reduction_are_named():
     x = np.zeros((1, 2, 2, 1), np.float32)
     with pytest.raises(ValueError, match="loss='l1'"):

@@ -12,7 +12,7 @@ from scipy import ndimage, special, stats
 
 import convae_tf
 from convae_tf.evaluation import likelihood
-from convae_tf.models import corruptions, losses, vae
+from convae_tf.models import corruptions, hole_fill, losses, vae
 
 
 # ---------------------------------------------------------------------------- loss maths
@@ -386,6 +386,10 @@ def test_a_gaussian_std_range_parses_from_the_command_line():
         ({"stroke_width": (0.1,)}, "stroke_width"),
         ({"mask_channel": True}, "mask_channel"),  # no holes to show
         ({"mask_channel": "yes", "strokes": 1}, "mask_channel"),
+        ({"prefill_holes": True}, "prefill_holes"),  # no holes to fill
+        ({"prefill_holes": 1, "strokes": 1}, "prefill_holes"),
+        ({"hole_weight": -1.0, "strokes": 1, "mask_channel": True}, "hole_weight"),
+        ({"hole_weight": 6.0, "strokes": 1}, "hole_weight"),  # no mask channel to read
     ],
 )
 def test_dae_bad_arguments_are_named(bad, word):
@@ -959,6 +963,65 @@ def test_mask_channel_shows_the_encoder_where_the_holes_are(monkeypatch, tmp_pat
     np.testing.assert_array_equal(reloaded.inpaint(x, masks), model.inpaint(x, masks))
 
 
+def test_prefill_holes_gives_the_encoder_the_holes_filled_from_their_surroundings(
+    monkeypatch, tmp_path
+):
+    """prefill_holes=True: in training and in `inpaint` the encoder reads the holed images
+    with the holes filled by `hole_fill.pull_push` (the mask channel still says where they
+    are); images given whole reach it unchanged."""
+    model = tiny_model("dae", gaussian_std=0.0, rectangles=1, mask_channel=True, prefill_holes=True)
+    x = images((17, 23, 3), batch=4) * 0.9 + 0.05
+    model(x)
+    seen, encoder = [], model.encoder
+
+    def spy(inputs, training=False):
+        seen.append(np.asarray(inputs))
+        return encoder(inputs, training=training)
+
+    monkeypatch.setattr(model, "encoder", spy)
+    inputs = np.asarray(model.corrupt(x, training=True))
+    model.encode(inputs)
+    filled, missing = seen[-1][..., :3], seen[-1][..., 3:]
+    assert 0 < missing.mean() < 1
+    hole = np.broadcast_to(missing > 0, filled.shape)
+    np.testing.assert_array_equal(filled[~hole], x[~hole])
+    expected = hole_fill.pull_push(x * (1 - missing), missing)
+    np.testing.assert_allclose(filled, expected, atol=1e-6)
+    assert filled[hole].min() > 0  # the holes are filled, not zeros
+    model.encode(x)
+    np.testing.assert_array_equal(seen[-1], np.concatenate([x, 0 * x[..., :1]], -1))
+    monkeypatch.undo()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert keras.saving.load_model(path).prefill_holes
+
+
+def test_hole_weight_counts_the_holes_errors_that_many_times_a_known_pixels():
+    model = tiny_model(
+        "dae",
+        gaussian_std=0.0,
+        strokes=2,
+        mask_channel=True,
+        hole_weight=6.0,
+        reconstruction_loss="mse",
+    )
+    x = images((16, 16, 1), batch=4)
+    inputs = model.fixed_corrupt(x)
+    missing = np.asarray(inputs)[..., 1:]
+    assert 0 < missing.mean() < 1
+    _, logits = model.encode_and_reconstruct(inputs)
+    error = np.square(np.asarray(keras.ops.sigmoid(logits)) - x)
+    weighted = model.loss_terms(x, inputs=inputs)["reconstruction"]
+    np.testing.assert_allclose(weighted, np.mean(error * (1 + 5 * missing)), rtol=1e-5)
+    model.hole_weight = 1.0
+    plain = model.loss_terms(x, inputs=inputs)["reconstruction"]
+    np.testing.assert_allclose(plain, np.mean(error), rtol=1e-5)
+    # A clean batch (no mask channel, as `evaluate` gives) has no holes to weight.
+    model.hole_weight = 6.0
+    clean = model.loss_terms(x)["reconstruction"]
+    np.testing.assert_allclose(clean, np.mean(np.square(np.asarray(model(x)) - x)), rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "name, args",
     [
@@ -966,6 +1029,10 @@ def test_mask_channel_shows_the_encoder_where_the_holes_are(monkeypatch, tmp_pat
         ("vae", {}),
         ("dae", {"rectangles": 1}),
         ("dae", {"strokes": 1, "mask_channel": True}),
+        (
+            "dae",
+            {"strokes": 1, "mask_channel": True, "prefill_holes": True, "residual": True},
+        ),
     ],
 )
 def test_inpaint_fills_the_holes_and_keeps_the_known_pixels_bit_exactly(name, args):

@@ -15,6 +15,8 @@ A variant overrides one hook and never copies `call`:
 - `regularizer(encoded, images)`: a penalty added to the loss, plus metrics to log
   (sparse: activity penalty; VAE: β·KL).
 - `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
+- `pixel_weights(inputs)`: each pixel's weight in the training loss, for the encoder's
+  `inputs` (default None: all equal; the dae's `hole_weight`: holes count more).
 - `output_logits(inputs, decoder_logits)`: the reconstruction's logits from the decoder's
   output (the dae's `residual`: the input plus a correction).
 - `training_callbacks()`: a schedule over epochs (stacked: greedy stages; VAE: KL warm-up).
@@ -312,7 +314,9 @@ class ConvAutoencoder(keras.Model):
         elif not self.skip_connections:
             encoded = self.encode(inputs, training=training)
             code = self.sample_code(encoded, training=training)
-            logits = self.decode_logits(code, training=training)
+            # The decoder itself, not `decode_logits`: a residual model has no decode(code)
+            # for users (its output is a correction), but reconstructs through it here.
+            logits = ops.cast(self.decoder(code, training=training), "float32")
         else:
             encoded, *skips = self.skip_encoder(self.encoder_inputs(inputs), training=training)
             code = self.sample_code(encoded, training=training)
@@ -378,13 +382,19 @@ class ConvAutoencoder(keras.Model):
         _, logits = self.encode_and_reconstruct(self.encoder_inputs(holed, masks))
         return masks * ops.sigmoid(logits) + (1.0 - masks) * images
 
-    def reconstruction_error(self, images, logits):
+    def reconstruction_error(self, images, logits, weights=None):
         return losses.reconstruction_error(
             ops.cast(images, "float32"),
             logits,
             self.reconstruction_loss,
             self.reconstruction_reduction,
+            weights,
         )
+
+    def pixel_weights(self, inputs):
+        """The weight of each pixel's error in the training loss for the encoder's `inputs`,
+        broadcast to the images (None: every pixel counts the same)."""
+        return None
 
     def reconstruction_score(self, images):
         """The model's own anomaly score (batch,): the reconstruction error of the clean input
@@ -445,7 +455,11 @@ class ConvAutoencoder(keras.Model):
         if inputs is None:
             inputs = self.corrupt(images, training=training)
         encoded, logits = self.encode_and_reconstruct(inputs, training=training)
-        reconstruction = ops.mean(self.reconstruction_error(images, logits))
+        weights = self.pixel_weights(inputs)
+        if weights is None:  # a variant's error may take no weights (the VAE's likelihood)
+            reconstruction = ops.mean(self.reconstruction_error(images, logits))
+        else:
+            reconstruction = ops.mean(self.reconstruction_error(images, logits, weights))
         penalty, logs = self.regularizer(encoded, images)
         loss = reconstruction + penalty
         if self.losses:  # activity or weight regularizers declared on layers

@@ -9,7 +9,9 @@ epoch measures the same noisy images.
 For inpainting, the holes (masking, rectangles, strokes) are set to 0; with `mask_channel` the
 encoder also reads where they are, as one more input channel (1 = missing), which it reads as
 all zeros for an image given whole (`call`, `encode`, `score`) and as the user's mask in
-`inpaint(images, masks)`.
+`inpaint(images, masks)`. With `prefill_holes` the holes reach the encoder already filled by a
+smooth interpolation of the pixels around them (models/hole_fill.py), and with `hole_weight`
+the loss counts a hole's pixels more than the known ones, which `inpaint` keeps anyway.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from convae_tf.models import corruptions
+from convae_tf.models import corruptions, hole_fill
 from convae_tf.models.base import ConvAutoencoder
 from convae_tf.models.registry import register
 
@@ -69,8 +71,17 @@ class DenoisingAE(ConvAutoencoder):
             reconstruction is clip(input + decoder output, 0, 1), residual learning as in
             DnCNN (Zhang et al. 2017). Restoration then starts from the identity, so weak noise
             costs the network little and fine detail need not be rebuilt; for inpainting the
-            correction of a hole (0 in the input) is its fill. The decoder needs the input: no
-            `decode(code)`. Offered here only, like `skip_connections`.
+            correction of a hole (0 in the input, or `prefill_holes`' guess) is its fill. The
+            decoder needs the input: no `decode(code)`. Offered here only, like
+            `skip_connections`.
+        prefill_holes: the encoder reads the holes filled by pull-push interpolation of the
+            known pixels (`hole_fill.pull_push`) instead of zeros: a first guess that reaches
+            the middle of a hole wider than the network sees. With `residual` the network
+            then learns the correction to that guess (texture and edges).
+        hole_weight: the weight of a missing pixel's error in the training loss, a known
+            pixel's being 1: `inpaint` keeps the known pixels, so their reconstruction
+            matters little (partial convolutions weight holes 6:1, Liu et al. 2018). Needs
+            `mask_channel`, which carries the holes to the loss.
         **kwargs: the architecture, see `ConvAutoencoder`.
     """
 
@@ -86,6 +97,8 @@ class DenoisingAE(ConvAutoencoder):
         stroke_width: tuple[float, float] = (0.05, 0.15),
         mask_channel: bool = False,
         residual: bool = False,
+        prefill_holes: bool = False,
+        hole_weight: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -107,6 +120,17 @@ class DenoisingAE(ConvAutoencoder):
         if not isinstance(residual, bool):
             raise ValueError(f"residual={residual!r} must be True or False")
         self.residual = residual
+        if not isinstance(prefill_holes, bool):
+            raise ValueError(f"prefill_holes={prefill_holes!r} must be True or False")
+        self.prefill_holes = prefill_holes
+        self.hole_weight = float(hole_weight)
+        if self.hole_weight < 0:
+            raise ValueError(f"hole_weight={hole_weight} must be >= 0")
+        if self.hole_weight != 1 and not self.mask_channel:
+            raise ValueError(
+                f"hole_weight={hole_weight} needs mask_channel=True, which carries the holes "
+                "to the loss"
+            )
         if len(self.rectangle_size) != 2:
             raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
         # Fail at construction, naming the argument, not at the first training step.
@@ -120,10 +144,11 @@ class DenoisingAE(ConvAutoencoder):
                 "must be (min, max) fractions of the side with 0 <= min <= max <= 1"
             )
         _check_strokes(self.strokes, self.stroke_width)
-        if self.mask_channel and not (self.masking or self.rectangles or self.strokes):
-            raise ValueError(
-                "mask_channel=True needs holes to show: set masking, rectangles or strokes"
-            )
+        for name in ("mask_channel", "prefill_holes"):
+            if getattr(self, name) and not (self.masking or self.rectangles or self.strokes):
+                raise ValueError(
+                    f"{name}=True needs holes to train on: set masking, rectangles or strokes"
+                )
         # Owned by the model: its state advances every step (fresh noise) and is seeded by
         # keras.utils.set_random_seed (reproducible runs).
         self.seed_generator = keras.random.SeedGenerator()
@@ -163,13 +188,24 @@ class DenoisingAE(ConvAutoencoder):
         return ops.log(p) - ops.log(q)
 
     def encoder_inputs(self, images, missing=None):
-        """With `mask_channel`, the images and `missing` (zeros if None) as C + 1 channels;
-        inputs that have them already (a corrupted training batch) pass unchanged."""
+        """With `prefill_holes`, the holes `missing` filled; with `mask_channel`, `missing`
+        (zeros if None) as one more channel; inputs that have it already (a corrupted
+        training batch) pass unchanged."""
+        if self.prefill_holes and missing is not None:
+            images = hole_fill.pull_push(images, missing)
         if not self.mask_channel or images.shape[-1] == self.image_shape[-1] + 1:
             return images
         if missing is None:
             missing = tf.zeros_like(images[..., :1])
         return tf.concat([images, tf.cast(missing, images.dtype)], axis=-1)
+
+    def pixel_weights(self, inputs):
+        """With `hole_weight`: `hole_weight` on the holes (the mask channel of `inputs`), 1
+        elsewhere."""
+        if self.hole_weight == 1 or inputs.shape[-1] == self.image_shape[-1]:
+            return None  # equal weights, or inputs without holes (a clean batch)
+        missing = ops.cast(inputs[..., self.image_shape[-1] :], "float32")
+        return 1.0 + (self.hole_weight - 1.0) * missing
 
     def corrupt(self, images, training=False):
         if not training:

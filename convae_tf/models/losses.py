@@ -9,12 +9,14 @@ from keras import ops
 RECONSTRUCTION_LOSSES = ("bce", "mse")
 
 
-def reconstruction_error(images, logits, kind: str = "bce", reduction: str = "mean"):
+def reconstruction_error(images, logits, kind: str = "bce", reduction: str = "mean", weights=None):
     """Per-example reconstruction error between images in [0, 1] and decoder logits.
 
     kind: "bce", binary cross-entropy computed from logits (stable for saturated pixels), or
     "mse", squared error of sigmoid(logits). reduction over the pixels: "mean" (per-pixel
     average, as Keras losses report) or "sum" (nats per image, as a likelihood wants).
+    weights: each pixel's weight, broadcast to the images (None: all 1); the mean then
+    divides by the pixel count, not by the weights' sum, as partial-convolution losses do.
     Returns a tensor of shape (batch,).
     """
     if kind == "bce":
@@ -27,6 +29,8 @@ def reconstruction_error(images, logits, kind: str = "bce", reduction: str = "me
         raise ValueError(
             f"loss={kind!r} is not valid; choose one of {', '.join(RECONSTRUCTION_LOSSES)}"
         )
+    if weights is not None:
+        per_pixel = per_pixel * weights
     axes = tuple(range(1, len(per_pixel.shape)))
     if reduction == "mean":
         return ops.mean(per_pixel, axis=axes)

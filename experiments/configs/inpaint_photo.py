@@ -45,6 +45,9 @@ def get_config():
         "skip_connections": True,
         "block_convs": 1,
         "filters": (32, 64, 128, 256),
+        "residual": True,
+        "prefill_holes": True,
+        "hole_weight": 6.0,
         "reconstruction_loss": "mse",
     }
     config.workdir = "runs/inpaint-photo"
