@@ -13,7 +13,7 @@ def _ramp(height, width):
 
 
 @pytest.mark.parametrize("height, width", [(37, 53), (64, 64), (5, 300)])
-def test_known_pixels_are_kept_and_holes_get_a_smooth_fill_from_their_surroundings(height, width):
+def test_known_pixels_are_kept_and_a_ramp_is_filled_with_the_ramp(height, width):
     image = _ramp(height, width)
     missing = np.zeros((1, height, width, 1), np.float32)
     missing[:, height // 4 : height // 2 + 1, width // 4 : width // 2 + 1] = 1
@@ -25,10 +25,11 @@ def test_known_pixels_are_kept_and_holes_get_a_smooth_fill_from_their_surroundin
         known = image[..., c][~hole[..., c]]
         inside = filled[..., c][hole[..., c]]
         assert known.min() - 1e-6 <= inside.min() and inside.max() <= known.max() + 1e-6
-    # Far closer to the hidden pixels than the zeros it replaces (not exact on a ramp, as
-    # biharmonic inpainting would be: the coarse levels are block means).
+    # A linear ramp is harmonic, so the fill recovers it: up to what a finite number of
+    # relaxation steps leaves (under 1 % of the error of the zeros it replaces on these
+    # holes; without relaxation, block means of the coarse levels leave 2-30 %).
     error = np.abs(filled - image)[hole].mean()
-    assert error < np.abs(image)[hole].mean() / 3
+    assert error < 0.02 * np.abs(image)[hole].mean()
 
 
 def test_a_constant_image_is_filled_with_its_constant_and_nothing_known_gives_zeros():
