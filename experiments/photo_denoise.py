@@ -24,8 +24,9 @@ coins gray; astronaut, coffee, chelsea, rocket and motorcycle_left colour), neve
   of a convolutional network does not depend on what the pixels show), σ = 25, through the
   shipped denoiser's whole predict command: wall and CPU seconds, peak memory, PSNR.
 - Inpainting: masks of rectangles and of free-form strokes covering 5, 15 and 25 % of each
-  image (holed image and mask written as files, white = missing), filled by scikit-image's
-  `inpaint_biharmonic`; PSNR over the masked pixels only.
+  image (holed image and mask written as files, white = missing), filled by the shipped
+  inpainter, by its first guess alone (the pull-push fill its network corrects) and by
+  scikit-image's `inpaint_biharmonic`; PSNR over the masked pixels only.
 
 A method is one function from a folder of input files to a folder of outputs (see DENOISERS and
 INPAINTERS); one that runs a command, such as `python -m convae_tf.predict` on a shipped model,
@@ -147,6 +148,22 @@ def biharmonic(holed: Path, masks: Path, names: list[str], output: Path) -> dict
         filled = inpaint_biharmonic(image, mask, channel_axis=channel_axis(image))
         seconds[name] = time.perf_counter() - start
         corrupt.write_png(output / f"{name}.png", to_uint8(filled))
+    return seconds
+
+
+def pull_push(holed: Path, masks: Path, names: list[str], output: Path) -> dict[str, float]:
+    """The shipped inpainter's first guess alone (`prefill_holes`): what its network adds."""
+    from convae_tf.models import hole_fill
+
+    seconds = {}
+    for name in names:
+        image = corrupt.read_png(holed / f"{name}.png") / 255.0
+        mask = corrupt.read_png(masks / f"{name}.png") > 127
+        batch = (image if image.ndim == 3 else image[..., None])[None].astype(np.float32)
+        start = time.perf_counter()
+        filled = hole_fill.pull_push(batch, mask[None, ..., None].astype(np.float32))
+        seconds[name] = time.perf_counter() - start
+        corrupt.write_png(output / f"{name}.png", to_uint8(np.asarray(filled)[0].squeeze()))
     return seconds
 
 
@@ -276,7 +293,11 @@ DENOISERS: dict[str, Denoiser] = {
     "nl_means": per_image(nl_means_restore),
     "tv": per_image(tv_restore),
 }
-INPAINTERS: dict[str, Inpainter] = {"ours": shipped_inpainter, "biharmonic": biharmonic}
+INPAINTERS: dict[str, Inpainter] = {
+    "ours": shipped_inpainter,
+    "pull_push": pull_push,
+    "biharmonic": biharmonic,
+}
 LABELS = {
     "ours": "ours (shipped, SavedModel)",
     "ours_float32": "ours, --precision=float32",
@@ -284,6 +305,7 @@ LABELS = {
     "bm3d": "BM3D / CBM3D",
     "nl_means": "NL-means (skimage, fast)",
     "tv": "TV (Chambolle)",
+    "pull_push": "pull-push harmonic fill (ours without its network)",
     "biharmonic": "biharmonic (skimage)",
 }
 
