@@ -194,7 +194,14 @@ def test_flex_ops_fail_with_one_line(ae_workdir, tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
 
-@pytest.mark.parametrize("name, args", [("ae", {}), ("dae", {"strokes": 1, "mask_channel": True})])
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("ae", {}),
+        ("dae", {"strokes": 1, "mask_channel": True}),
+        ("dae", {"strokes": 1, "mask_channel": True, "prefill_holes": True, "residual": True}),
+    ],
+)
 def test_inpaint_signature_matches_keras_and_keeps_the_known_pixels(tmp_path, name, args):
     """The SavedModel's `inpaint` (images, masks → inpainted) gives model.inpaint's output,
     known pixels bit for bit, loaded in plain TensorFlow; its inputs' names and shapes are
