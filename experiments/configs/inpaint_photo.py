@@ -3,10 +3,14 @@
 A U-Net denoising autoencoder whose corruption is holes: per crop a rectangle of 10-40 % of
 each side and two free-form brush strokes (DeepFill v2's random walks, Yu et al. 2019), the
 holes also given to the encoder as a fourth channel (`mask_channel`, as partial-convolution
-and DeepFill inpainting read them). Four blocks of one convolution, 32-256 channels, so that
-a pixel in a hole sees about a hundred pixels around it; random 128×128 crops of the training
-photos at several scales, mean squared error, cosine schedule. The user's known pixels are
-kept exactly (`inpaint(images, masks)`).
+and DeepFill inpainting read them). The encoder reads the holes already filled by a harmonic
+pull-push fill of the known pixels (`prefill_holes`), a first guess that reaches the middle of
+holes wider than the network sees, and the decoder outputs the correction to it (`residual`).
+Four blocks of one convolution, 32-256 channels, so that a pixel in a hole sees about a hundred
+pixels around it; random 128×128 crops of the training photos at several scales; mean squared
+error with a hole's pixels weighted 6:1 (`hole_weight`, as partial convolutions train: the
+known pixels are kept exactly by `inpaint(images, masks)`, so their error matters little);
+cosine schedule.
 
 Commands (`make data-photos` first; 2 cores):
     python -m experiments.photo_pyramid      # data/photos/pyramid: each photo at 1×, ½×, ¼×, …
@@ -14,8 +18,7 @@ Commands (`make data-photos` first; 2 cores):
     python -m convae_tf.export --workdir=runs/inpaint-photo --out=exported_models/inpaint-photo \
         --quantize=float32,int8
 
-Training took 35 min (3,750 steps) on 2 Intel Xeon cores (AMX) shared with denoise_photo's
-training; export 3 min.
+Training took 60 min (3,750 steps) on 2 AMD EPYC cores; export 2 min.
 Figures (PSNR over the holes against biharmonic inpainting):
 experiments/results/photo_denoise.md.
 """
