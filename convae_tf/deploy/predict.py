@@ -68,7 +68,9 @@ USAGE_EXIT_CODE = 2
 # tiles of TILE (overlapping by TILE_OVERLAP): its activations grow with the pixels it sees.
 WHOLE_IMAGE_PIXELS = 1 << 20
 TILE, TILE_OVERLAP = 512, 64
-TILES_PER_CALL = 4  # tiles in flight per model call
+# Tiles in flight per model call. On a 12-megapixel photo (shipped colour denoiser, 2 cores)
+# 2 run as fast as 4 at 0.4 GB less peak memory: two tiles already fill the cores.
+TILES_PER_CALL = 2
 MAX_MEGAPIXELS = 120.0  # photos above are refused (--max_megapixels raises it)
 PRECISIONS = ("auto", "float32", "bfloat16")  # --precision
 
