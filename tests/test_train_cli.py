@@ -107,6 +107,44 @@ def test_a_bad_model_argument_fails_before_the_data_are_read(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_init_from_starts_from_the_weights_of_a_finished_run(trained_run, toy_npz, tmp_path):
+    source = trained_run("ae")
+    # Adam moves each weight by about the learning rate per step: at 1e-9 the run ends where
+    # it started, so its weights are the source's, not a new random draw.
+    cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "more", learning_rate=1e-9)
+    cfg.init_from = str(source)
+    train.train_and_evaluate(cfg)
+
+    def trained_weights(workdir):  # not the anomaly score's statistics, refitted after training
+        model = keras.saving.load_model(workdir / "model.keras")
+        return [w.numpy() for w in model.trainable_weights]
+
+    started = trained_weights(source)
+    for before, after in zip(started, trained_weights(tmp_path / "more"), strict=True):
+        np.testing.assert_allclose(after, before, atol=1e-6)
+    fresh = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "fresh", learning_rate=1e-9)
+    train.train_and_evaluate(fresh)
+    drawn = trained_weights(tmp_path / "fresh")
+    assert any(not np.allclose(a, b, atol=1e-3) for a, b in zip(drawn, started, strict=True))
+
+
+def test_init_from_a_missing_file_fails_before_the_data_are_read(tmp_path):
+    cfg = tiny_run_config("ae", f"npz:{tmp_path / 'missing.npz'}", tmp_path / "run")
+    cfg.init_from = str(tmp_path / "nowhere.keras")
+    with pytest.raises(errors.ConfigError, match="--init_from=.*nowhere.keras.*no such"):
+        train.train_and_evaluate(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_init_from_another_architecture_is_refused(trained_run, toy_npz, tmp_path):
+    cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "wider")
+    cfg.model_args["filters"] = (4, 16)
+    cfg.init_from = str(trained_run("ae"))
+    with pytest.raises(errors.ConfigError, match="weights do not fit this model"):
+        train.train_and_evaluate(cfg)
+    assert not (tmp_path / "wider" / "model.keras").exists()
+
+
 def test_the_lock_dies_with_its_process(tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()

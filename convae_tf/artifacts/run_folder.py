@@ -9,6 +9,7 @@ import dataclasses
 import fcntl
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -85,6 +86,35 @@ def save_model(model: keras.Model, path: Path) -> None:
     """Write a `.keras` file atomically: readers see the old file or the new one, never half."""
     with atomic_path(path) as tmp:
         model.save(tmp)
+
+
+def initial_weights_file(source) -> Path:
+    """The `.keras` file that --init_from names: the file, or a finished run's model.keras."""
+    source = Path(source)
+    path = source / "model.keras" if source.is_dir() else source
+    if not path.is_file():
+        raise ConfigError(
+            f"--init_from={source}: no such .keras file or finished run folder; give a "
+            "model.keras or the workdir of a finished training run"
+        )
+    return path
+
+
+def load_initial_weights(model: keras.Model, path: Path) -> None:
+    """Sets `model`'s weights to those saved in `path`, a model of the same architecture; a
+    ConfigError names what does not fit."""
+    try:
+        with warnings.catch_warnings():
+            # The run starts a new optimizer on purpose: Keras's note that it skipped the saved
+            # optimizer's state is not news to the user.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(path))
+    except Exception as error:  # another architecture, a truncated or foreign file
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ConfigError(
+            f"--init_from={path}: its weights do not fit this model ({first_line}); give a "
+            "model of the same --model, --model_args and image channels"
+        ) from None
 
 
 @dataclasses.dataclass

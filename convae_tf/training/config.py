@@ -97,6 +97,13 @@ FIELDS: cli.Fields = {
     ),
     "deterministic": (True, "Enable TensorFlow op determinism (same seed, same weights)."),
     "workdir": (placeholder(str), "Output folder (default: runs/<model>-<dataset>)."),
+    "init_from": (
+        placeholder(str),
+        "Start from the weights of a trained model of the same architecture, not from random "
+        "ones: a .keras file, or a finished run's folder (its model.keras, what export ships). "
+        "A new optimizer and learning-rate curve: fine-tuning, or more steps after a finished "
+        "run.",
+    ),
     "precision": (
         "auto",
         f"One of {', '.join(PRECISIONS)}. auto: onednn_bfloat16 (TF rewrites the float32 "

@@ -113,6 +113,7 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
     # A bad model argument fails before the data are read (preparing a dataset can take
     # minutes). Not earlier: the strategy must be made before TensorFlow runs anything.
     new_model(cfg)
+    initial_weights = cfg.init_from and run_folder.initial_weights_file(cfg.init_from)
     source, pipes = load_data(cfg, strategy)
 
     # Seed again right before the weights are drawn: preparing a dataset on first use consumes
@@ -120,6 +121,9 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         model = build_model(cfg, pipes.image_shape, cfg.epochs * steps_per_epoch(cfg, pipes))
+        if initial_weights:
+            # A resumed run's backup then overwrites these with the run's own latest weights.
+            run_folder.load_initial_weights(model, initial_weights)
     resolved = {
         "train": cfg.to_dict() | {"workdir": str(config.resolved_workdir(cfg))},
         "model_config": {
