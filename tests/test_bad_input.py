@@ -81,6 +81,20 @@ CASES = [
     ("train: unknown strategy", "train", [*TINY_FLAGS, "--strategy=gpu"], ["strategy"], ["out1"]),
     ("train: no TPU", "train", [*TINY_FLAGS, "--strategy=tpu"], ["no TPU found"], ["out1"]),
     (
+        "train: init_from a missing file",
+        "train",
+        [*TINY_FLAGS, "--dataset=npz:{root}/good.npz", "--init_from={root}/nope.keras"],
+        ["--init_from", "nope.keras", "no such"],
+        ["out1"],
+    ),
+    (
+        "train: init_from a model of another size",  # the run's code has 3 numbers, not 2
+        "train",
+        [*TINY_FLAGS, "--dataset=npz:{root}/good.npz", "--init_from={root}/run"],
+        ["--init_from", "could not be loaded", "--latent_dim"],
+        ["out1"],
+    ),
+    (
         "train: unknown dataset",
         "train",
         [*TINY_FLAGS, "--dataset=mnistt"],

@@ -110,10 +110,13 @@ def load_initial_weights(model: keras.Model, path: Path) -> None:
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model.load_weights(str(path))
     except Exception as error:  # another architecture, a truncated or foreign file
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        # Keras's first line may only announce the example that its next line gives.
+        reason = " ".join(lines[:2] if lines and lines[0].endswith(":") else lines[:1])
         raise ConfigError(
-            f"--init_from={path}: its weights do not fit this model ({first_line}); give a "
-            "model of the same --model, --model_args and image channels"
+            f"--init_from={path} could not be loaded into this model "
+            f"({reason[:300] or type(error).__name__}); give a "
+            "model.keras of the same --model, --model_args, --latent_dim and image channels"
         ) from None
 
 
