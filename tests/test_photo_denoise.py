@@ -169,12 +169,11 @@ def test_quick_run_of_the_shipped_models_through_predict(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_large_photo_run_measures_the_whole_command(tmp_path, monkeypatch):
+def test_the_large_photo_run_measures_the_whole_command(tmp_path):
     """The large-photo row: the shipped denoiser's predict command on an enlarged colour test
     image (smaller here), its seconds, CPU seconds and peak memory measured from outside."""
-    monkeypatch.setattr(photo_denoise, "LARGE_SIZE", (160, 200))
     images = photo_like_images(tmp_path / "images")
-    large = photo_denoise.large_photo_run(images, tmp_path / "work", seed=0)
+    large = photo_denoise.large_photo_run(images, tmp_path / "work", seed=0, size=(160, 200))
     assert large["image"] == "colour, enlarged to 200×160"
     noisy = corrupt.read_png(tmp_path / "work" / "large" / "noisy.png")
     assert noisy.shape == (160, 200, 3)
