@@ -26,6 +26,10 @@ from pathlib import Path
 import numpy as np
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
+# zlib level of the PNGs written back, lossless at every level. Level 1 (OpenCV's default) writes
+# several times faster than Pillow's default 6 for a slightly larger file: at 6, writing was a
+# sizeable part of a large photo's whole predict command (experiments/results/photo_denoise.md).
+PNG_COMPRESSION = 1
 # PIL modes read as they are (colour mode, alpha mode or None); others are converted to RGB.
 _MODES = {
     "L": ("L", None),
@@ -145,7 +149,7 @@ def png_bytes(photo: Photo, pixels: np.ndarray) -> bytes:
     if pixels.shape[-1] == 1:
         pixels = pixels[..., 0]
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
     return buffer.getvalue()
 
 
