@@ -1,5 +1,5 @@
-"""Is the colour denoiser short of capacity? It against the gray denoiser run on each channel of a
-colour photo, and against their average, on the validation photos only.
+"""Is the colour denoiser short of capacity? The shipped colour denoiser against the gray one run
+on each channel of a colour photo, and against their average, on the validation photos only.
 
     python -m experiments.colour_from_gray        # ~3 minutes on 2 cores
 
@@ -34,9 +34,8 @@ OFFSET = np.array([0.0, 0.5, 0.5])
 PADDING = 8  # the models' smallest size step (three poolings)
 
 
-def signature(folder: Path):
-    """The reconstruction signature of the highest version in `folder`."""
-    version = predict.saved_model_version_dir(folder)
+def signature(version: Path):
+    """The reconstruction signature of the SavedModel in `version`."""
     return tf.saved_model.load(str(version)).signatures["serving_default"]
 
 
@@ -64,7 +63,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--max_side", type=int, default=512)
     parser.add_argument("--out", default=str(report.RESULTS))
     args = parser.parse_args(argv)
-    colour, gray = (signature(folder) for folder in SHIPPED_DENOISERS)
+    versions = [predict.saved_model_version_dir(folder) for folder in SHIPPED_DENOISERS]
+    colour, gray = (signature(version) for version in versions)
     methods = {
         "colour model": lambda x: run(colour, x),
         "gray model per RGB channel": lambda x: per_channel(gray, x),
@@ -89,7 +89,8 @@ def main(argv=None) -> dict:
         "# The colour denoiser against the gray one per channel (validation photos)",
         "",
         f"`{report.command('colour_from_gray', argv)}` — {len(images)} photos, long side at most "
-        f"{args.max_side} px, seed 0; float32 SavedModels. Mean PSNR (dB).",
+        f"{args.max_side} px, seed 0; float32 SavedModels "
+        f"{' and '.join(str(v.relative_to(REPO)) for v in versions)}. Mean PSNR (dB).",
         "",
         "| method | " + " | ".join(f"σ {s}" for s in SIGMAS) + " |",
         "| --- |" + " ---: |" * len(SIGMAS),
