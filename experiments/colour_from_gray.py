@@ -31,7 +31,6 @@ from experiments.photo_validation import validation_images
 # inputs are.
 OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]])
 OFFSET = np.array([0.0, 0.5, 0.5])
-PADDING = 8  # the models' smallest size step (three poolings)
 
 
 def signature(version: Path):
@@ -40,12 +39,9 @@ def signature(version: Path):
 
 
 def run(model, image: np.ndarray) -> np.ndarray:
-    """`model` on one (H, W, C) float image, padded by reflection to its size step."""
-    height, width = image.shape[:2]
-    pad = ((0, -height % PADDING), (0, -width % PADDING), (0, 0))
-    padded = np.pad(image, pad, mode="reflect")
-    output = model(tf.constant(padded[None], tf.float32))
-    return next(iter(output.values())).numpy()[0, :height, :width]
+    """`model` on one (H, W, C) float image (the signature pads any size to its step itself)."""
+    output = model(tf.constant(image[None], tf.float32))
+    return next(iter(output.values())).numpy()[0]
 
 
 def per_channel(model, image: np.ndarray) -> np.ndarray:
