@@ -390,6 +390,8 @@ def test_a_gaussian_std_range_parses_from_the_command_line():
         ({"prefill_holes": 1, "strokes": 1}, "prefill_holes"),
         ({"hole_weight": -1.0, "strokes": 1, "mask_channel": True}, "hole_weight"),
         ({"hole_weight": 6.0, "strokes": 1}, "hole_weight"),  # no mask channel to read
+        ({"noise_balance": -0.1}, "noise_balance"),
+        ({"noise_balance": 0.1, "strokes": 1}, "noise_balance"),  # holes are not noise
     ],
 )
 def test_dae_bad_arguments_are_named(bad, word):
@@ -1048,3 +1050,21 @@ def test_inpaint_fills_the_holes_and_keeps_the_known_pixels_bit_exactly(name, ar
     expected = np.asarray(keras.ops.sigmoid(model.encode_and_reconstruct(inputs)[1]))
     np.testing.assert_allclose(filled[~known], expected[~known], atol=1e-6)
     assert not np.allclose(filled[~known], x[~known])
+
+
+def test_noise_balance_weights_each_image_by_its_measured_noise_level():
+    model = tiny_model("dae", gaussian_std=(0.0, 0.4), noise_balance=0.1, reconstruction_loss="mse")
+    x = images((16, 16, 1), batch=8)
+    inputs = model.fixed_corrupt(x)
+    level = np.sqrt(np.mean(np.square(np.asarray(inputs) - x), axis=(1, 2, 3)))
+    assert level.max() > 3 * level.min()  # blind noise: the images got different levels
+    _, logits = model.encode_and_reconstruct(inputs)
+    error = np.mean(np.square(np.asarray(keras.ops.sigmoid(logits)) - x), axis=(1, 2, 3))
+    weighted = model.loss_terms(x, inputs=inputs)["reconstruction"]
+    np.testing.assert_allclose(weighted, np.mean(error * 0.1 / (0.1 + level)), rtol=1e-5)
+    model.noise_balance = 0.0
+    np.testing.assert_allclose(
+        model.loss_terms(x, inputs=inputs)["reconstruction"], error.mean(), rtol=1e-5
+    )
+    # The argument survives saving, like every constructor argument.
+    assert convae_tf.get_model("dae", noise_balance=0.1).get_config()["noise_balance"] == 0.1

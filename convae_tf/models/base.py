@@ -15,8 +15,9 @@ A variant overrides one hook and never copies `call`:
 - `regularizer(encoded, images)`: a penalty added to the loss, plus metrics to log
   (sparse: activity penalty; VAE: β·KL).
 - `reconstruction_reduction`: "mean" per pixel (Keras style) or "sum" (nats per image).
-- `pixel_weights(inputs)`: each pixel's weight in the training loss, for the encoder's
-  `inputs` (default None: all equal; the dae's `hole_weight`: holes count more).
+- `pixel_weights(inputs, images)`: each pixel's weight in the training loss, for the
+  encoder's `inputs` and the clean `images` (default None: all equal; the dae's
+  `hole_weight`: holes count more; its `noise_balance`: noisier images count less).
 - `output_logits(inputs, decoder_logits)`: the reconstruction's logits from the decoder's
   output (the dae's `residual`: the input plus a correction).
 - `training_callbacks()`: a schedule over epochs (stacked: greedy stages; VAE: KL warm-up).
@@ -391,9 +392,10 @@ class ConvAutoencoder(keras.Model):
             weights,
         )
 
-    def pixel_weights(self, inputs):
-        """The weight of each pixel's error in the training loss for the encoder's `inputs`,
-        broadcast to the images (None: every pixel counts the same)."""
+    def pixel_weights(self, inputs, images):
+        """The weight of each pixel's error in the training loss for the encoder's `inputs`
+        and the clean `images`, broadcast to the images (None: every pixel counts the
+        same)."""
         return None
 
     def reconstruction_score(self, images):
@@ -455,7 +457,7 @@ class ConvAutoencoder(keras.Model):
         if inputs is None:
             inputs = self.corrupt(images, training=training)
         encoded, logits = self.encode_and_reconstruct(inputs, training=training)
-        weights = self.pixel_weights(inputs)
+        weights = self.pixel_weights(inputs, images)
         if weights is None:  # a variant's error may take no weights (the VAE's likelihood)
             reconstruction = ops.mean(self.reconstruction_error(images, logits))
         else:

@@ -11,7 +11,8 @@ encoder also reads where they are, as one more input channel (1 = missing), whic
 all zeros for an image given whole (`call`, `encode`, `score`) and as the user's mask in
 `inpaint(images, masks)`. With `prefill_holes` the holes reach the encoder already filled by a
 smooth interpolation of the pixels around them (models/hole_fill.py), and with `hole_weight`
-the loss counts a hole's pixels more than the known ones, which `inpaint` keeps anyway.
+the loss counts a hole's pixels more than the known ones, which `inpaint` keeps anyway. With
+`noise_balance` and blind noise, the loss counts an image's error less the noisier it is.
 """
 
 from __future__ import annotations
@@ -82,6 +83,16 @@ class DenoisingAE(ConvAutoencoder):
             pixel's being 1: `inpaint` keeps the known pixels, so their reconstruction
             matters little (partial convolutions weight holes 6:1, Liu et al. 2018). Needs
             `mask_channel`, which carries the holes to the loss.
+        noise_balance: c > 0 (0: off) weights each image's error in the loss by
+            c / (c + s), where s is the noise level it got, measured as the RMS of the noisy
+            input minus the clean image. A denoiser's mean squared error grows with σ, so
+            under a plain mean the noisiest images of a blind range dominate the gradient,
+            while what users measure, PSNR, is a log of the error: at every σ a fraction of
+            the error counts the same (PSNR losses weight each image by 1/error for that
+            reason, as HINet and NAFNet train, Chen et al. 2021, 2022). c / (c + s) follows
+            1/error where a denoiser's error grows about like σ, and c caps the weight of
+            nearly clean images, whose error is near 0. For Gaussian noise only (holes would
+            count as noise).
         **kwargs: the architecture, see `ConvAutoencoder`.
     """
 
@@ -99,6 +110,7 @@ class DenoisingAE(ConvAutoencoder):
         residual: bool = False,
         prefill_holes: bool = False,
         hole_weight: float = 1.0,
+        noise_balance: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -130,6 +142,14 @@ class DenoisingAE(ConvAutoencoder):
             raise ValueError(
                 f"hole_weight={hole_weight} needs mask_channel=True, which carries the holes "
                 "to the loss"
+            )
+        self.noise_balance = float(noise_balance)
+        if self.noise_balance < 0:
+            raise ValueError(f"noise_balance={noise_balance} must be >= 0 (0: off)")
+        if self.noise_balance and (masking or rectangles or strokes or salt_pepper):
+            raise ValueError(
+                f"noise_balance={noise_balance} weights by the Gaussian noise level; it cannot "
+                "be combined with masking, rectangles, strokes or salt_pepper (set it to 0)"
             )
         if len(self.rectangle_size) != 2:
             raise ValueError(f"rectangle_size={rectangle_size} must be (min, max)")
@@ -199,9 +219,14 @@ class DenoisingAE(ConvAutoencoder):
             missing = tf.zeros_like(images[..., :1])
         return tf.concat([images, tf.cast(missing, images.dtype)], axis=-1)
 
-    def pixel_weights(self, inputs):
+    def pixel_weights(self, inputs, images):
         """With `hole_weight`: `hole_weight` on the holes (the mask channel of `inputs`), 1
-        elsewhere."""
+        elsewhere. With `noise_balance` c: c / (c + s) on every pixel of an image whose
+        noise has RMS s, shape (batch, 1, 1, 1)."""
+        if self.noise_balance:
+            noise = ops.cast(inputs, "float32") - ops.cast(images, "float32")
+            level = ops.sqrt(ops.mean(ops.square(noise), axis=(1, 2, 3), keepdims=True))
+            return self.noise_balance / (self.noise_balance + level)
         if self.hole_weight == 1 or inputs.shape[-1] == self.image_shape[-1]:
             return None  # equal weights, or inputs without holes (a clean batch)
         missing = ops.cast(inputs[..., self.image_shape[-1] :], "float32")
