@@ -8,7 +8,7 @@ import re
 import sys
 
 import pytest
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, run_python
 
 from convae_tf.deploy import predict
 from convae_tf.utils import quiet
@@ -117,6 +117,39 @@ def test_only_the_clis_are_quieted(monkeypatch, argv, command, is_cli):
     monkeypatch.setattr(sys, "argv", argv)
     monkeypatch.setattr(sys, "orig_argv", command)
     assert quiet.started_as_cli() is is_cli
+
+
+@pytest.mark.parametrize(
+    "argv, command, module",
+    [
+        (["/venv/bin/convae-predict"], ["python", "/venv/bin/convae-predict"], "convae_tf.predict"),
+        (["-m"], ["python", "-m", "convae_tf.predict", "--input=x"], "convae_tf.predict"),
+        (["-m"], ["python", "-m", "experiments.photo_denoise"], "experiments.photo_denoise"),
+        (["-c"], ["python", "-c", "import convae_tf"], None),
+    ],
+)
+def test_the_cli_module_is_named(monkeypatch, argv, command, module):
+    # convae_tf/__init__ reads it: the predict CLI imports neither the model classes nor Keras.
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", command)
+    assert quiet.cli_module() == module
+
+
+def test_tensorflow_imports_alone_and_keras_still_imports_after():
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('quiet', {quiet.__file__!r})\n"
+        "quiet = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(quiet)\n"
+        "quiet.import_tensorflow_alone()\n"
+        "import tensorflow as tf\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'sklearn'}))\n"
+        "import keras\n"
+        "print(float(keras.ops.sum(tf.ones(3))))\n"
+    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines()[-2:] == ["[]", "3.0"]
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY, blob_images, run_cli, run_python
+from conftest import ENV, TINY, blob_images, run_cli, run_python
 from PIL import Image
 
 from convae_tf.deploy import predict
@@ -128,6 +129,23 @@ def test_predict_pngs(version_dir, png_folder, tmp_path, model, task, standalone
     )
     assert result.returncode == 0, result.stderr[-2000:]
     check(out, version_dir, png_folder, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_predict_cli_imports_neither_keras_nor_the_model_classes(
+    version_dir, png_folder, tmp_path
+):
+    # Start-up time that running an exported model never uses (utils/quiet.py). Native logs on,
+    # so that nothing on stderr is held back, the import-time lines included.
+    out = tmp_path / "out"
+    flags = [f"--model={version_dir}", f"--input={png_folder}", f"--output={out}"]
+    env = {**ENV, "TF_CPP_MIN_LOG_LEVEL": "0"}
+    result = run_python("-X", "importtime", "-m", "convae_tf.predict", *flags, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reconstructed_pngs(out, version_dir, png_folder, tmp_path)
+    imported = set(re.findall(r"^import time:.*\| +(\S+)$", result.stderr, re.MULTILINE))
+    assert {"tensorflow", "convae_tf.deploy.predict"} <= imported
+    assert not {m for m in imported if m.split(".")[0] == "keras" or m == "convae_tf.models"}
 
 
 @pytest.mark.slow

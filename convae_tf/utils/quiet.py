@@ -36,20 +36,28 @@ QUIET_NATIVE_LEVEL = 3  # TF_CPP_MIN_LOG_LEVEL hiding errors too (cuInit on CPU-
 def started_as_cli() -> bool:
     """Whether this process is `python -m convae_tf.<module>`, a `convae-<name>` script or one of
     the repository's experiment scripts (`python -m experiments.<module>`; the CLIs they start as
-    subprocesses inherit the level).
+    subprocesses inherit the level)."""
+    return cli_module() is not None
+
+
+def cli_module() -> str | None:
+    """The module this process runs as a CLI ("convae_tf.predict" for `convae-predict` too,
+    "experiments.photo_denoise", ...), None outside one (a library user, pytest).
 
     Asked while convae_tf is being imported. Under -m, sys.argv[0] is "-m" while the module's
     packages are imported, then the module's file while it runs (an experiment script imports
     convae_tf from its body); only sys.orig_argv names the module."""
     script = os.path.basename(sys.argv[0]) if sys.argv else ""
     if script in {f"convae-{name}" for name in ENTRY_POINTS}:
-        return True
+        return "convae_tf." + script.removeprefix("convae-")
     for option, module in itertools.pairwise(sys.orig_argv):
         if option == "-m" and module.startswith(("convae_tf.", "experiments.")):
             module_file = os.path.join(*module.split(".")) + ".py"
             # Not `python script.py -m convae_tf.x`, where -m is the script's argument.
-            return sys.argv[:1] == ["-m"] or sys.argv[0].endswith(os.sep + module_file)
-    return False
+            if sys.argv[:1] == ["-m"] or sys.argv[0].endswith(os.sep + module_file):
+                return module
+            return None
+    return None
 
 
 def verbosity_in(argv) -> int | None:
@@ -87,7 +95,24 @@ def quiet_start() -> None:
     if verbosity_in(sys.argv[1:]) is None:
         os.environ.setdefault("TQDM_DISABLE", "1")
     with native_info_held_back():
+        import_tensorflow_alone()
+
+
+def import_tensorflow_alone() -> None:
+    """Imports TensorFlow without the Keras that its __init__ imports eagerly (TensorFlow 2.21:
+    `importlib.import_module("keras.src.optimizers")`, for the legacy tf.keras SavedModel
+    registry, in a try that passes on ImportError): about 1.5 s of start-up, scikit-learn
+    included through keras.wrappers, that a process running exported models never uses
+    (predict). Keras imports as usual when something asks for it later; the CLIs that train
+    import it right after. Nothing is blocked once TensorFlow or Keras is imported."""
+    if "tensorflow" in sys.modules or "keras" in sys.modules:
+        return
+    sys.modules["keras"] = None  # `import keras` raises ImportError while this stands
+    try:
         import tensorflow  # noqa: F401
+    finally:
+        if "keras" in sys.modules and sys.modules["keras"] is None:
+            del sys.modules["keras"]
 
 
 @contextlib.contextmanager
