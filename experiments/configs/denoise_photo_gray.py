@@ -23,7 +23,7 @@ with each crop's error weighted by its noise level (`noise_balance`, models/dae.
         --out=exported_models/denoise-photo-gray --quantize=float32,int8
     python -m experiments.photo_validation --gray --models=exported_models/denoise-photo-gray,NEW
 
-Training took 84 min (6,000 steps), with light other work beside it, then 24 min and 28 min
+Training took 84 min (6,000 steps), with light other work beside it, then 24 min and 25 min
 (1,800 steps each) on 2 AMD EPYC cores (AVX-512 bf16, no AMX); export 73 s.
 Figures (PSNR against BM3D at every σ): experiments/results/photo_denoise.md.
 """
