@@ -159,9 +159,13 @@ def test_versions_increase_and_interrupted_export_leaves_nothing(ae_workdir, tmp
     (out / "1" / "saved_model.pb").write_bytes(b"earlier")
     published = export.export(ae_workdir, out, quantize="none")
     assert published.name == "2"
-    assert {"saved_model.pb", "variables", "model_card.json", "config.json"} <= {
-        p.name for p in published.iterdir()
-    }
+    assert {
+        "saved_model.pb",
+        "variables",
+        "model_card.json",
+        "config.json",
+        "keras_weights.json",
+    } <= {p.name for p in published.iterdir()}
     before = {p.relative_to(out): p.stat().st_mtime_ns for p in out.rglob("*")}
 
     def interrupted(*args, **kwargs):

@@ -8,6 +8,7 @@ import csv
 import fcntl
 import json
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import pytest
 from conftest import ENV, RUN_EPOCHS, assert_one_line_error, run_cli, run_python, tiny_run_config
 
 from convae_tf import errors
-from convae_tf.artifacts import run_folder
+from convae_tf.artifacts import exported_weights, run_folder
+from convae_tf.deploy import export
 from convae_tf.training import precision, train
 
 QUICK = ["--epochs=2", "--steps_per_epoch=3", "--batch_size=16"]
@@ -107,6 +109,11 @@ def test_a_bad_model_argument_fails_before_the_data_are_read(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def trained_weights(workdir):  # not the anomaly score's statistics, refitted after training
+    model = keras.saving.load_model(workdir / "model.keras")
+    return [w.numpy() for w in model.trainable_weights]
+
+
 def test_init_from_starts_from_the_weights_of_a_finished_run(trained_run, toy_npz, tmp_path):
     source = trained_run("ae")
     # Adam moves each weight by about the learning rate per step: at 1e-9 the run ends where
@@ -114,11 +121,6 @@ def test_init_from_starts_from_the_weights_of_a_finished_run(trained_run, toy_np
     cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "more", learning_rate=1e-9)
     cfg.init_from = str(source)
     train.train_and_evaluate(cfg)
-
-    def trained_weights(workdir):  # not the anomaly score's statistics, refitted after training
-        model = keras.saving.load_model(workdir / "model.keras")
-        return [w.numpy() for w in model.trainable_weights]
-
     started = trained_weights(source)
     for before, after in zip(started, trained_weights(tmp_path / "more"), strict=True):
         np.testing.assert_allclose(after, before, atol=1e-6)
@@ -126,6 +128,46 @@ def test_init_from_starts_from_the_weights_of_a_finished_run(trained_run, toy_np
     train.train_and_evaluate(fresh)
     drawn = trained_weights(tmp_path / "fresh")
     assert any(not np.allclose(a, b, atol=1e-3) for a, b in zip(drawn, started, strict=True))
+
+
+@pytest.fixture(scope="module")
+def exported_ae(trained_run, tmp_path_factory):
+    """The tiny `ae` run exported (SavedModel only) into a model folder NAME/1/."""
+    out = tmp_path_factory.mktemp("exported") / "ae"
+    export.export(trained_run("ae"), out, quantize="none")
+    return out
+
+
+def test_init_from_an_export_starts_from_its_weights(trained_run, exported_ae, toy_npz, tmp_path):
+    # The model folder, as the shipped models are named: its highest version is read. Its
+    # SavedModel keeps no Keras names; keras_weights.json maps them back.
+    cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "tuned", learning_rate=1e-9)
+    cfg.init_from = str(exported_ae)
+    train.train_and_evaluate(cfg)
+    started = trained_weights(trained_run("ae"))
+    for before, after in zip(started, trained_weights(tmp_path / "tuned"), strict=True):
+        np.testing.assert_allclose(after, before, atol=1e-6)
+
+
+def test_init_from_an_unusable_export_is_refused(exported_ae, toy_npz, tmp_path):
+    wider = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "wider")
+    wider.model_args["filters"] = (4, 16)
+    wider.init_from = str(exported_ae / "1")
+    with pytest.raises(errors.ConfigError, match="another architecture.*config.json"):
+        train.train_and_evaluate(wider)
+    older = shutil.copytree(exported_ae, tmp_path / "older")
+    (older / "1" / exported_weights.INDEX_FILE).unlink()  # as exports before it was written
+    cfg = tiny_run_config("ae", f"npz:{toy_npz}", tmp_path / "run")
+    cfg.init_from = str(older)
+    with pytest.raises(errors.ConfigError, match="no readable keras_weights.json.*export"):
+        train.train_and_evaluate(cfg)
+    truncated = shutil.copytree(exported_ae, tmp_path / "truncated")
+    (data_file,) = (truncated / "1" / "variables").glob("variables.data-*")
+    data_file.write_bytes(data_file.read_bytes()[:10])
+    cfg.init_from = str(truncated)
+    with pytest.raises(errors.ConfigError, match="variables/ cannot be read.*export the model"):
+        train.train_and_evaluate(cfg)
+    assert not (tmp_path / "wider").exists() and not (tmp_path / "run").exists()
 
 
 def test_init_from_a_missing_file_fails_before_the_data_are_read(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 
 from convae_tf import models as _models  # noqa: F401  (registers the variants for load_model)
+from convae_tf.artifacts import exported_weights
 from convae_tf.errors import ConfigError
 from convae_tf.utils.files import atomic_path
 
@@ -89,20 +90,26 @@ def save_model(model: keras.Model, path: Path) -> None:
 
 
 def initial_weights_file(source) -> Path:
-    """The `.keras` file that --init_from names: the file, or a finished run's model.keras."""
+    """What --init_from names: a `.keras` file, a finished run's model.keras, or an exported
+    model (a version folder, or its parent for the highest version)."""
     source = Path(source)
+    if exported_weights.is_export(source):
+        return source
     path = source / "model.keras" if source.is_dir() else source
     if not path.is_file():
         raise ConfigError(
-            f"--init_from={source}: no such .keras file or finished run folder; give a "
-            "model.keras or the workdir of a finished training run"
+            f"--init_from={source}: no such .keras file, finished run folder or exported model; "
+            "give a model.keras, the workdir of a finished training run or an export folder"
         )
     return path
 
 
-def load_initial_weights(model: keras.Model, path: Path) -> None:
-    """Sets `model`'s weights to those saved in `path`, a model of the same architecture; a
-    ConfigError names what does not fit."""
+def load_initial_weights(model: keras.Model, path: Path) -> int:
+    """Sets `model`'s weights to those saved in `path` (see `initial_weights_file`), a model of
+    the same architecture; returns how many trainable variables kept their own values (an
+    export holds only what its signatures use). A ConfigError names what does not fit."""
+    if path.is_dir():
+        return exported_weights.load(model, path)
     try:
         with warnings.catch_warnings():
             # The run starts a new optimizer on purpose: Keras's note that it skipped the saved
@@ -118,6 +125,7 @@ def load_initial_weights(model: keras.Model, path: Path) -> None:
             f"({reason[:300] or type(error).__name__}); give a "
             "model.keras of the same --model, --model_args, --latent_dim and image channels"
         ) from None
+    return 0
 
 
 @dataclasses.dataclass

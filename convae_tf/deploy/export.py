@@ -11,6 +11,9 @@ Writes `OUT/<version>/` (next integer after the highest existing one), which hol
     model_card.json              shapes, normalisation, size, FLOPs, threshold, parity, the
                                  score checked for its use (score_use), files and their fit_for
     config.json                  the training configuration, copied from the workdir
+    keras_weights.json           which SavedModel variable is which Keras weight, so that
+                                 `train --init_from=OUT` fine-tunes the export
+                                 (convae_tf.artifacts.exported_weights)
 
 Everything of one export lives in its version folder, so that an export is one atomic rename:
 it is written into a hidden sibling (`OUT/.export-tmp-*`, which TF Serving ignores) and renamed
@@ -36,7 +39,7 @@ from ml_collections.config_dict import placeholder
 
 import convae_tf
 from convae_tf import cli, data
-from convae_tf.artifacts import run_folder
+from convae_tf.artifacts import exported_weights, run_folder
 from convae_tf.deploy import model_card, predict, score_use, signatures, tflite, tolerance
 from convae_tf.errors import ConfigError
 from convae_tf.models import anomaly
@@ -256,6 +259,7 @@ def _export(run, out: Path, quantizations, data_dir, calibration_images, started
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
         signatures.write_saved_model(model, staging)
+        exported_weights.write_index(model, staging)
         check_deterministic(staging)
         tflite_files = write_tflite_files(model, staging, quantizations, held_out.calibration)
         runners = export_runners(staging, tflite_files)

@@ -100,9 +100,10 @@ FIELDS: cli.Fields = {
     "init_from": (
         placeholder(str),
         "Start from the weights of a trained model of the same architecture, not from random "
-        "ones: a .keras file, or a finished run's folder (its model.keras, what export ships). "
-        "A new optimizer and learning-rate curve: fine-tuning, or more steps after a finished "
-        "run.",
+        "ones: a .keras file, a finished run's folder (its model.keras, what export ships), or "
+        "an exported model (a version folder, or its parent for the highest version, e.g. "
+        "exported_models/denoise-photo). A new optimizer and learning-rate curve: fine-tuning, "
+        "or more steps after a finished run.",
     ),
     "precision": (
         "auto",

@@ -123,7 +123,11 @@ def train_and_evaluate(cfg: ml_collections.ConfigDict, overwrite: bool = False) 
         model = build_model(cfg, pipes.image_shape, cfg.epochs * steps_per_epoch(cfg, pipes))
         if initial_weights:
             # A resumed run's backup then overwrites these with the run's own latest weights.
-            run_folder.load_initial_weights(model, initial_weights)
+            kept = run_folder.load_initial_weights(model, initial_weights)
+            stage(
+                f"init: weights from {initial_weights}"
+                + (f" ({kept} trainable variables not in it start afresh)" if kept else "")
+            )
     resolved = {
         "train": cfg.to_dict() | {"workdir": str(config.resolved_workdir(cfg))},
         "model_config": {
