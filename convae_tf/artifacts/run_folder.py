@@ -94,7 +94,7 @@ def initial_weights_file(source) -> Path:
     model (a version folder, or its parent for the highest version)."""
     source = Path(source)
     if exported_weights.is_export(source):
-        return source
+        return exported_weights.version_dir(source)
     path = source / "model.keras" if source.is_dir() else source
     if not path.is_file():
         raise ConfigError(
