@@ -169,16 +169,6 @@ def markdown(r: dict) -> str:
     return "\n".join([*lines, "", NOTE]) + "\n"
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True, help="folders, runs and logs")
@@ -198,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": report.command("folder_memory", argv),
         "train_flags": TRAIN_FLAGS,
         "machine": {
-            "cpu": cpu_name(),
+            "cpu": report.cpu_name(),
             "cores": os.cpu_count(),
             "platform": platform.platform(),
         },

@@ -42,7 +42,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -478,7 +477,7 @@ def header(args, argv, images, skipped, bm3d_subset) -> dict:
         "command": report.command("photo_denoise", argv),
         "machine": {
             "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
+            "processor": report.cpu_name(),
             # predict's --precision=auto computes in bfloat16 on such CPUs (the "ours" column).
             "native_bfloat16": bfloat16.native_bfloat16(),
             **versions,

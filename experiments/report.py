@@ -9,6 +9,7 @@ quoted there: a `--quick` smoke run or a run written elsewhere leaves the README
 from __future__ import annotations
 
 import json
+import platform
 import sys
 from pathlib import Path
 
@@ -17,6 +18,19 @@ from convae_tf.utils import files
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"
 README = REPO / "README.md"
+
+
+def cpu_name() -> str:
+    """The CPU's model name, "with AMX" when it has Intel's matrix units: timings of bfloat16
+    convolutions differ several-fold between CPUs with and without them."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    return name + (" with AMX" if "amx_bf16" in fields.get("flags", "").split() else "")
 
 
 def command(module: str, argv: list[str] | None) -> str:
