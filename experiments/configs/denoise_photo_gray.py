@@ -3,10 +3,8 @@
 A gray photo in a colour model's three channels carries the same noise in each, which a colour
 denoiser never saw in training (its noise is independent per channel): this model, trained on
 the luminance of the same photos, restores gray photos; `convae-predict` gives each photo the
-model of its channel count when given both (`--model=A,B`).
-
-The same network and training as denoise_photo.py (which this recipe reads), residual learning
-included, on gray crops.
+model of its channel count when given both (`--model=A,B`). The same network and training as
+denoise_photo.py (which this recipe reads), residual learning included, on gray crops.
 
 Commands (`make data-photos` first; 2 cores). Version 5 is four runs: this recipe, then 1,800
 more steps from the previous weights with a new cosine from 3e-4 (--init_from), then 1,800 and
