@@ -216,15 +216,10 @@ def startup_seconds(spec: str, work: Path) -> dict:
 
 # ------------------------------------------------------------------------------- report
 def machine() -> dict:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-
-    def field(name):
-        found = re.search(rf"^{name}\s*:\s*(.*)$", info, re.MULTILINE)
-        return found.group(1).strip() if found else ""
-
-    flags = set(field("flags").split())
+    fields = report.cpu_fields()
+    flags = set(fields.get("flags", "").split())
     return {
-        "cpu": field("model name") or "unknown",
+        "cpu": fields.get("model name") or "unknown",
         "cores": len(os.sched_getaffinity(0)),
         "amx": "amx_tile" in flags,
         "avx512_bf16": "avx512_bf16" in flags,

@@ -20,15 +20,20 @@ RESULTS = REPO / "experiments" / "results"
 README = REPO / "README.md"
 
 
-def cpu_name() -> str:
-    """The CPU's model name, "with AMX" when it has Intel's matrix units: timings of bfloat16
-    convolutions differ several-fold between CPUs with and without them."""
+def cpu_fields() -> dict[str, str]:
+    """The fields of /proc/cpuinfo ("model name", "flags", ...); empty where there is none."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        lines = []
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
+        return {}
+    pairs = (line.split(":", 1) for line in lines if ":" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def cpu_name() -> str:
+    """The CPU's model name, "with AMX" when it has Intel's matrix units: timings of bfloat16
+    convolutions differ several-fold between CPUs with and without them."""
+    fields = cpu_fields()
     name = fields.get("model name") or platform.processor() or "unknown CPU"
     return name + (" with AMX" if "amx_bf16" in fields.get("flags", "").split() else "")
 

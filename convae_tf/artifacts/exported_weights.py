@@ -59,24 +59,18 @@ def write_index(model: keras.Model, version_dir: Path) -> None:
     save_json({"format": FORMAT, "variables": entries}, Path(version_dir) / INDEX_FILE)
 
 
-def is_export(path: Path) -> bool:
-    """Whether `path` is an exported version folder or a folder of numbered versions."""
-    return path.is_dir() and (
-        (path / "saved_model.pb").is_file()
-        or any(p.name.isdigit() and (p / "saved_model.pb").is_file() for p in path.iterdir())
-    )
-
-
-def version_dir(path: Path) -> Path:
-    """`path` if it holds a SavedModel, else its highest-numbered version folder (as TF Serving
-    reads `NAME/<version>/`). The same rule as deploy/predict.py's, which imports nothing of
-    the package."""
+def version_dir(path: Path) -> Path | None:
+    """The exported version folder that `path` names: `path` if it holds a SavedModel, else its
+    highest-numbered version folder (as TF Serving reads `NAME/<version>/`); None if it is no
+    export. The same rule as deploy/predict.py's, which imports nothing of the package."""
     if (path / "saved_model.pb").is_file():
         return path
-    return max(
-        (p for p in path.iterdir() if p.name.isdigit() and (p / "saved_model.pb").is_file()),
-        key=lambda p: int(p.name),
-    )
+    versions = [
+        p
+        for p in (path.iterdir() if path.is_dir() else ())
+        if p.name.isdigit() and (p / "saved_model.pb").is_file()
+    ]
+    return max(versions, key=lambda p: int(p.name), default=None)
 
 
 def signature(path: str, shape) -> tuple:
@@ -87,7 +81,7 @@ def load(model: keras.Model, path: Path) -> int:
     """Sets `model`'s variables to those exported in `path` (a version folder or its parent),
     a model of the same architecture; returns how many trainable variables kept their own
     values (used by no signature of the export). A ConfigError names what does not fit."""
-    folder = version_dir(Path(path))
+    folder = version_dir(Path(path)) or Path(path)
     try:
         entries = json.loads((folder / INDEX_FILE).read_text())["variables"]
         saved = [signature(e["path"], e["shape"]) for e in entries]

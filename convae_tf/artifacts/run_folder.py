@@ -93,8 +93,9 @@ def initial_weights_file(source) -> Path:
     """What --init_from names: a `.keras` file, a finished run's model.keras, or an exported
     model (a version folder, or its parent for the highest version)."""
     source = Path(source)
-    if exported_weights.is_export(source):
-        return exported_weights.version_dir(source)
+    exported = exported_weights.version_dir(source)
+    if exported:
+        return exported
     path = source / "model.keras" if source.is_dir() else source
     if not path.is_file():
         raise ConfigError(
