@@ -25,8 +25,9 @@ coins gray; astronaut, coffee, chelsea, rocket and motorcycle_left colour), neve
   shipped denoiser's whole predict command: wall and CPU seconds, peak memory, PSNR.
 - Inpainting: masks of rectangles and of free-form strokes covering 5, 15 and 25 % of each
   image (holed image and mask written as files, white = missing), filled by the shipped
-  inpainter, by its first guess alone (the pull-push fill its network corrects) and by
-  scikit-image's `inpaint_biharmonic`; PSNR over the masked pixels only.
+  inpainter (its SavedModel, and its TFLite files tile by tile), by its first guess alone (the
+  pull-push fill its network corrects) and by scikit-image's `inpaint_biharmonic`; PSNR over
+  the masked pixels only.
 
 A method is one function from a folder of input files to a folder of outputs (see DENOISERS and
 INPAINTERS); one that runs a command, such as `python -m convae_tf.predict` on a shipped model,
@@ -284,9 +285,18 @@ def large_photo_line(r: dict) -> str:
     )
 
 
-def shipped_inpainter(holed: Path, masks: Path, names: list[str], output: Path) -> float:
-    with folder_of(holed, names) as inputs:
-        return predict_command(str(SHIPPED_INPAINTER), "inpaint", inputs, output, f"--mask={masks}")
+def shipped_inpainter(file_name: str | None = None) -> Inpainter:
+    """The shipped inpainter's SavedModel, or its TFLite file `file_name` (its own size,
+    tile by tile), through the whole predict command."""
+    model = SHIPPED_INPAINTER
+    if file_name is not None and SHIPPED_INPAINTER.is_dir():
+        model = predict.saved_model_version_dir(SHIPPED_INPAINTER) / file_name
+
+    def run(holed: Path, masks: Path, names: list[str], output: Path) -> float:
+        with folder_of(holed, names) as inputs:
+            return predict_command(str(model), "inpaint", inputs, output, f"--mask={masks}")
+
+    return run
 
 
 DENOISERS: dict[str, Denoiser] = {
@@ -298,7 +308,9 @@ DENOISERS: dict[str, Denoiser] = {
     "tv": per_image(tv_restore),
 }
 INPAINTERS: dict[str, Inpainter] = {
-    "ours": shipped_inpainter,
+    "ours": shipped_inpainter(),
+    "ours_tflite": shipped_inpainter("model_float32.tflite"),
+    "ours_tflite_int8": shipped_inpainter("model_int8.tflite"),
     "pull_push": per_image_fill(pull_push_fill),
     "biharmonic": per_image_fill(biharmonic_fill),
 }
@@ -309,6 +321,8 @@ LABELS = {
     "bm3d": "BM3D / CBM3D",
     "nl_means": "NL-means (skimage, fast)",
     "tv": "TV (Chambolle)",
+    "ours_tflite": "ours, float32 TFLite (128×128 tiles)",
+    "ours_tflite_int8": "ours, int8 TFLite (128×128 tiles)",
     "pull_push": "pull-push harmonic fill (ours without its network)",
     "biharmonic": "biharmonic (skimage)",
 }
@@ -444,9 +458,10 @@ def main(argv=None) -> dict:
         result["large"] = large_photo_run(images, work, args.seed, size)
         say(large_photo_line(result).strip())
     inpainters = [i for i in args.inpainters.split(",") if i]
-    if "ours" in inpainters and not SHIPPED_INPAINTER.is_dir():
-        inpainters.remove("ours")
-        say(f"ours (inpainting) skipped: no shipped model in {SHIPPED_INPAINTER}")
+    if not SHIPPED_INPAINTER.is_dir():
+        for name in {"ours", "ours_tflite", "ours_tflite_int8"} & set(inpainters):
+            inpainters.remove(name)
+            say(f"{name} (inpainting) skipped: no shipped model in {SHIPPED_INPAINTER}")
     for name in inpainters:
         for setting in settings:
             row = run_inpainter(name, images, setting, work)

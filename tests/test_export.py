@@ -143,7 +143,7 @@ def assert_float_parity(card: dict, export_names) -> None:
         for output, diff in diffs.items():
             # Images in [0, 1] are held to 1e-5 absolutely; codes and scores (the VAE's score is
             # hundreds of nats) relative to their size: float32 rounding alone moves them more.
-            image = output.endswith(("/reconstruction", "/images"))
+            image = output.endswith(("/reconstruction", "/images", "/inpainted"))
             scale = 1.0 if image else 1e3
             assert diff <= 1e-5 * scale, (export_name, output, diff)
 
@@ -228,7 +228,9 @@ def test_inpaint_signature_matches_keras_and_keeps_the_known_pixels(tmp_path, na
     np.testing.assert_allclose(served, model.inpaint(x, masks), atol=1e-6)
     known = np.broadcast_to(masks == 0, x.shape)
     np.testing.assert_array_equal(served[known], x[known])
-    assert signatures.INPAINT not in signatures.names(model)  # no TFLite file, no parity row
+    assert signatures.INPAINT not in signatures.names(model)  # the one-input signatures
+    # In the TFLite files (and parity) of a model trained on holes only.
+    assert (signatures.INPAINT in signatures.tflite_names(model)) == (name == "dae")
 
 
 def test_parse_quantizations():
@@ -342,7 +344,7 @@ def test_skip_connections_export_without_a_decode_signature(tmp_path):
     version_dir = export.export(workdir, tmp_path / "exported", quantize="float32,int8")
     expected = {signatures.RECONSTRUCT, signatures.ENCODE, signatures.SCORE}
     saved = set(tf.saved_model.load(str(version_dir)).signatures.keys())
-    assert saved == expected | {signatures.INPAINT}  # inpaint: in the SavedModel only
+    assert saved == expected | {signatures.INPAINT}  # in the TFLite files if trained on holes
     card = json.loads((version_dir / "model_card.json").read_text())
     assert set(card["signatures"]) == expected
     for quantization in ("float32", "int8"):
@@ -351,6 +353,34 @@ def test_skip_connections_export_without_a_decode_signature(tmp_path):
     for checked in exports.values():
         assert {output.split("/")[0] for output in checked["max_abs_diff"]} == expected
     assert_float_parity(card, ("saved_model", "float32"))
+
+
+@pytest.mark.slow
+def test_an_inpainter_exports_its_inpaint_signature_to_tflite_with_parity(tmp_path):
+    """A model trained to fill holes: its TFLite files (int8 calibrated on holes too) carry
+    `inpaint`, checked against Keras on held-out images and training's holes, float32 within
+    the image tolerance; the card lists it."""
+    workdir = make_workdir(  # the shipped inpainter's kind of network, tiny
+        tmp_path,
+        "dae",
+        rectangles=1,
+        strokes=1,
+        mask_channel=True,
+        prefill_holes=True,
+        residual=True,
+        skip_connections=True,
+        bottleneck="conv",
+        filters=(4, 8),
+        latent_dim=32,
+    )
+    version_dir = export.export(workdir, tmp_path / "exported", quantize="float32,int8")
+    card = json.loads((version_dir / "model_card.json").read_text())
+    for quantization in ("float32", "int8"):
+        assert signatures.INPAINT in card["files"][quantization]["signatures"]
+    for checked in card["parity"]["exports"].values():
+        assert "inpaint/inpainted" in checked["max_abs_diff"], checked
+    assert_float_parity(card, ("saved_model", "float32"))
+    assert card["parity"]["parity_rule"]["inpaint/inpainted"] == tolerance.RULES["image"]
 
 
 @pytest.mark.slow
@@ -654,3 +684,12 @@ def test_int8_calibrates_reconstruct_on_what_it_meets_in_use():
         model = tiny_model(name, **args)
         model(clean)
         np.testing.assert_array_equal(export.reconstruct_inputs(model, clean), clean)
+    # The inpainter's inpaint signature: the clean images with the holes training cuts.
+    samples = list(export.representative_data(model, clean)())
+    inpaint = [x for s, x in samples if s == signatures.INPAINT]
+    np.testing.assert_array_equal(np.concatenate([x[signatures.IMAGES] for x in inpaint]), clean)
+    masks = np.concatenate([x[signatures.MASKS] for x in inpaint])
+    np.testing.assert_array_equal(masks, model.training_holes(clean))
+    assert 0 < masks.mean() < 1
+    denoiser_samples = export.representative_data(denoiser, clean)()
+    assert not any(s == signatures.INPAINT for s, _ in denoiser_samples)

@@ -148,9 +148,11 @@ def test_quick_run_of_bm3d(tmp_path):
 
 @pytest.mark.slow
 def test_quick_run_of_the_shipped_models_through_predict(tmp_path):
-    """The shipped denoiser (SavedModel and int8 TFLite) and inpainter, each as the whole
+    """The shipped denoiser and inpainter (SavedModel and int8 TFLite), each as the whole
     `python -m convae_tf.predict` command a user runs, on a fresh clone with no training."""
-    result = run_quick(tmp_path, "ours,ours_float32,ours_int8", "ours", images=photo_like_images)
+    result = run_quick(
+        tmp_path, "ours,ours_float32,ours_int8", "ours,ours_tflite_int8", images=photo_like_images
+    )
     for method in ("ours", "ours_float32", "ours_int8"):
         row = result["denoise"][method]["25"]
         assert row["seconds"] > 0
@@ -163,9 +165,10 @@ def test_quick_run_of_the_shipped_models_through_predict(tmp_path):
             result["denoise"][m]["25"]["per_image"][name]["psnr"] for m in ("ours", "ours_float32")
         ]
         assert abs(psnr[0] - psnr[1]) < 0.2
-    for setting in result["inpaint"]["ours"].values():
-        for row in setting["per_image"].values():
-            assert row["psnr_masked"] > 10
+    for method in ("ours", "ours_tflite_int8"):  # the SavedModel, and the TFLite file's tiles
+        for setting in result["inpaint"][method].values():
+            for row in setting["per_image"].values():
+                assert row["psnr_masked"] > 10
 
 
 @pytest.mark.slow

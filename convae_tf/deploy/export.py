@@ -6,8 +6,9 @@
 Writes `OUT/<version>/` (next integer after the highest existing one), which holds:
 
     saved_model.pb, variables/   the SavedModel, TF Serving's layout; signatures serving_default,
-                                 encode, decode, score (see convae_tf.deploy.signatures)
-    model_<quantization>.tflite  LiteRT builtins only, batch 1, the same four signatures
+                                 encode, decode, score, inpaint (convae_tf.deploy.signatures)
+    model_<quantization>.tflite  LiteRT builtins only, batch 1, the same signatures (inpaint
+                                 for a model trained to fill holes)
     model_card.json              shapes, normalisation, size, FLOPs, threshold, parity, the
                                  score checked for its use (score_use), files and their fit_for
     config.json                  the training configuration, copied from the workdir
@@ -175,17 +176,22 @@ def representative_data(model: keras.Model, images: np.ndarray):
     The reconstruct signature is calibrated on the inputs it meets in use (reconstruct_inputs):
     calibrated on clean images only, a residual denoiser's activations and correction span a
     fraction of what strong noise drives them to, and int8 clips them (it shows on smooth
-    photos at high σ). Encode and score take the clean images, the decoder their codes."""
+    photos at high σ). Encode and score take the clean images, the decoder their codes, and
+    inpaint (a model trained to fill holes) the images with the holes training cuts."""
     codes = np.asarray(model.code(images), np.float32)
     noisy = reconstruct_inputs(model, images)
+    holes = np.asarray(model.training_holes(images), np.float32) if model.fills_holes else None
 
     def samples():
-        for image, noisy_image, code in zip(images, noisy, codes, strict=True):
+        for i, (image, noisy_image, code) in enumerate(zip(images, noisy, codes, strict=True)):
             yield signatures.RECONSTRUCT, {signatures.IMAGES: noisy_image[None]}
             for signature in (signatures.ENCODE, signatures.SCORE):
                 yield signature, {signatures.IMAGES: image[None]}
             if model.decodes_codes:
                 yield signatures.DECODE, {signatures.CODE: code[None]}
+            if holes is not None:
+                inputs = {signatures.IMAGES: image[None], signatures.MASKS: holes[i : i + 1]}
+                yield signatures.INPAINT, inputs
 
     return samples
 
@@ -203,7 +209,7 @@ def write_tflite_files(
             started = time.time()
             flatbuffer = tflite.convert(
                 source,
-                signatures.names(model),
+                signatures.tflite_names(model),
                 quantization,
                 representative_data(model, calibration) if quantization == "int8" else None,
             )
@@ -291,11 +297,12 @@ def check_parity(model, runners: dict, images: np.ndarray) -> dict:
     """Parity of every export against Keras, each output within its tolerance
     (deploy/tolerance.py); the float32 exports (ENFORCED) must be."""
     codes = np.asarray(model.code(images))
-    reference = model_card.keras_reference(model, images, codes)
+    inputs = model_card.parity_inputs(model, images, codes)
+    reference = model_card.keras_reference(model, inputs)
     tolerances = tolerance.output_tolerances(model, reference, images, codes)
     reports = {}
     for name, runner in runners.items():
-        report = model_card.parity(runner, reference, images, codes, tolerances)
+        report = model_card.parity(runner, reference, inputs, tolerances)
         reports[name] = report
         share = max(report["diff_over_allowed"].values(), default=float("nan"))
         stage(
@@ -405,7 +412,7 @@ def build_card(model, config, workdir, staging, tflite_files, checks, held_out) 
             "quantization": tflite.DESCRIPTIONS[quantization],
             "batch_size": 1,
             "input_output_dtype": "float32",
-            "signatures": list(signatures.names(model)),
+            "signatures": list(signatures.tflite_names(model)),
             "fit_for": uses[quantization],
         }
     return {

@@ -77,22 +77,32 @@ def threshold_calibration(value: float, test_scores: np.ndarray, parts) -> dict:
     }
 
 
-def keras_reference(
-    model: keras.Model, images: np.ndarray, codes: np.ndarray
-) -> dict[str, dict[str, np.ndarray]]:
-    """Every signature's outputs computed by the Keras model itself: the parity reference.
-    The decoder gets `codes`, the images' codes (`model.code(images)`)."""
+def parity_inputs(model: keras.Model, images: np.ndarray, codes: np.ndarray) -> dict:
+    """{signature: {input name: array}} of every signature that parity checks (the TFLite
+    files': `signatures.tflite_names`): the images; the decoder their `codes`; inpaint the
+    images and the holes that training would cut in them (`model.training_holes`)."""
+    inputs = {name: {signatures.IMAGES: images} for name in signatures.tflite_names(model)}
+    if signatures.DECODE in inputs:
+        inputs[signatures.DECODE] = {signatures.CODE: codes}
+    if signatures.INPAINT in inputs:
+        masks = np.asarray(model.training_holes(images), np.float32)
+        inputs[signatures.INPAINT][signatures.MASKS] = masks
+    return inputs
+
+
+def keras_reference(model: keras.Model, inputs: dict) -> dict[str, dict[str, np.ndarray]]:
+    """Every signature's outputs computed by the Keras model itself on its `inputs`
+    (`parity_inputs`): the parity reference."""
     fns = signatures.endpoints(model)
-    inputs = {signatures.DECODE: codes}
     return {
-        name: {k: np.asarray(v) for k, v in fns[name](inputs.get(name, images)).items()}
-        for name in signatures.names(model)
+        name: {k: np.asarray(v) for k, v in fns[name](**given).items()}
+        for name, given in inputs.items()
     }
 
 
-def parity(runner, reference: dict, images, codes, tolerances: dict) -> dict:
+def parity(runner, reference: dict, inputs: dict, tolerances: dict) -> dict:
     """|export − Keras| per signature output of `runner` (a `convae_tf.predict` runner: parity
-    goes through the code path users run) on the inputs of `keras_reference`, against each
+    goes through the code path users run) on the `inputs` of `keras_reference`, against each
     output's per-image `tolerances` (deploy/tolerance.py); and the reconstruction PSNR.
 
     Per output: the largest difference, and at the image where the difference is the largest
@@ -102,7 +112,7 @@ def parity(runner, reference: dict, images, codes, tolerances: dict) -> dict:
     for signature in runner.signatures:
         if signature not in reference:
             continue
-        outputs = runner(signature, codes if signature == signatures.DECODE else images)
+        outputs = runner.run(signature, inputs[signature])
         for key, expected in reference[signature].items():
             name = f"{signature}/{key}"
             given = outputs.get(key)
@@ -116,6 +126,7 @@ def parity(runner, reference: dict, images, codes, tolerances: dict) -> dict:
             report["max_abs_diff"][name] = float(np.max(per_image))
             report["allowed"][name] = float(tolerances[name][worst])
             report["diff_over_allowed"][name] = float(ratio[worst])
+    images = inputs[signatures.RECONSTRUCT][signatures.IMAGES]
     reconstruction = runner(signatures.RECONSTRUCT, images)["reconstruction"]
     keras_psnr = mean_psnr(images, reference[signatures.RECONSTRUCT]["reconstruction"])
     report["reconstruction_psnr_db"] = mean_psnr(images, reconstruction)

@@ -10,8 +10,8 @@
 
 Tasks: reconstruct (PNG per image), encode (<output name>.npy, rows in the order of
 files.txt), decode (codes from .npy/.npz → PNG per row), score (scores.csv: file,score),
-inpaint (photos and their masks → PNG per photo; SavedModel only: TFLite files have no
-two-input signature).
+inpaint (photos and their masks → PNG per photo; a SavedModel, or the TFLite file of a model
+trained to fill holes: deploy/signatures.py).
 
 reconstruct takes photos of any size, gray or colour (deploy/photos.py: how they are read,
 converted to the model's channels and written back, a PNG of the same size and mode): a
@@ -20,15 +20,16 @@ every model of one size (a dense code, a TFLite file) tile by tile, seams blende
 (deploy/tiles.py). Each photo is read, restored and written (atomically) on its own: a photo
 that fails is named on one line and the others are still written; the exit code is then 2.
 Photos are never resized: one smaller than the model's smallest size (the model card's
-input.min_size; a model of one size: that size) is refused. inpaint restores photos as
-reconstruct does, each with its mask (--mask: a file, or a folder holding a file of each
-photo's stem; any image mode, white = missing, the photo's size): the SavedModel's `inpaint`
-signature fills the holes, and the known pixels are written exactly as they were. For both,
---model may name several models, comma-separated (a colour and a gray one): each photo goes to
-the model of its channel count, or to the first converted to its channels. encode
-and score take the model's own size and channels, decode its code size: a mismatch is an
-error. --precision=auto (the default) runs a SavedModel's convolutions in bfloat16 for photos on
-a CPU with native bfloat16 (bfloat16.py, TF's oneDNN rewrite), float32 for everything else.
+input.min_size; a model of one size: that size) is refused; a TFLite file of a fully
+convolutional model (fixed shapes) runs smaller photos mirrored out to its size. inpaint
+restores photos as reconstruct does, each with its mask (--mask: a file, or a folder holding a
+file of each photo's stem; any image mode, white = missing, the photo's size): the model's
+`inpaint` signature fills the holes, and the known pixels are written exactly as they were. For
+both, --model may name several models, comma-separated (a colour and a gray one): each photo
+goes to the model of its channel count, or to the first converted to its channels. encode and
+score take the model's own size and channels, decode its code size: a mismatch is an error.
+--precision=auto (the default) runs a SavedModel's convolutions in bfloat16 for photos on a CPU
+with native bfloat16 (bfloat16.py, TF's oneDNN rewrite), float32 for everything else.
 
 This module imports only TensorFlow, LiteRT, numpy, PIL and absl (docs/ARCHITECTURE.md:
 inference runs where convae_tf's models are not needed), and reads its helpers from their
@@ -193,27 +194,41 @@ class TFLiteRunner:
             self._runners[signature] = self._interpreter.get_signature_runner(signature)
         return self._runners[signature]
 
-    def _input_detail(self, signature: str) -> tuple[str, dict]:
+    def input_specs(self, signature: str) -> dict[str, tuple[int | None, ...]]:
+        """{input name: shape without the batch dimension} of a signature."""
         details = self._runner(signature).get_input_details()
-        if len(details) != 1:
-            raise InputError(f"signature {signature!r} takes {len(details)} inputs; expected one")
-        return next(iter(details.items()))
+        return {
+            name: tuple(None if d < 0 else int(d) for d in detail["shape_signature"][1:])
+            for name, detail in details.items()
+        }
 
     def input_spec(self, signature: str) -> tuple[str, tuple[int | None, ...]]:
-        name, detail = self._input_detail(signature)
-        return name, tuple(None if d < 0 else int(d) for d in detail["shape_signature"][1:])
+        """(input name, shape without the batch dimension) of a one-input signature."""
+        specs = self.input_specs(signature)
+        if len(specs) != 1:
+            raise InputError(f"signature {signature!r} takes {len(specs)} inputs; expected one")
+        return next(iter(specs.items()))
 
     def __call__(self, signature: str, batch: np.ndarray) -> dict[str, np.ndarray]:
+        name, _ = self.input_spec(signature)
+        return self.run(signature, {name: batch})
+
+    def run(self, signature: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A signature of one input or more on batches of the same length, in the file's
+        batch size (a fixed batch of 1: one example at a time)."""
         runner = self._runner(signature)
-        name, detail = self._input_detail(signature)
-        fixed_batch = int(detail["shape_signature"][0])
-        step = len(batch) if fixed_batch < 0 else fixed_batch
-        if len(batch) % step:
-            raise InputError(f"{self.path} needs batches of {step}; got {len(batch)} examples")
+        detail = next(iter(runner.get_input_details().values()))
+        length, fixed_batch = len(next(iter(inputs.values()))), int(detail["shape_signature"][0])
+        step = length if fixed_batch < 0 else fixed_batch
+        if length % step:
+            raise InputError(f"{self.path} needs batches of {step}; got {length} examples")
         # Copies: the runner's output arrays may alias buffers that the next call overwrites.
         chunks = [
-            {k: np.array(v) for k, v in runner(**{name: batch[i : i + step]}).items()}
-            for i in range(0, len(batch), step)
+            {
+                k: np.array(v)
+                for k, v in runner(**{n: x[i : i + step] for n, x in inputs.items()}).items()
+            }
+            for i in range(0, length, step)
         ]
         return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
 
@@ -476,6 +491,12 @@ class Restorer:
 
     def __init__(self, runner, card: dict, task: str = "reconstruct"):
         if task == "inpaint":
+            if TASKS[task] not in runner.signatures:
+                raise InputError(
+                    f"{runner.path} has no inpaint signature (a TFLite file has one when its "
+                    "model was trained to fill holes; older exports lack it): use the "
+                    "SavedModel folder, or export the model again"
+                )
             shape = runner.input_specs(TASKS[task])[IMAGES]
             self._run = lambda batch, masks: runner.run(TASKS[task], {IMAGES: batch, MASKS: masks})[
                 INPAINTED
@@ -485,14 +506,20 @@ class Restorer:
             self._run = lambda batch: runner(TASKS[task], batch)["reconstruction"]
         self.channels = int(shape[-1])
         self.any_size = shape[0] is None or shape[1] is None
+        card_input = card.get("input", {})
+        self.fixed_size = None if self.any_size else (int(shape[0]), int(shape[1]))
         if self.any_size:  # the card's min_size of an any-size model: its padding step
-            self.min_size = tuple(card.get("input", {}).get("min_size") or (2, 2))
+            self.min_size = tuple(card_input.get("min_size") or (2, 2))
+        elif card_input.get("any_size") and card_input.get("min_size"):
+            # A fully convolutional network in a file of one size (TFLite): a photo smaller
+            # than that size is mirrored out to it and cropped back (`_padded_to_the_file`).
+            self.min_size = tuple(card_input["min_size"])
         else:
-            self.min_size = (int(shape[0]), int(shape[1]))
+            self.min_size = self.fixed_size
 
     def tiling(self) -> dict:
         """run_tiled's tile, overlap and alignment for this model."""
-        return tiling(self.any_size, self.min_size)
+        return tiling(self.any_size, self.min_size if self.any_size else self.fixed_size)
 
     def __call__(self, path: Path, photo, mask: np.ndarray | None = None) -> np.ndarray:
         """The restored pixels of `photo` (read from `path`), of its size, channels and type;
@@ -508,10 +535,22 @@ class Restorer:
         masks = () if mask is None else (mask[None].astype(np.float32),)
         if self.any_size and height * width <= WHOLE_IMAGE_PIXELS:
             restored = photos.quantized(photo, fn(to_float(photo.pixels[None]), *masks)[0])
+        elif height < self.fixed_size[0] or width < self.fixed_size[1]:
+            restored = self._padded_to_the_file(fn, photo, to_float, mask)
         else:
             restored = self._tiled(fn, photo, to_float, mask)
         # The model keeps the known pixels, but in float: they are put back as they were read.
         return restored if mask is None else np.where(mask, restored, photo.pixels)
+
+    def _padded_to_the_file(self, fn, photo, to_float, mask) -> np.ndarray:
+        """A photo smaller than the file's fixed size (the network takes smaller ones): mirrored
+        out at the bottom and right to that size (its mask with it), restored, cropped back."""
+        height, width = photo.pixels.shape[:2]
+        pad = [(0, max(0, self.fixed_size[0] - height)), (0, max(0, self.fixed_size[1] - width))]
+        pixels = np.pad(photo.pixels, [*pad, (0, 0)], mode="symmetric")
+        mask = None if mask is None else np.pad(mask, [*pad, (0, 0)], mode="symmetric")
+        padded = photos.Photo(pixels, None, photo.mode)
+        return self._tiled(fn, padded, to_float, mask)[:height, :width]
 
     def _tiled(self, fn, photo, to_float, mask) -> np.ndarray:
         if tiles is None:
@@ -645,18 +684,14 @@ def inpaint_photos(
     return for_each_file(files, inpaint, output)
 
 
-def check_mask_flag(model: str, task: str, mask: str | None) -> None:
-    """--mask goes with --task=inpaint, which runs SavedModels only."""
+def check_mask_flag(task: str, mask: str | None) -> None:
+    """--mask goes with --task=inpaint, and inpaint needs it."""
     if task != "inpaint":
         if mask is not None:
             raise InputError(f"--mask is for --task=inpaint only, not --task={task}")
         return
     if mask is None:
         raise InputError("--task=inpaint needs --mask: a mask file, or a folder of one per photo")
-    if Path(model).suffix.lower() == ".tflite":
-        raise InputError(
-            f"--model={model}: TFLite files have no inpaint signature; use the SavedModel folder"
-        )
 
 
 def runs_in_bfloat16(precision: str, photo_task: bool) -> bool:
@@ -691,8 +726,7 @@ def predict(
     if task not in TASKS:
         raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
     models = [Path(m) for m in model.split(",")]
-    for path in models:
-        check_mask_flag(str(path), task, mask)
+    check_mask_flag(task, mask)
     photo_task = task == "inpaint" or (
         task == "reconstruct" and Path(input_path).suffix.lower() not in (".npz", ".npy")
     )

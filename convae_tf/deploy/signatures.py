@@ -8,12 +8,13 @@ that TF Serving's REST answers and LiteRT's signature runners use readable keys:
     decode           code   → {"images"}                 code as model.code gives it
     score            images → {"score"}                  per-example anomaly score
 
-and, in the SavedModel only, one with two inputs (`add_inpaint`):
+and one with two inputs (`add_inpaint`), in every SavedModel and in the TFLite files of a model
+trained to fill holes (`model.fills_holes`; `tflite_names`):
 
     inpaint          images, masks → {"inpainted"}      holes filled, known pixels kept
 
 A model whose decoder needs more than the code (a denoiser with skip connections) has no
-`decode`: `names(model)` lists the signatures that a model exports.
+`decode`: `names(model)` lists the one-input signatures that a model exports.
 
 Images are float32 in [0, 1], shape (batch, H, W, C); the code is float32 (batch, latent_dim);
 masks are float32 (batch, H, W, 1), 1 where a pixel is missing (white in a mask file), 0 where
@@ -42,14 +43,22 @@ def names(model: keras.Model) -> tuple[str, ...]:
     return tuple(name for name in SIGNATURES if name != DECODE or model.decodes_codes)
 
 
+def tflite_names(model: keras.Model) -> tuple[str, ...]:
+    """The signatures of a model's TFLite files (and of its parity check): `names(model)`,
+    and `inpaint` for a model trained to fill holes (one never trained on holes fills them
+    poorly; its SavedModel serves `inpaint` all the same)."""
+    return names(model) + ((INPAINT,) if model.fills_holes else ())
+
+
 def endpoints(model: keras.Model) -> dict:
-    """name → fn(tensor) → dict of named outputs, at inference (no corruption, no sampling).
-    The model names its own `encode` outputs (`encode_outputs`)."""
+    """name → fn(input tensors) → dict of named outputs, at inference (no corruption, no
+    sampling). The model names its own `encode` outputs (`encode_outputs`)."""
     return {
         RECONSTRUCT: lambda images: {"reconstruction": model(images, training=False)},
         ENCODE: lambda images: model.encode_outputs(images),
         DECODE: lambda code: {"images": model.decode(code, training=False)},
         SCORE: lambda images: {"score": model.score(images)},
+        INPAINT: lambda images, masks: {INPAINTED: model.inpaint(images, masks)},
     }
 
 
@@ -93,15 +102,11 @@ def add_inpaint(archive, model: keras.Model, batch_size: int | None) -> None:
     shape and `masks` of that shape with one channel → {"inpainted"}, `model.inpaint`: the
     pixels where masks is 1 filled in, the others exactly as given.
 
-    Not among `names(model)`: the TFLite files, the parity check and the model card cover the
-    one-input signatures; this one is served from the SavedModel."""
+    Not among `names(model)`, the one-input signatures; among `tflite_names(model)` for a model
+    trained to fill holes."""
     images = input_specs(model, batch_size)[RECONSTRUCT]
     masks = tf.TensorSpec((*images.shape[:-1], 1), tf.float32, name=MASKS)
-    archive.add_endpoint(
-        INPAINT,
-        lambda images, masks: {INPAINTED: model.inpaint(images, masks)},
-        input_signature=[images, masks],
-    )
+    archive.add_endpoint(INPAINT, endpoints(model)[INPAINT], input_signature=[images, masks])
 
 
 def random_ops(concrete_function) -> set[str]:

@@ -5,7 +5,7 @@ A float32 export computes what Keras computes, in another order of summation (XN
 on AVX-512 or AMX): each output differs by rounding, and by what its inputs' rounding becomes
 on the way to it. Per output, on each held-out image:
 
-- images (reconstruction, decode), in [0, 1]: BASE absolutely.
+- images (reconstruction, decode, inpaint), in [0, 1]: BASE absolutely.
 - codes (encode outputs), unbounded: BASE · max(1, max |Keras output|), the encoder's
   rounding relative to the code's scale.
 - the fitted score z(log MSE) + z(Mahalanobis²(code)) (models/anomaly.py): the first-order
@@ -28,7 +28,7 @@ from convae_tf.models import anomaly
 
 BASE = 1e-5
 UNIT_ROUNDOFF = 2.0**-24  # float32
-IMAGE_OUTPUTS = ("reconstruction", "images")  # outputs in [0, 1]
+IMAGE_OUTPUTS = ("reconstruction", "images", signatures.INPAINTED)  # outputs in [0, 1]
 SCORE_OUTPUT = f"{signatures.SCORE}/score"
 
 RULES = {

@@ -78,6 +78,9 @@ class ConvAutoencoder(keras.Model):
     is_variational = False
     # Channels that the encoder reads besides the image's (the dae's mask channel).
     extra_input_channels = 0
+    # Whether training draws holes to fill (the dae's masking, rectangles or strokes): such a
+    # model's TFLite files carry the inpaint signature too (deploy/signatures.py).
+    fills_holes = False
     # Whether a conv bottleneck makes the model fully convolutional (`fully_convolutional`):
     # not where inference needs more than the code map (the VAE splits its code into mean and
     # log-variance). Stacked has no conv bottleneck.

@@ -189,6 +189,16 @@ class DenoisingAE(ConvAutoencoder):
         return int(self.mask_channel)
 
     @property
+    def fills_holes(self) -> bool:
+        return bool(self.masking or self.rectangles or self.strokes)
+
+    def training_holes(self, images, seed=0):
+        """(B, H, W, 1), 1 where training would cut a hole in `images` for `seed` (masking,
+        rectangles and strokes as configured): masks of the kind the model learnt to fill."""
+        holes_only = self._corruption_args() | {"gaussian_std": 0.0, "salt_pepper": 0.0}
+        return corruptions.corrupt_with_mask(images, seed, **holes_only)[1]
+
+    @property
     def decodes_codes(self) -> bool:
         return super().decodes_codes and not self.residual
 
