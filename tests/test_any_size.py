@@ -362,6 +362,21 @@ def test_predict_restores_a_folder_of_photos_of_every_kind(any_size_saved_model,
     assert sorted(failure.value.written) == sorted(EXPECTED)
 
 
+def test_a_folder_s_files_that_are_not_png_or_jpeg_are_named_in_a_warning(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    for name in ("a.png", "b.JPG", "c.webp", "notes.txt", ".hidden"):
+        (tmp_path / "in" / name).write_bytes(b"")
+    (tmp_path / "in" / "sub.tif").mkdir()  # a folder, whatever its name: not a file to restore
+    files = predict.photo_files(tmp_path / "in")
+    assert [f.name for f in files] == ["a.png", "b.JPG"]
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("warning: skipped 2 file(s) of ")
+    assert "(c.webp, notes.txt); convert them to PNG" in warning and "\n" not in warning
+    (tmp_path / "in" / "c.webp").unlink(), (tmp_path / "in" / "notes.txt").unlink()
+    predict.photo_files(tmp_path / "in")
+    assert capsys.readouterr().err == ""
+
+
 def test_predict_gray_model_on_colour_runs_each_channel_and_colour_on_gray_averages(
     any_size_saved_model, tmp_path
 ):
