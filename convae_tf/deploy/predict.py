@@ -99,16 +99,14 @@ def _load_beside(file_name: str, *folders: Path):
 _HERE = Path(__file__).resolve().parent
 
 
-def _load_native_info_held_back():
-    """The hold-back of TensorFlow's and LiteRT's C++ start-up lines. Its one copy is
-    convae_tf/utils/quiet.py (standard library and absl only). A copy of this script taken out
-    of the package looks for quiet.py beside it, and holds nothing back without one."""
-    quiet = _load_beside("quiet.py", _HERE, _HERE.parent / "utils")
-    return quiet.native_info_held_back if quiet else contextlib.nullcontext
-
-
-# Loaded from the file, not injected by the entry module: the package and a stand-alone run alike.
-native_info_held_back = _load_native_info_held_back()
+# The hold-back of TensorFlow's and LiteRT's C++ start-up lines, and TensorFlow's import without
+# the Keras that it imports eagerly (which running exported models never uses: about 1.5 s of
+# start-up). Their one copy is convae_tf/utils/quiet.py (standard library and absl only), loaded
+# from the file, not injected by the entry module: the package and a stand-alone run alike. A
+# copy of this script taken out of the package looks for quiet.py beside it, and does without.
+_quiet = _load_beside("quiet.py", _HERE, _HERE.parent / "utils")
+native_info_held_back = _quiet.native_info_held_back if _quiet else contextlib.nullcontext
+_import_tensorflow_alone = _quiet.import_tensorflow_alone if _quiet else lambda: None
 tiles = _load_beside("tiles.py", _HERE)
 photos = _load_beside("photos.py", _HERE)
 bfloat16 = _load_beside("bfloat16.py", _HERE, _HERE.parent / "utils")
@@ -750,6 +748,9 @@ def predict(
         )
     # TFLite files run as exported: no need to ask (and import TensorFlow) for them alone.
     saved_models = any(path.suffix.lower() != ".tflite" for path in models)
+    if saved_models:  # before bfloat16.auto() or a runner imports TensorFlow
+        with native_info_held_back():
+            _import_tensorflow_alone()
     in_bfloat16 = runs_in_bfloat16(precision, photo_task and saved_models)
     if task == "inpaint":
         return inpaint_photos(
