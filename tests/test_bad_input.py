@@ -458,6 +458,13 @@ CASES = [
         ["out3"],
     ),
     (
+        "predict: --output is a file",
+        "predict",
+        ["--model={root}/export", "--input={root}/right.png", "--output={root}/right.png"],
+        ["--output=", "right.png is a file; give a folder"],
+        [],
+    ),
+    (
         "predict: missing input",
         "predict",
         ["--model={root}/export", "--input={root}/nope.png", "--output={root}/out3"],

@@ -736,6 +736,8 @@ def predict(
     path written}. Raises FileErrors if some photos failed (the others written)."""
     if task not in TASKS:
         raise InputError(f"--task={task!r}: choose one of {', '.join(TASKS)}")
+    if Path(output).exists() and not Path(output).is_dir():
+        raise InputError(f"--output={output} is a file; give a folder (created if missing)")
     models = [Path(m) for m in model.split(",")]
     check_mask_flag(task, mask)
     photo_task = task == "inpaint" or (
