@@ -172,6 +172,7 @@ def test_bad_flags_are_named(args, error, message):
         ({"normal_classes": ("a",)}, "--normal_classes"),
         ({"logical_cpus": -1}, "--logical_cpus"),
         ({"lr_schedule": "linear"}, "--lr_schedule"),
+        ({"channels": 2}, "--channels=2 is not valid; choose 1 \\(gray\\), 3"),
     ],
 )
 def test_bad_values_are_named(values, word):

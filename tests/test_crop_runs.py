@@ -137,11 +137,12 @@ def test_export_holds_out_the_crops_training_measured(tmp_path):
 
 @pytest.mark.slow
 def test_train_evaluate_embed_and_export_a_run_on_crops_of_photos(tmp_path):
-    """The command line end to end on a folder of grey photos of mixed sizes."""
+    """The command line end to end on a folder of photos of mixed sizes, gray and colour, the
+    first gray: --channels=1 makes them all gray, and evaluate and export read it back."""
     photos, workdir = tmp_path / "photos", tmp_path / "run"
     for i in range(12):
         rng = np.random.default_rng(i)
-        size = ((40, 56), (64, 48), (33, 70), (50, 50))[i % 4]
+        size = ((40, 56), (64, 48), (33, 70), (50, 50))[i % 4] + ((3,) if i % 3 else ())
         write_png(photos / f"{i:02d}.png", rng.integers(0, 256, size, dtype=np.uint8))
     # The conv bottleneck's code fills the 4x4 grid of a 16x16 crop after two blocks: 32 = 2 x 16.
     trained = run_cli(
@@ -151,6 +152,7 @@ def test_train_evaluate_embed_and_export_a_run_on_crops_of_photos(tmp_path):
         "--crop=16,16",
         "--crops_per_image=2",
         "--model_args=bottleneck=conv",
+        "--channels=1",
         "--latent_dim=32",
         "--epochs=1",
         "--steps_per_epoch=2",
@@ -167,7 +169,7 @@ def test_train_evaluate_embed_and_export_a_run_on_crops_of_photos(tmp_path):
     )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     metrics = json.loads((workdir / "metrics.json").read_text())
-    source = data.load_source(f"folder:{photos}", crop=(16, 16))
+    source = data.load_source(f"folder:{photos}", crop=(16, 16), channels=1)
     assert metrics["num_examples"] == 2 * source.num_test
     assert metrics["image_shape"] == [16, 16, 1]
     embedded = run_cli("embed", f"--workdir={workdir}", f"--output={tmp_path / 'codes.npz'}")

@@ -421,6 +421,31 @@ def test_folder_image_size_allows_mismatched_images(tmp_path):
     assert all(np.ptp(im) < 1e-6 for im in images)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("crop", [None, (4, 4)])
+def test_folder_channels_converts_every_image_whatever_the_first_file(tmp_path, channels, crop):
+    """A folder of gray and colour images, the first one's mode the other: each image becomes
+    `channels`, gray tiled to RGB and RGB to gray by luma, at its own size with a crop."""
+    write_png(tmp_path / "a.png", np.full((4, 4, 3 if channels == 1 else 1), 90))
+    write_png(tmp_path / "b.png", np.full((5 if crop else 4, 4, channels), 200))
+    src = load_source(f"folder:{tmp_path}", crop=crop, channels=channels)
+    assert src.image_shape == ((None, None) if crop else (4, 4)) + (channels,)
+    images = [ex["image"] for ex in [*src.train.as_numpy_iterator(), *src.test.as_numpy_iterator()]]
+    assert all(im.shape[-1] == channels for im in images)
+    as_read = 90 / 255 if not crop else 90  # a crop run's images stay uint8 until cropped
+    assert sorted(float(im.mean()) for im in images)[0] == pytest.approx(as_read, abs=1e-5)
+
+
+def test_channels_other_than_gray_or_rgb_or_for_data_that_lacks_them_are_refused(tmp_path):
+    write_png(tmp_path / "f" / "a.png", np.zeros((4, 4)))
+    write_png(tmp_path / "f" / "b.png", np.zeros((4, 4)))
+    raises_data_error(lambda: load_source(f"folder:{tmp_path / 'f'}", channels=2), "channels=2")
+    x = np.zeros((3, 4, 4), np.uint8)
+    spec = write_npz(tmp_path / "d.npz", x_train=x, x_test=x)
+    assert load_source(spec, channels=1).image_shape == (4, 4, 1)  # already gray: accepted
+    raises_data_error(lambda: load_source(spec, channels=3), "1-channel images", "folder:")
+
+
 def test_image_size_resizes_npz(tmp_path):
     x = np.random.default_rng(0).integers(0, 256, (3, 4, 6, 2)).astype(np.uint8)
     src = load_source(write_npz(tmp_path / "d.npz", x_train=x, x_test=x), image_size=(8, 3))

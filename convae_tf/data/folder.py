@@ -31,6 +31,7 @@ def load_folder(
     size: tuple[int, int] | None,
     bad_files: str = "stop",
     crop: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> Source:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; check the path after 'folder:'")
@@ -43,7 +44,7 @@ def load_folder(
     # name reaches tf.io.read_file.
     prefix = os.fsencode(root / "_")[:-1]
     preflight = [prefix + name for name in relative[: image_files.PREFLIGHT_FILES]]
-    decoder = image_files.make_decoder(preflight, size, bad_files, crop)
+    decoder = image_files.make_decoder(preflight, size, bad_files, crop, channels)
     hashes = _unit_hashes(relative)
     test_mask = _test_mask(hashes)
     # The order of each split is by hash: a fixed shuffle, so a validation prefix of the train

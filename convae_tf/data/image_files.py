@@ -12,6 +12,7 @@ the files one at a time: on 2 cores ~3,900 64x64 PNGs/s, against ~6,200 without 
 
 A file whose shape differs from the reference (the first readable file) fails in both modes,
 unless a target size is given: then every image takes the reference's channels and that size.
+With `channels` (1 or 3) every image is converted to those first, whatever the reference's.
 With a crop size instead (a run that trains on crops), every image keeps its own size, takes
 the reference's channels and stays uint8 as decoded (the pipeline crops it, then converts the
 crops: a whole photo as float32 would hold four times the memory); an image smaller than the
@@ -85,6 +86,8 @@ class FileDecoder:
     skipped: SkippedFiles | None  # None unless bad_files == "skip"
     # The least size of an image (the run's crop) when images may differ in size (no `size`).
     crop: tuple[int, int] | None = None
+    # Channels every image is converted to (1 gray, 3 RGB); None: the reference's, as decoded.
+    channels: int | None = None
 
     @property
     def any_size(self) -> bool:
@@ -131,6 +134,8 @@ class FileDecoder:
         if self.any_size:
             image = self._at_least_crop(image, path)
         elif self.size is None:
+            if self.channels:
+                image = _to_channels(image, self.channels)
             image = ops.to_unit_float(self._same_shape(image, path))
         else:
             image = _to_channels(image, self.reference_shape[2])
@@ -170,10 +175,12 @@ def make_decoder(
     size: tuple[int, int] | None,
     bad_files: str,
     crop: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> FileDecoder:
     """A decoder whose reference is the first readable of `paths` (sorted file order), checked
     on the first PREFLIGHT_FILES of them. `crop`: images may differ in size, each at least this
-    (see the module docstring)."""
+    (see the module docstring). `channels`: every image converted to 1 (gray) or 3 (RGB)
+    channels, whatever the first file's."""
     skipped = SkippedFiles() if bad_files == "skip" else None
     first = paths[:PREFLIGHT_FILES]
     reference = None
@@ -190,14 +197,15 @@ def make_decoder(
                 ) from None
             skipped.record(path)
             continue
-        reference = (os.fsdecode(path), tuple(int(d) for d in image.shape))
+        shape = tuple(int(d) for d in image.shape)
+        reference = (os.fsdecode(path), shape if not channels else (*shape[:2], channels))
         break
     if reference is None:
         raise DataError(
             f"none of the first {len(first)} image files can be decoded (e.g. "
             f"{os.fsdecode(first[0])}); check that the folder holds PNG/JPEG images"
         )
-    decoder = FileDecoder(reference[0], reference[1], size, bad_files, skipped, crop)
+    decoder = FileDecoder(reference[0], reference[1], size, bad_files, skipped, crop, channels)
     with named_file_errors():
         for _ in decoder(tf.data.Dataset.from_tensor_slices({"path": list(first)})):
             pass

@@ -76,7 +76,7 @@ class PipelineOptions:
         None,
         "Train on random H,W crops of the images (several per image per pass, new ones every "
         "epoch); validation and test take fixed crops. A folder: of photos may then mix sizes "
-        "(each at least H,W; the channels are those of its first file, as with --image_size).",
+        "(each at least H,W; the channels are those of its first file or --channels).",
     )
     crops_per_image: int = _option(
         8,

@@ -24,6 +24,7 @@ from convae_tf.data.tfds_sources import load_sprites, load_tfds
 from convae_tf.errors import DataError
 
 DEFAULT_DATASET = "sprites"
+CHANNELS = (1, 3)  # what `channels` may convert a folder's images to: gray or RGB
 
 
 def load_source(
@@ -34,6 +35,7 @@ def load_source(
     seed: int = 0,
     bad_files: str = "stop",
     crop: tuple[int, int] | None = None,
+    channels: int | None = None,
 ) -> Source:
     """Resolves a dataset spec into a `Source`; raises `DataError` with the fix on bad input.
 
@@ -44,9 +46,10 @@ def load_source(
         `Source.skipped` lists them). `crop=(H, W)`: the run trains on crops of this size
     (`make_pipelines(crop=...)`), so the images of a folder: may differ in size; each must be at
     least H×W, and they take the channels of the first file (`image_shape` is then
-    (None, None, C), and the images stay uint8 until cropped). `seed` is accepted for a uniform
-        call signature, but no source depends on it: splits and orders must stay put across runs
-        that vary the seed.
+    (None, None, C), and the images stay uint8 until cropped). `channels` (1 or 3; folder:
+    only; another source must already have them): every image converted to gray or RGB,
+    whatever the first file is. `seed` is accepted for a uniform call signature, but no source
+    depends on it: splits and orders must stay put across runs that vary the seed.
     """
     del seed
     spec = (spec or "").strip()
@@ -58,22 +61,32 @@ def load_source(
     crop = None if crop is None else (int(crop[0]), int(crop[1]))
     if bad_files not in BAD_FILES:
         raise DataError(f"bad_files={bad_files!r} is invalid; use one of {', '.join(BAD_FILES)}")
+    channels = channels or None  # 0: the first file's
+    if channels not in (None, *CHANNELS):
+        raise DataError(f"channels={channels!r} is invalid; use 1 (gray) or 3 (RGB)")
     if data_dir is not None:
         data_dir = os.path.expanduser(str(data_dir))
     scheme, sep, rest = spec.partition(":")
     if sep and scheme in ("npz", "folder", "idx", "tfrecord") and not rest.strip():
         raise DataError(f"no path after '{scheme}:' in {spec!r}; write {scheme}:PATH")
-    if sep and scheme == "npz":
-        return load_npz(spec, Path(rest).expanduser(), size)
     if sep and scheme == "folder":
-        return load_folder(spec, Path(rest).expanduser(), size, bad_files, crop)
-    if sep and scheme == "idx":
-        return load_idx(spec, Path(rest).expanduser(), size)
-    if sep and scheme == "tfrecord":
-        return load_records(spec, Path(rest).expanduser(), size)
-    if spec.split("/")[0] == "sprites":
-        return load_sprites(spec, data_dir, size)
-    return load_tfds(spec, data_dir, size)
+        return load_folder(spec, Path(rest).expanduser(), size, bad_files, crop, channels)
+    if sep and scheme == "npz":
+        source = load_npz(spec, Path(rest).expanduser(), size)
+    elif sep and scheme == "idx":
+        source = load_idx(spec, Path(rest).expanduser(), size)
+    elif sep and scheme == "tfrecord":
+        source = load_records(spec, Path(rest).expanduser(), size)
+    elif spec.split("/")[0] == "sprites":
+        source = load_sprites(spec, data_dir, size)
+    else:
+        source = load_tfds(spec, data_dir, size)
+    if channels and source.image_shape[-1] != channels:
+        raise DataError(
+            f"channels={channels}: {spec!r} has {source.image_shape[-1]}-channel images, and "
+            "only a folder: dataset's image files are converted; leave channels at 0"
+        )
+    return source
 
 
 def _check_image_size(image_size) -> tuple[int, int] | None:

@@ -82,6 +82,7 @@ class HeldOutData:
             image_size=train.get("image_size"),
             seed=train.get("seed", 0),
             crop=options.crop,
+            channels=train.get("channels"),
         )
         shape = data.split_shape(source, options.crop)
         if tuple(shape) != tuple(image_shape):

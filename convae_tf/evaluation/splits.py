@@ -39,6 +39,7 @@ def load_source(run: Run, dataset: str | None = None, data_dir: str | None = Non
         data_dir=data_dir or run.train.get("data_dir"),
         image_size=None if image_size is None else tuple(image_size),
         crop=crop,
+        channels=run.train.get("channels"),
     )
     shape = data.split_shape(source, crop)
     if shape != run.image_shape:

@@ -18,7 +18,7 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 from convae_tf import cli
-from convae_tf.data import BAD_FILES
+from convae_tf.data import BAD_FILES, CHANNELS
 from convae_tf.data import options as data_options
 from convae_tf.errors import ConfigError
 from convae_tf.training.precision import PRECISIONS
@@ -71,6 +71,11 @@ FIELDS: cli.Fields = {
         "stop (one line naming the file) or skip (dropped; the count and names are reported).",
     ),
     "binarize": data_options.default_and_help("binarize"),
+    "channels": (
+        0,
+        "Convert every image of a folder: dataset to 1 (gray) or 3 (RGB) channels; 0: the "
+        "channels of its first file (a mixed folder of gray and colour photos needs this).",
+    ),
     "crop": (placeholder(tuple), data_options.default_and_help("crop")[1]),
     "crops_per_image": data_options.default_and_help("crops_per_image"),
     "test_examples": (
@@ -183,6 +188,11 @@ def validate(cfg) -> ml_collections.ConfigDict:
             f"--crop={cfg.crop} must be two positive sizes, e.g. 64,64",
         ),
         _in_data_range(cfg, "crops_per_image"),
+        (
+            cfg.channels in (0, *CHANNELS),
+            f"--channels={cfg.channels} is not valid; choose 1 (gray), 3 (RGB) or 0 (the first "
+            "file's)",
+        ),
         (cfg.test_examples >= 0, f"--test_examples={cfg.test_examples} must be 0 or more"),
         (cfg.logical_cpus >= 0, f"--logical_cpus={cfg.logical_cpus} must be 0 or more"),
         _in_data_range(cfg, "shuffle_buffer"),

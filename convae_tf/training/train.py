@@ -210,6 +210,7 @@ def load_data(cfg, strategy: tf.distribute.Strategy):
         seed=cfg.seed,
         bad_files=cfg.bad_files,
         crop=cfg.crop,
+        channels=cfg.channels,
     )
     several = strategy.num_replicas_in_sync > 1 or cfg.strategy == "multi_worker"
     pipes = data.make_pipelines(
