@@ -105,7 +105,14 @@ def test_inpaint_tiles_photo_and_mask_together_through_a_model_of_one_size(tmp_p
         precision="float32",
     )
     written = check_filled(tmp_path / "out" / "big.png", pixels, missing)
-    expected = np.empty((50, 70, 1), np.float32)
+    expected = tiled_inpaint(model, pixels, missing)
+    np.testing.assert_allclose(written[missing], np.round(expected[missing] * 255), atol=1)
+
+
+def tiled_inpaint(model, pixels, missing):
+    """The model's own inpaint of a gray photo (uint8 (H, W)) in 16×16 tiles overlapping by 4,
+    blended as predict blends them: (H, W) floats."""
+    expected = np.empty((*pixels.shape, 1), np.float32)
 
     def emit(top, rows):
         expected[top : top + len(rows)] = rows
@@ -118,7 +125,7 @@ def test_inpaint_tiles_photo_and_mask_together_through_a_model_of_one_size(tmp_p
         emit,
         mask=missing[..., None],
     )
-    np.testing.assert_allclose(written[missing], np.round(expected[..., 0][missing] * 255), atol=1)
+    return expected[..., 0]
 
 
 def tflite_file(model, folder):
@@ -129,22 +136,17 @@ def tflite_file(model, folder):
     return folder / "model.tflite"
 
 
-def test_a_tflite_file_inpaints_tile_by_tile_and_one_without_the_signature_is_refused(tmp_path):
-    """A model trained on holes: its TFLite file has `inpaint` (images and masks of its size),
-    which predict runs on a larger photo tile by tile, as the model's own inpaint does. A model
-    never trained on holes: no inpaint signature, refused in one line before any photo."""
-    inpainter = tiny_model("dae", strokes=1, mask_channel=True)
+def inpainted_through_tflite(tmp_path, shape, card=None, **model_args):
+    """A tiny gray inpainter (trained on strokes, `model_args`), its TFLite file (and `card`
+    beside it), and predict --task=inpaint of a photo of `shape` with holes through that file:
+    (model, file, pixels, missing, written pixels)."""
+    inpainter = tiny_model("dae", strokes=1, mask_channel=True, **model_args)
     inpainter(images())
     model_file = tflite_file(inpainter, tmp_path)
-    runner = predict.TFLiteRunner(model_file)
-    assert runner.input_specs(signatures.INPAINT) == {
-        signatures.IMAGES: (16, 16, 1),
-        signatures.MASKS: (16, 16, 1),
-    }
+    if card is not None:
+        (tmp_path / "model_card.json").write_text(card)
     (tmp_path / "in").mkdir(), (tmp_path / "masks").mkdir()
-    pixels, missing = photo_with_holes(
-        tmp_path / "in", tmp_path / "masks", "big.png", (40, 37), "L", 4
-    )
+    pixels, missing = photo_with_holes(tmp_path / "in", tmp_path / "masks", "p.png", shape, "L", 4)
     predict.predict(
         str(model_file),
         "inpaint",
@@ -152,21 +154,21 @@ def test_a_tflite_file_inpaints_tile_by_tile_and_one_without_the_signature_is_re
         str(tmp_path / "out"),
         mask=str(tmp_path / "masks"),
     )
-    written = check_filled(tmp_path / "out" / "big.png", pixels, missing)
-    expected = np.empty((40, 37, 1), np.float32)
+    written = check_filled(tmp_path / "out" / "p.png", pixels, missing)
+    return inpainter, model_file, pixels, missing, written
 
-    def emit(top, rows):
-        expected[top : top + len(rows)] = rows
 
-    tiles.run_tiled(
-        lambda batch, masks: np.asarray(inpainter.inpaint(batch, masks)),
-        pixels[..., None] / np.float32(255),
-        (16, 16),
-        (4, 4),
-        emit,
-        mask=missing[..., None],
-    )
-    np.testing.assert_allclose(written[missing], np.round(expected[..., 0][missing] * 255), atol=1)
+def test_a_tflite_file_inpaints_tile_by_tile_and_one_without_the_signature_is_refused(tmp_path):
+    """A model trained on holes: its TFLite file has `inpaint` (images and masks of its size),
+    which predict runs on a larger photo tile by tile, as the model's own inpaint does. A model
+    never trained on holes: no inpaint signature, refused in one line before any photo."""
+    inpainter, model_file, pixels, missing, written = inpainted_through_tflite(tmp_path, (40, 37))
+    assert predict.TFLiteRunner(model_file).input_specs(signatures.INPAINT) == {
+        signatures.IMAGES: (16, 16, 1),
+        signatures.MASKS: (16, 16, 1),
+    }
+    expected = tiled_inpaint(inpainter, pixels, missing)
+    np.testing.assert_allclose(written[missing], np.round(expected[missing] * 255), atol=1)
 
     plain = tiny_model("dae", gaussian_std=0.1)
     plain(images())
@@ -186,28 +188,16 @@ def test_a_tflite_file_of_any_size_network_takes_a_photo_smaller_than_its_size(t
     """A fully convolutional network (the card says any_size) in a 16×16 TFLite file: a 9×11
     photo is mirrored out to 16×16 with its mask, inpainted, cropped back; below the card's
     min_size it is refused."""
-    inpainter = tiny_model("dae", strokes=1, mask_channel=True, **CONV)
-    inpainter(images())
-    model_file = tflite_file(inpainter, tmp_path)
-    (tmp_path / "model_card.json").write_text('{"input": {"any_size": true, "min_size": [4, 4]}}')
-    (tmp_path / "in").mkdir(), (tmp_path / "masks").mkdir()
-    pixels, missing = photo_with_holes(
-        tmp_path / "in", tmp_path / "masks", "s.png", (9, 11), "L", 5
+    card = '{"input": {"any_size": true, "min_size": [4, 4]}}'
+    inpainter, model_file, pixels, missing, written = inpainted_through_tflite(
+        tmp_path, (9, 11), card, **CONV
     )
-    predict.predict(
-        str(model_file),
-        "inpaint",
-        str(tmp_path / "in"),
-        str(tmp_path / "out"),
-        mask=str(tmp_path / "masks"),
-    )
-    written = check_filled(tmp_path / "out" / "s.png", pixels, missing)
     mirrored = np.pad(pixels, [(0, 7), (0, 5)], mode="symmetric")[None, ..., None] / np.float32(255)
     holes = np.pad(missing, [(0, 7), (0, 5)], mode="symmetric")[None, ..., None]
     expected = np.asarray(inpainter.inpaint(mirrored, holes.astype(np.float32)))[0, :9, :11, 0]
     np.testing.assert_allclose(written[missing], np.round(expected[missing] * 255), atol=1)
     for folder in ("in", "masks"):
-        Image.fromarray(np.zeros((3, 20), np.uint8)).save(tmp_path / folder / "s.png")
+        Image.fromarray(np.zeros((3, 20), np.uint8)).save(tmp_path / folder / "p.png")
     with pytest.raises(predict.FileErrors, match="smaller than the model's smallest size, 4x4"):
         predict.predict(
             str(model_file),
