@@ -448,6 +448,25 @@ def test_predict_tiles_large_photos_through_a_model_of_one_size(tmp_path):
         )
 
 
+def test_predict_tiles_a_photo_above_the_whole_image_bound_through_an_any_size_model(
+    any_size_saved_model, tmp_path, monkeypatch
+):
+    """Above WHOLE_IMAGE_PIXELS a fully convolutional SavedModel runs tiles (small here), as
+    restore_image does with the same bounds."""
+    model, folder = any_size_saved_model
+    for name, value in (("WHOLE_IMAGE_PIXELS", 600), ("TILE", 16), ("TILE_OVERLAP", 4)):
+        monkeypatch.setattr(predict, name, value)
+    pixels = np.random.default_rng(6).integers(0, 256, (30, 45), dtype=np.uint8)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "in" / "big.png")
+    predict.predict(
+        str(folder), "reconstruct", str(tmp_path / "in"), str(tmp_path / "o"), precision="float32"
+    )
+    written = np.asarray(Image.open(tmp_path / "o" / "big.png"))
+    expected = restore_image(model, pixels[..., None] / np.float32(255))[..., 0]
+    np.testing.assert_allclose(written, np.round(expected * 255), atol=1)
+
+
 def test_predict_refuses_a_photo_above_max_megapixels_by_its_header(any_size_saved_model, tmp_path):
     _, folder = any_size_saved_model
     (tmp_path / "in").mkdir()

@@ -533,7 +533,7 @@ class Restorer:
         masks = () if mask is None else (mask[None].astype(np.float32),)
         if self.any_size and height * width <= WHOLE_IMAGE_PIXELS:
             restored = photos.quantized(photo, fn(to_float(photo.pixels[None]), *masks)[0])
-        elif height < self.fixed_size[0] or width < self.fixed_size[1]:
+        elif self.fixed_size and (height < self.fixed_size[0] or width < self.fixed_size[1]):
             restored = self._padded_to_the_file(fn, photo, to_float, mask)
         else:
             restored = self._tiled(fn, photo, to_float, mask)
