@@ -7,26 +7,26 @@ input, not the photo (residual learning, as DnCNN does), trained on random 64×6
 training photos at several scales, with blind Gaussian noise: σ drawn per crop in [0, 50/255]
 (as DnCNN-B trains, Zhang et al. 2017), mean squared error, cosine schedule.
 
-Commands (`make data-photos` first; 2 cores). Version 4 is three runs: this recipe, then 4,500
-more steps from its weights with a new cosine from 5e-4 (--init_from), then 7,800 more with a
-cosine from 4e-4 and each crop's error weighted by its noise level (`noise_balance`,
-models/dae.py):
+Commands (`make data-photos` first; 2 cores). Version 5 is four runs, each from the previous
+one's weights (--init_from) with a new cosine: 4,500 steps from 5e-4, then 7,800 from 4e-4 and
+12,000 from 3e-4 with each crop's error weighted by its noise level (`noise_balance`):
     python -m experiments.photo_pyramid      # data/photos/pyramid: each photo at 1×, ½×, ¼×, …
     python -m convae_tf.train --config=experiments/configs/denoise_photo.py
-    python -m convae_tf.train --config=experiments/configs/denoise_photo.py \
-        --init_from=runs/denoise-photo --learning_rate=5e-4 --epochs=15 \
-        --workdir=runs/denoise-photo-more
-    python -m convae_tf.train --config=experiments/configs/denoise_photo.py \
-        --init_from=runs/denoise-photo-more --learning_rate=4e-4 --epochs=26 \
+    python -m convae_tf.train --config=experiments/configs/denoise_photo.py --epochs=15 \
+        --init_from=runs/denoise-photo --learning_rate=5e-4 --workdir=runs/denoise-photo-more
+    python -m convae_tf.train --config=experiments/configs/denoise_photo.py --epochs=26 \
+        --init_from=runs/denoise-photo-more --learning_rate=4e-4 \
         --model_args=noise_balance=0.04 --workdir=runs/denoise-photo-balanced
-    python -m convae_tf.export --workdir=runs/denoise-photo-balanced \
+    python -m convae_tf.train --config=experiments/configs/denoise_photo.py --epochs=40 \
+        --init_from=runs/denoise-photo-balanced --learning_rate=3e-4 --seed=3 \
+        --model_args=noise_balance=0.02 --workdir=runs/denoise-photo-long
+    python -m convae_tf.export --workdir=runs/denoise-photo-long \
         --out=exported_models/denoise-photo --quantize=float32,int8
     python -m experiments.photo_validation --models=exported_models/denoise-photo,NEW  # choose
     python -m experiments.photo_denoise      # side by side with BM3D and NL-means
 
-Training took 80 min (6,000 steps) then 64 min (4,500 steps) on 2 AMD EPYC cores (AVX-512 bf16,
-no AMX), then 46 min (7,800 steps) on 2 Intel Xeon cores with AMX; export 116 s (Intel).
-Figures (PSNR against BM3D at every σ): experiments/results/photo_denoise.md.
+Training: 80 + 64 min on 2 AMD EPYC cores (no AMX), then 46 + 76 min on 2 Intel Xeon cores with
+AMX; export 84 s (Intel). Figures: experiments/results/photo_denoise.md.
 """
 
 from convae_tf.training import config as training_config
