@@ -594,14 +594,15 @@ def photo_files(path: Path) -> list[Path]:
     """The photos to restore: the file `path`, or the PNG/JPEG files of the folder `path` (its
     other files named in a warning line: a .webp or .tif photo left out is not silent)."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        entries = sorted(path.iterdir())
+        files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
         if not files:
             raise InputError(f"--input={path}: no {'/'.join(IMAGE_SUFFIXES)} files in the folder")
-        others = sorted(
+        others = [
             p.name
-            for p in path.iterdir()
+            for p in entries
             if p.suffix.lower() not in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
-        )
+        ]
         if others:
             listed = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             print(
