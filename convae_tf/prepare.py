@@ -8,7 +8,7 @@ import time
 from ml_collections.config_dict import placeholder
 
 from convae_tf import cli
-from convae_tf.data import records
+from convae_tf.data import CHANNELS_HELP, records
 from convae_tf.data.image_files import BAD_FILES
 from convae_tf.data.prepare import DEFAULT_SHARD_MB, prepare_records
 from convae_tf.errors import DataError
@@ -21,6 +21,7 @@ FIELDS: cli.Fields = {
     "out": (placeholder(str), "The record folder to create (must not exist yet)."),
     "shard_mb": (float(DEFAULT_SHARD_MB), "Most MiB of images per record file."),
     "image_size": (placeholder(tuple), "Resize every image to H,W (default: keep the size)."),
+    "channels": (0, CHANNELS_HELP),
     "data_dir": (placeholder(str), "TFDS data directory (default: TFDS's own)."),
     "bad_files": (
         "stop",
@@ -45,6 +46,7 @@ def run() -> None:
             cfg.out,
             shard_mb=cfg.shard_mb,
             image_size=cfg.image_size,
+            channels=cfg.channels,
             data_dir=cfg.data_dir,
             bad_files=cfg.bad_files,
             verbose=True,

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ENV, batch_values, class_folder, labelled, run_cli, values
+from conftest import ENV, batch_values, class_folder, labelled, run_cli, values, write_png
 
 from convae_tf.data import DataError, load_source, make_pipelines, named_file_errors, records
 from convae_tf.data.prepare import prepare_records
@@ -218,6 +218,26 @@ def test_prepare_never_overwrites_and_leaves_nothing_when_it_fails(pets, tmp_pat
     assert metadata["splits"]["train"]["count"] + metadata["splits"]["test"]["count"] == 40
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_prepare_converts_a_mixed_folder_to_the_channels_asked(tmp_path, channels):
+    """A folder whose first file is gray and second colour: every record has `channels`,
+    gray tiled to RGB, RGB to gray by luma, as a training run on the folder would see it."""
+    folder = tmp_path / "mixed"
+    write_png(folder / "a.png", np.full((4, 4), 90))
+    write_png(folder / "b.png", np.full((4, 4, 3), 200))
+    metadata = prepare_records(f"folder:{folder}", tmp_path / "rec", channels=channels)
+    assert metadata["image_shape"] == [4, 4, channels]
+    prepared = load_source(f"tfrecord:{tmp_path / 'rec'}")
+    direct = load_source(f"folder:{folder}", channels=channels)
+    for split in ("train", "test"):
+        got = [ex["image"] for ex in getattr(prepared, split).as_numpy_iterator()]
+        want = [ex["image"] for ex in getattr(direct, split).as_numpy_iterator()]
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert g.shape == (4, 4, channels)
+            np.testing.assert_allclose(g, w, atol=0.5 / 255)
+
+
 def test_a_training_run_on_records_resolves_its_run_folder_name(pets):
     cfg = config.get_config()
     cfg.update(dataset=f"tfrecord:{pets[2]}", model="ae")
@@ -229,9 +249,11 @@ def test_prepare_then_train_from_the_command_line(tmp_path):
     folder = tmp_path / "pets"
     class_folder(folder)
     out = tmp_path / "rec"
-    prepared = run_cli("prepare", f"--dataset=folder:{folder}", f"--out={out}")
+    # --channels converts as training's flag does: the colour images are stored gray.
+    prepared = run_cli("prepare", f"--dataset=folder:{folder}", f"--out={out}", "--channels=1")
     assert prepared.returncode == 0, prepared.stderr[-2000:]
     assert f"train with --dataset=tfrecord:{out}" in prepared.stdout
+    assert json.loads((out / records.METADATA).read_text())["image_shape"] == [6, 5, 1]
     trained = run_cli(
         "train",
         "--model=ae",

@@ -17,12 +17,13 @@ from convae_tf.data.pipeline import (
     split_shape,
 )
 from convae_tf.data.source import SPEC_FORMS, Source
-from convae_tf.data.sources import CHANNELS, DEFAULT_DATASET, load_source
+from convae_tf.data.sources import CHANNELS, CHANNELS_HELP, DEFAULT_DATASET, load_source
 from convae_tf.errors import DataError
 
 __all__ = [
     "BAD_FILES",
     "CHANNELS",
+    "CHANNELS_HELP",
     "DEFAULT_CACHE_BUDGET_MB",
     "DEFAULT_SHUFFLE_BUFFER",
     "DEFAULT_DATASET",

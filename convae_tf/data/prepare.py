@@ -40,12 +40,14 @@ def prepare_records(
     *,
     shard_mb: float = DEFAULT_SHARD_MB,
     image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
     data_dir: str | None = None,
     bad_files: str = "stop",
     verbose: bool = False,
 ) -> dict:
     """Writes `spec`'s train and test splits to `out` as sharded TFRecords; returns the
-    metadata. Shards hold at most `shard_mb` MiB of images (at least one image each)."""
+    metadata. Shards hold at most `shard_mb` MiB of images (at least one image each).
+    `image_size` and `channels` convert the images as training's flags of those names do."""
     out = Path(out).expanduser()
     if isinstance(shard_mb, bool) or not isinstance(shard_mb, (int, float)) or shard_mb <= 0:
         raise DataError(f"shard_mb={shard_mb!r} is invalid; use a positive number of MiB")
@@ -53,7 +55,9 @@ def prepare_records(
         raise DataError(f"{out} already exists; prepare never overwrites: pass a new --out folder")
     if not out.parent.is_dir():
         raise DataError(f"the parent folder of {out} does not exist; create it first")
-    source = load_source(spec, data_dir=data_dir, image_size=image_size, bad_files=bad_files)
+    source = load_source(
+        spec, data_dir=data_dir, image_size=image_size, channels=channels, bad_files=bad_files
+    )
     per_shard = max(1, int(shard_mb * 2**20 // int(np.prod(source.image_shape))))
     partial = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)

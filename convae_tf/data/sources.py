@@ -25,6 +25,10 @@ from convae_tf.errors import DataError
 
 DEFAULT_DATASET = "sprites"
 CHANNELS = (1, 3)  # what `channels` may convert a folder's images to: gray or RGB
+CHANNELS_HELP = (
+    "Convert every image of a folder: dataset to 1 (gray) or 3 (RGB) channels; 0: the "
+    "channels of its first file (a mixed folder of gray and colour photos needs this)."
+)
 
 
 def load_source(

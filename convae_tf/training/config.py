@@ -18,7 +18,7 @@ import ml_collections
 from ml_collections.config_dict import placeholder
 
 from convae_tf import cli
-from convae_tf.data import BAD_FILES, CHANNELS
+from convae_tf.data import BAD_FILES, CHANNELS, CHANNELS_HELP
 from convae_tf.data import options as data_options
 from convae_tf.errors import ConfigError
 from convae_tf.training.precision import PRECISIONS
@@ -71,11 +71,7 @@ FIELDS: cli.Fields = {
         "stop (one line naming the file) or skip (dropped; the count and names are reported).",
     ),
     "binarize": data_options.default_and_help("binarize"),
-    "channels": (
-        0,
-        "Convert every image of a folder: dataset to 1 (gray) or 3 (RGB) channels; 0: the "
-        "channels of its first file (a mixed folder of gray and colour photos needs this).",
-    ),
+    "channels": (0, CHANNELS_HELP),
     "crop": (placeholder(tuple), data_options.default_and_help("crop")[1]),
     "crops_per_image": data_options.default_and_help("crops_per_image"),
     "test_examples": (
