@@ -26,7 +26,8 @@ one's weights (--init_from) with a new cosine: 4,500 steps from 5e-4, then 7,800
     python -m experiments.photo_denoise      # side by side with BM3D and NL-means
 
 Training: 80 + 64 min on 2 AMD EPYC cores (no AMX), then 46 + 76 min on 2 Intel Xeon cores with
-AMX; export 84 s (Intel). Figures: experiments/results/photo_denoise.md.
+AMX; export 84 s (Intel). Figures: experiments/results/photo_denoise.md; runs tried and not
+shipped: experiments/results/denoise_photo.md.
 """
 
 from convae_tf.training import config as training_config
