@@ -158,34 +158,52 @@ def test_options_change_the_architecture():
     assert "UpSampling2D" not in layer_types[("decoder_block", "transpose")]
 
 
+def added_convs(model, deeper):
+    """(network, spatial size) of each Conv2D that `deeper` has and `model` lacks (the added
+    layers are all Conv2D; a Conv2DTranspose is not one)."""
+
+    def conv_sizes(m):
+        return [
+            (sub.name, layer.output.shape[1])
+            for sub in (m.encoder, m.decoder)
+            for layer in sub.layers
+            if isinstance(layer, keras.layers.Conv2D)
+        ]
+
+    added = conv_sizes(deeper)
+    for entry in conv_sizes(model):
+        added.remove(entry)
+    return sorted(added)
+
+
 @pytest.mark.parametrize("pooling", ["max", "stride"])
 @pytest.mark.parametrize("decoder_block", ["upsample", "transpose"])
 def test_block_convs_adds_convolutions_at_every_resolution(pooling, decoder_block):
     x = images((20, 20, 3))
-
-    def conv_sizes(model):
-        """(network, spatial size) of every Conv2D output: the added layers are all Conv2D
-        (a Conv2DTranspose is not one)."""
-        return sorted(
-            (sub.name, layer.output.shape[1])
-            for sub in (model.encoder, model.decoder)
-            for layer in sub.layers
-            if isinstance(layer, keras.layers.Conv2D)
-        )
-
     options = {"pooling": pooling, "decoder_block": decoder_block, "filters": (4, 8)}
     one, two = tiny_model("ae", **options), tiny_model("ae", block_convs=2, **options)
     for model in (one, two):
         model(x)  # builds the encoder and decoder
-    added = list(conv_sizes(two))
-    for entry in conv_sizes(one):
-        added.remove(entry)
+    added = added_convs(one, two)
     # One more convolution per block, each at the resolution its block works at.
     encoder_sizes = [10, 5] if pooling == "stride" else [20, 10]
     expected = [("decoder", 10), ("decoder", 20)] + [("encoder", s) for s in encoder_sizes]
     assert sorted(added) == sorted(expected)
     assert tuple(two(x).shape) == x.shape
     assert two.count_params() > one.count_params()
+
+
+def test_block_convs_per_block_deepens_that_block_and_its_mirror(tmp_path):
+    x = images((20, 20, 3))
+    one, deeper = tiny_model("ae"), tiny_model("ae", block_convs=[3, 1])
+    for model in (one, deeper):
+        model(x)
+    # Two more convolutions at full resolution in the encoder and in the decoder, none below.
+    assert added_convs(one, deeper) == [("decoder", 20)] * 2 + [("encoder", 20)] * 2
+    deeper.save(tmp_path / "deeper.keras")
+    again = keras.saving.load_model(tmp_path / "deeper.keras")
+    assert again.block_convs == (3, 1)
+    np.testing.assert_allclose(again(x), deeper(x), atol=1e-6)
 
 
 @pytest.mark.parametrize("decoder_block", ["upsample", "transpose"])
@@ -312,6 +330,8 @@ def test_the_architecture_is_one_frozen_description(name):
         ({"latent_dim": 0}, "latent_dim"),
         ({"filters": ()}, "filters"),
         ({"block_convs": 0}, "block_convs"),
+        ({"block_convs": (2, 0)}, "block_convs"),
+        ({"block_convs": (2, 2, 2)}, "block_convs"),
         ({"normalization": "layer"}, "normalization"),
         ({"bottleneck": "spatial"}, "bottleneck"),
         ({"bottleneck": "conv", "hidden_units": 8}, "hidden_units"),

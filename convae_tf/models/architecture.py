@@ -37,7 +37,9 @@ class Architecture:
         output_layer: the decoder's last layer, which emits the logits: "conv" (Conv2D) or
             "transpose" (a stride-1 Conv2DTranspose, as in the keras.io VAE; faster on CPU).
         block_convs: convolutions per encoder and decoder block (1: the classic one; 2 or
-            more add stride-1 Conv2D layers at the block's width, VGG-style depth).
+            more add stride-1 Conv2D layers at the block's width, VGG-style depth); an int
+            for every block, or one per encoder block, the decoder block of the same size
+            mirroring it (depth where it is wanted: at full resolution, for detail).
         normalization: "none", or "batch": a BatchNormalization between each block
             convolution and its activation (the convolution then has no bias). Inference uses
             its moving statistics, which can lag the batch statistics after a short run.
@@ -59,7 +61,7 @@ class Architecture:
     decoder_block: str
     hidden_units: int
     output_layer: str
-    block_convs: int
+    block_convs: int | tuple[int, ...]
     normalization: str
     bottleneck: str
     skip_connections: bool = False
@@ -67,13 +69,16 @@ class Architecture:
     def __post_init__(self):
         filters = self.filters
         filters = (filters,) if isinstance(filters, int) else tuple(int(f) for f in filters)
+        convs = self.block_convs
+        # An int stays an int (the config of every model saved before per-block counts).
+        convs = tuple(int(n) for n in convs) if isinstance(convs, (list, tuple)) else int(convs)
         # Frozen: the normalised values are set once, here, the way dataclasses do it.
         for name, value in (
             ("filters", filters),
             ("latent_dim", int(self.latent_dim)),
             ("kernel_size", int(self.kernel_size)),
             ("hidden_units", int(self.hidden_units)),
-            ("block_convs", int(self.block_convs)),
+            ("block_convs", convs),
         ):
             object.__setattr__(self, name, value)
         self._check()
@@ -85,9 +90,13 @@ class Architecture:
         blocks.check_choice("output_layer", self.output_layer, blocks.OUTPUT_LAYERS)
         blocks.check_choice("normalization", self.normalization, blocks.NORMALIZATIONS)
         blocks.check_choice("bottleneck", self.bottleneck, BOTTLENECKS)
-        if self.block_convs < 1:
+        per_block = isinstance(self.block_convs, tuple)
+        if min(self.block_convs if per_block else (self.block_convs,), default=0) < 1 or (
+            per_block and len(self.block_convs) != len(self.filters)
+        ):
             raise ValueError(
-                f"block_convs={self.block_convs} must be >= 1 (convolutions per block)"
+                f"block_convs={self.block_convs} must be >= 1 (convolutions per block), one "
+                f"count for every block or {len(self.filters)} of them (one per filters entry)"
             )
         if self.hidden_units < 0:
             raise ValueError(f"hidden_units={self.hidden_units} must be >= 0 (0: no hidden layer)")
@@ -100,6 +109,11 @@ class Architecture:
             )
         if not isinstance(self.skip_connections, bool):
             raise ValueError(f"skip_connections={self.skip_connections!r} must be True or False")
+
+    def convs(self, block: int) -> int:
+        """Convolutions of encoder block `block` (0: full resolution) and of the decoder block
+        that mirrors it."""
+        return self.block_convs[block] if isinstance(self.block_convs, tuple) else self.block_convs
 
     @property
     def depth(self) -> int:

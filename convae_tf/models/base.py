@@ -101,7 +101,7 @@ class ConvAutoencoder(keras.Model):
         reconstruction_loss: str = "bce",
         hidden_units: int = 0,
         output_layer: str = "conv",
-        block_convs: int = 1,
+        block_convs: int | tuple[int, ...] = 1,
         normalization: str = "none",
         bottleneck: str = "dense",
         **kwargs,

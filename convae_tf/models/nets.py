@@ -86,7 +86,7 @@ def _encoder_blocks(architecture: Architecture, x):
             arch.activation,
             arch.pooling,
             name=f"down{i}",
-            convs=arch.block_convs,
+            convs=arch.convs(i),
             normalization=arch.normalization,
             return_features=True,
         )
@@ -158,7 +158,7 @@ def _decoder_blocks(architecture: Architecture, x, skips, channels: int):
             arch.upsampling,
             arch.decoder_block,
             name=f"up{i}",
-            convs=arch.block_convs,
+            convs=arch.convs(arch.depth - 1 - i),
             normalization=arch.normalization,
             skip=skips[arch.depth - 1 - i] if skips else None,
         )
