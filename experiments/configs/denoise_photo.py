@@ -1,15 +1,8 @@
-"""Shipped model: exported_models/denoise-photo, a blind denoiser of colour photographs.
-
-A U-Net denoising autoencoder (RED-Net's family: a convolutional encoder-decoder with skip
-connections, Mao et al. 2016; three blocks of two convolutions, 48/96/192 channels, a
-convolutional code, so it runs on photos of any size) that outputs the correction to the noisy
-input, not the photo (residual learning, as DnCNN does), trained on random 64×64 crops of the
-training photos at several scales, with blind Gaussian noise: σ drawn per crop in [0, 50/255]
-(as DnCNN-B trains, Zhang et al. 2017), mean squared error, cosine schedule.
-
-Commands (`make data-photos` first; 2 cores). Version 5 is four runs, each from the previous
-one's weights (--init_from) with a new cosine: 4,500 steps from 5e-4, then 7,800 from 4e-4 and
-12,000 from 3e-4 with each crop's error weighted by its noise level (`noise_balance`):
+r"""Shipped model: exported_models/denoise-photo, a blind denoiser of colour photographs: a U-Net
+(RED-Net's family) with a convolutional code (any size) that outputs the correction to the noisy
+input (residual learning, DnCNN), on 64×64 crops of the photos at several scales, σ drawn per
+crop in [0, 50/255] (DnCNN-B), MSE. Version 6 is five runs, each from the previous one's weights
+with a new cosine; the last adds two convolutions at full resolution as identities (deepen.py):
     python -m experiments.photo_pyramid      # data/photos/pyramid: each photo at 1×, ½×, ¼×, …
     python -m convae_tf.train --config=experiments/configs/denoise_photo.py
     python -m convae_tf.train --config=experiments/configs/denoise_photo.py --epochs=15 \
@@ -20,14 +13,16 @@ one's weights (--init_from) with a new cosine: 4,500 steps from 5e-4, then 7,800
     python -m convae_tf.train --config=experiments/configs/denoise_photo.py --epochs=40 \
         --init_from=runs/denoise-photo-balanced --learning_rate=3e-4 --seed=3 \
         --model_args=noise_balance=0.02 --workdir=runs/denoise-photo-long
-    python -m convae_tf.export --workdir=runs/denoise-photo-long \
+    python -m experiments.deepen --source=runs/denoise-photo-long --block_convs=4,2,2 \
+        --out=runs/deepened-422/model.keras
+    python -m convae_tf.train --config=experiments/configs/denoise_photo.py --epochs=38 \
+        --init_from=runs/deepened-422/model.keras --model_args=block_convs=4,2,2 --seed=5 \
+        --model_args=noise_balance=0.02 --learning_rate=3e-4 --workdir=runs/denoise-photo-deep422
+    python -m convae_tf.export --workdir=runs/denoise-photo-deep422 \
         --out=exported_models/denoise-photo --quantize=float32,int8
-    python -m experiments.photo_validation --models=exported_models/denoise-photo,NEW  # choose
-    python -m experiments.photo_denoise      # side by side with BM3D and NL-means
-
-Training: 80 + 64 min on 2 AMD EPYC cores (no AMX), then 46 + 76 min on 2 Intel Xeon cores with
-AMX; export 84 s (Intel). Figures: experiments/results/photo_denoise.md; runs tried and not
-shipped: experiments/results/denoise_photo.md.
+Training 80 + 64 min (AMD EPYC), 46 + 76 + 85 min (Intel Xeon, AMX), chosen with
+experiments/photo_validation.py. Figures: experiments/results/photo_denoise.md; runs tried and
+not shipped: experiments/results/denoise_photo.md.
 """
 
 from convae_tf.training import config as training_config
