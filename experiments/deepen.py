@@ -53,7 +53,8 @@ def _layers_with_weights(model: keras.Model) -> dict[str, keras.layers.Layer]:
 def deepen(source: keras.Model, block_convs) -> keras.Model:
     """A new model of `source`'s class and config with `block_convs`, computing the same
     function: the source's weights by layer name, identity kernels for the added convolutions."""
-    config = source.get_config() | {"block_convs": tuple(int(n) for n in block_convs)}
+    block_convs = tuple(int(n) for n in block_convs)
+    config = source.get_config() | {"block_convs": block_convs}
     old = source.architecture
     if old.normalization != "none" or old.activation != "relu":
         raise ValueError("only ReLU blocks without normalization can start as the identity")
@@ -75,9 +76,15 @@ def deepen(source: keras.Model, block_convs) -> keras.Model:
 
 def main(argv):
     del argv
-    path = run_folder.initial_weights_file(_SOURCE.value)
-    source = keras.saving.load_model(path, compile=False)
-    deeper = deepen(source, _BLOCK_CONVS.value)
+    path = Path(_SOURCE.value)
+    path = path / "model.keras" if path.is_dir() else path
+    if not path.is_file():
+        raise SystemExit(f"deepen: --source={_SOURCE.value}: no such .keras file or finished run")
+    try:
+        source = keras.saving.load_model(path, compile=False)
+        deeper = deepen(source, _BLOCK_CONVS.value)
+    except ValueError as error:  # a wrong count or kind of network, a foreign file
+        raise SystemExit(f"deepen: {error}") from None
     images = np.random.default_rng(0).uniform(size=(2, *source.image_shape)).astype(np.float32)
     gap = float(np.max(np.abs(deeper(images) - source(images))))
     # float32 sums in another order at most: far below one 8-bit level (1/255).
