@@ -15,23 +15,15 @@ source's weights by name. The function is checked on random images before the fi
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 import keras
 import numpy as np
-from absl import app, flags
 
 import convae_tf  # noqa: F401  (registers the model classes that load_model needs)
 from convae_tf.artifacts import run_folder
-
-_SOURCE = flags.DEFINE_string(
-    "source", None, "A finished run's workdir or its .keras file.", required=True
-)
-_BLOCK_CONVS = flags.DEFINE_list(
-    "block_convs", None, "Convolutions per encoder block, e.g. 3,2,2.", required=True
-)
-_OUT = flags.DEFINE_string("out", None, "The .keras file to write.", required=True)
 
 
 def identity_kernel(shape) -> np.ndarray:
@@ -74,15 +66,23 @@ def deepen(source: keras.Model, block_convs) -> keras.Model:
     return deeper
 
 
-def main(argv):
-    del argv
-    path = Path(_SOURCE.value)
+def main(argv=None):
+    # argparse, not absl flags: the flags of every experiments module share one registry when
+    # tests import them together, and photo_pyramid already defines --source.
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", required=True, help="a finished run's workdir or .keras file")
+    parser.add_argument(
+        "--block_convs", required=True, help="convolutions per encoder block, e.g. 3,2,2"
+    )
+    parser.add_argument("--out", required=True, help="the .keras file to write")
+    args = parser.parse_args(argv)
+    path = Path(args.source)
     path = path / "model.keras" if path.is_dir() else path
     if not path.is_file():
-        raise SystemExit(f"deepen: --source={_SOURCE.value}: no such .keras file or finished run")
+        raise SystemExit(f"deepen: --source={args.source}: no such .keras file or finished run")
     try:
         source = keras.saving.load_model(path, compile=False)
-        deeper = deepen(source, _BLOCK_CONVS.value)
+        deeper = deepen(source, args.block_convs.split(","))
     except ValueError as error:  # a wrong count or kind of network, a foreign file
         raise SystemExit(f"deepen: {error}") from None
     images = np.random.default_rng(0).uniform(size=(2, *source.image_shape)).astype(np.float32)
@@ -90,7 +90,7 @@ def main(argv):
     # float32 sums in another order at most: far below one 8-bit level (1/255).
     if gap > 1e-4:
         raise SystemExit(f"the deeper model differs from {path} by {gap:.2g}: not written")
-    out = Path(_OUT.value)
+    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     run_folder.save_model(deeper, out)
     counts = json.dumps(list(deeper.block_convs))
@@ -98,4 +98,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    main()

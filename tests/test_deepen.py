@@ -45,3 +45,11 @@ def test_deepened_model_gives_the_same_output_with_more_convolutions():
 def test_deepen_refuses_what_it_cannot_keep_the_same(overrides, block_convs, word):
     with pytest.raises(ValueError, match=word):
         deepen.deepen(trained_denoiser(**overrides), block_convs)
+
+
+def test_command_names_a_missing_source_and_writes_nothing(tmp_path):
+    out = tmp_path / "deeper.keras"
+    args = [f"--source={tmp_path / 'no-run'}", "--block_convs=3,2", f"--out={out}"]
+    with pytest.raises(SystemExit, match="no-run: no such .keras file or finished run"):
+        deepen.main(args)
+    assert not out.exists()
