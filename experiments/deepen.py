@@ -76,13 +76,19 @@ def main(argv=None):
     )
     parser.add_argument("--out", required=True, help="the .keras file to write")
     args = parser.parse_args(argv)
+    try:
+        counts = [int(n) for n in args.block_convs.split(",")]
+    except ValueError:
+        raise SystemExit(
+            f"deepen: --block_convs={args.block_convs} must be integers, one per block, e.g. 4,2,2"
+        ) from None
     path = Path(args.source)
     path = path / "model.keras" if path.is_dir() else path
     if not path.is_file():
         raise SystemExit(f"deepen: --source={args.source}: no such .keras file or finished run")
     try:
         source = keras.saving.load_model(path, compile=False)
-        deeper = deepen(source, args.block_convs.split(","))
+        deeper = deepen(source, counts)
     except ValueError as error:  # a wrong count or kind of network, a foreign file
         raise SystemExit(f"deepen: {error}") from None
     images = np.random.default_rng(0).uniform(size=(2, *source.image_shape)).astype(np.float32)
