@@ -16,7 +16,6 @@ source's weights by name. The function is checked on random images before the fi
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import keras
@@ -46,13 +45,14 @@ def deepen(source: keras.Model, block_convs) -> keras.Model:
     """A new model of `source`'s class and config with `block_convs`, computing the same
     function: the source's weights by layer name, identity kernels for the added convolutions."""
     block_convs = tuple(int(n) for n in block_convs)
-    config = source.get_config() | {"block_convs": block_convs}
     old = source.architecture
     if old.normalization != "none" or old.activation != "relu":
         raise ValueError("only ReLU blocks without normalization can start as the identity")
-    if any(new < old.convs(k) for k, new in enumerate(config["block_convs"])):
+    if len(block_convs) != old.depth:
+        raise ValueError(f"block_convs={block_convs}: give {old.depth} counts, one per block")
+    if any(new < old.convs(k) for k, new in enumerate(block_convs)):
         raise ValueError(f"block_convs={block_convs} removes convolutions: deepen only adds")
-    deeper = type(source).from_config(config)
+    deeper = type(source).from_config(source.get_config() | {"block_convs": block_convs})
     deeper.build((None, *source.image_shape))
     trained = _layers_with_weights(source)
     for name, layer in _layers_with_weights(deeper).items():
@@ -99,7 +99,7 @@ def main(argv=None):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     run_folder.save_model(deeper, out)
-    counts = json.dumps(list(deeper.block_convs))
+    counts = ",".join(map(str, deeper.block_convs))
     print(f"[deepen] {out}: block_convs={counts}, same output as {path} (max gap {gap:.1g})")
 
 

@@ -39,6 +39,7 @@ def test_deepened_model_gives_the_same_output_with_more_convolutions():
     "overrides, block_convs, word",
     [
         ({}, [1, 2], "removes"),
+        ({}, [3, 2, 2], "one per block"),
         ({"normalization": "batch"}, [3, 2], "normalization"),
     ],
 )
