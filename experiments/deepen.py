@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# convae_tf before keras: its import quiets TensorFlow's start-up logs (utils/quiet.py) and
+# registers the model classes that load_model needs.
+import convae_tf  # noqa: F401  isort: skip
 import keras
 import numpy as np
 
-import convae_tf  # noqa: F401  (registers the model classes that load_model needs)
 from convae_tf.artifacts import run_folder
 
 
