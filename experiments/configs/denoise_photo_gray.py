@@ -3,7 +3,7 @@ r"""Shipped model: exported_models/denoise-photo-gray, the gray twin of denoise_
 A gray photo in a colour model's three channels carries the same noise in each, which a colour
 denoiser never saw in training: this model, trained on the luminance of the same photos, restores
 gray photos (`convae-predict --model=A,B` gives each photo the model of its channel count). Same
-network and training as denoise_photo.py (read by this recipe), on gray crops. Version 6 is six
+network and training as denoise_photo.py (read by this recipe), on gray crops. Version 6 is five
 runs, each from the last one's weights with a new cosine; the last three weight each crop's error
 by its noise level (noise_balance), the last adds two convolutions at full resolution (deepen.py):
     python -m experiments.photo_pyramid --gray --out=data/photos/pyramid-gray
@@ -19,7 +19,7 @@ by its noise level (noise_balance), the last adds two convolutions at full resol
         --init_from=runs/dpg-deepened/model.keras --model_args=block_convs=4,2,2 --seed=5 \
         --model_args=noise_balance=0.04 --learning_rate=3e-4 --workdir=runs/dpg-deep422
     python -m convae_tf.export --workdir=runs/dpg-deep422 --out=exported_models/denoise-photo-gray
-Training 84 min (AMD EPYC), 24, 25, 28 and 71 min (the last three on Intel Xeon, AMX), chosen with
+Training 84, 24 and 25 min (AMD EPYC), then 28 and 71 min (Intel Xeon, AMX), chosen with
 `experiments/photo_validation.py --gray`. Figures: experiments/results/photo_denoise.md; the runs:
 experiments/results/denoise_photo.md.
 """
