@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import SHAPE, TINY
+from conftest import SHAPE, TINY, images
 
 import convae_tf
 from convae_tf.models.stacked import StackedAE
@@ -293,6 +293,14 @@ def test_bad_pretrain_epochs_are_named(bad):
 def test_options_without_a_stage_of_their_own_are_refused(option):
     with pytest.raises(ValueError, match=next(iter(option))):
         convae_tf.get_model("stacked", **TINY, **option)
+
+
+def test_one_convolution_per_block_given_per_block_is_accepted():
+    model = convae_tf.get_model("stacked", **TINY, block_convs=[1] * len(TINY["filters"]))
+    assert model.block_convs == (1,) * len(TINY["filters"])
+    assert model(images(batch=2)).shape == (2, *SHAPE)
+    with pytest.raises(ValueError, match="block_convs"):
+        convae_tf.get_model("stacked", **TINY, block_convs=[1] * (len(TINY["filters"]) - 1) + [2])
 
 
 def test_too_few_epochs_for_the_schedule_fail_before_training():

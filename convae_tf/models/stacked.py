@@ -77,7 +77,7 @@ class StackedAE(ConvAutoencoder):
         # The architecture arguments go to ConvAutoencoder; get_config and the CLI's argument
         # check read them along the MRO (ConvAutoencoder.constructor_arguments).
         super().__init__(**kwargs)
-        if any(getattr(self, name) != value for name, value in self.fixed_architecture.items()):
+        if any(self._differs(name, value) for name, value in self.fixed_architecture.items()):
             raise ValueError(
                 "stacked supports neither hidden_units, output_layer='transpose', "
                 "block_convs > 1, normalization='batch' nor bottleneck='conv'"
@@ -93,6 +93,13 @@ class StackedAE(ConvAutoencoder):
         self.stage_epochs = epochs if per_stage else epochs * self.num_stages
         # Fine-tuning, the normal objective: what a bare fit or a reloaded model trains.
         self.current_stage = self.num_stages
+
+    def _differs(self, name: str, value) -> bool:
+        # block_convs given per block, (1, 1), is the same network as 1.
+        if name == "block_convs":
+            arch = self.architecture
+            return any(arch.convs(k) != value for k in range(arch.depth))
+        return getattr(self, name) != value
 
     # ----------------------------------------------------------------------------- building
     def build_decoder(self) -> keras.Model:
